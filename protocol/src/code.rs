@@ -1,0 +1,139 @@
+//! Request and response codes. Numbers follow RocketMQ's `RequestCode` and
+//! `ResponseCode` where a counterpart exists, so logs read familiarly.
+
+macro_rules! codes {
+    ($(#[$doc:meta])* $ty:ident { $($(#[$vdoc:meta])* $name:ident = $val:expr,)* }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $ty {
+            $($(#[$vdoc])* $name,)*
+        }
+
+        impl $ty {
+            /// The code's number on the wire.
+            pub const fn as_u16(self) -> u16 {
+                match self { $(Self::$name => $val,)* }
+            }
+
+            /// The code for a wire number, or `None` if this build does not
+            /// know it (the caller answers with an error, never panics).
+            pub const fn from_u16(v: u16) -> Option<Self> {
+                match v { $($val => Some(Self::$name),)* _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{:?}({})", self, self.as_u16())
+            }
+        }
+    };
+}
+
+codes!(
+    /// What a request asks for.
+    RequestCode {
+        /// Append a batch of records to one queue.
+        SendMessage = 10,
+        /// Read records from one queue, optionally held until data arrives.
+        PullMessage = 11,
+        /// A consumer group's committed offset for one queue.
+        QueryConsumerOffset = 14,
+        /// Commit consumer offsets.
+        UpdateConsumerOffset = 15,
+        /// Create or update a topic on a broker.
+        UpdateTopic = 17,
+        /// Highest queue offset (exclusive) of a queue.
+        GetMaxOffset = 30,
+        /// Lowest queue offset still stored in a queue.
+        GetMinOffset = 31,
+        /// Register a broker and its topics with a NameServer.
+        RegisterBroker = 103,
+        /// Remove a broker from a NameServer.
+        UnregisterBroker = 104,
+        /// Route of one topic.
+        GetRouteInfoByTopic = 105,
+        /// Every cluster and broker a NameServer knows.
+        GetBrokerClusterInfo = 106,
+        /// Per-queue min/max offsets of a topic on a broker.
+        GetTopicStats = 202,
+        /// Every topic a NameServer knows.
+        GetAllTopicList = 206,
+        /// Per-queue broker and consumer offsets of a group on a broker.
+        GetConsumeStats = 208,
+        /// Delete a topic from a broker.
+        DeleteTopicInBroker = 215,
+        /// Delete a topic from a NameServer's route table.
+        DeleteTopicInNamesrv = 216,
+    }
+);
+
+codes!(
+    /// How a request went.
+    ResponseCode {
+        /// Done; the header is the request's response type.
+        Success = 0,
+        /// An unexpected server-side failure.
+        SystemError = 1,
+        /// The server is overloaded; try again later.
+        SystemBusy = 2,
+        /// The server does not know the request code.
+        RequestCodeNotSupported = 3,
+        /// The request's header or body is malformed or invalid.
+        BadRequest = 4,
+        /// Stored, but not flushed within the sync-flush timeout.
+        FlushDiskTimeout = 10,
+        /// The message is invalid or too large.
+        MessageIllegal = 13,
+        /// The server is shutting down or the store refuses writes.
+        ServiceNotAvailable = 14,
+        /// The broker's permission forbids this operation.
+        NoPermission = 16,
+        /// The topic does not exist.
+        TopicNotExist = 17,
+        /// No message at the requested offset (yet).
+        PullNotFound = 19,
+        /// Pull again at once.
+        PullRetryImmediately = 20,
+        /// The requested offset is outside the queue; use the returned one.
+        PullOffsetMoved = 21,
+        /// The store failed (fsync error) and refuses writes until restarted.
+        StoreError = 40,
+        /// The disk is too full to accept writes.
+        DiskFull = 41,
+    }
+);
+
+impl ResponseCode {
+    /// Whether a response with this code carries the request's typed response
+    /// header rather than an [`crate::header::ErrorHeader`].
+    pub const fn has_typed_header(self) -> bool {
+        matches!(
+            self,
+            Self::Success
+                | Self::FlushDiskTimeout
+                | Self::PullNotFound
+                | Self::PullRetryImmediately
+                | Self::PullOffsetMoved
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_unknown_is_none() {
+        for c in [RequestCode::SendMessage, RequestCode::DeleteTopicInNamesrv] {
+            assert_eq!(RequestCode::from_u16(c.as_u16()), Some(c));
+        }
+        assert_eq!(
+            ResponseCode::from_u16(21),
+            Some(ResponseCode::PullOffsetMoved)
+        );
+        assert_eq!(RequestCode::from_u16(9999), None);
+        assert_eq!(ResponseCode::from_u16(9999), None);
+    }
+}
