@@ -1,2 +1,27 @@
-//! placeholder
+//! The FerroMQ broker.
+//!
+//! A send arrives through the shared remoting layer, is decoded by a thin
+//! handler (`handlers/`) and appended by the [`store`]: one writer appends to
+//! the commit log, a flusher fsyncs (group commit in `sync` mode) and the
+//! dispatcher turns durable records into consume-queue entries, waking held
+//! pulls through the long-poll registry. Topics and consumer offsets live in
+//! small JSON files beside the store; the broker registers itself and its
+//! topics with every NameServer periodically.
+//!
+//! [`run`] is the entry point; the `mqbroker` binary only parses flags.
+
+mod broker;
+pub mod config;
+mod error;
+mod handlers;
+mod long_poll;
+mod offsets;
+mod persist;
+mod register;
 pub mod store;
+mod topics;
+
+pub use broker::run;
+pub use config::BrokerConfig;
+pub use error::BrokerError;
+pub use store::FlushMode;

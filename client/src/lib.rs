@@ -1,1 +1,59 @@
-//! placeholder
+//! FerroMQ's Rust client SDK.
+//!
+//! # What is here
+//!
+//! * [`MqClient`]: the shared state of one process — one multiplexed
+//!   connection per server address, NameServer calls with failover, and a
+//!   route cache per topic refreshed in the background.
+//! * [`Producer`]: sends messages (sync, async, batch, to a chosen queue)
+//!   with retries on another broker.
+//! * [`PullConsumer`]: reads every queue of its topics through background
+//!   long-polls into a bounded buffer; the application polls and commits.
+//! * [`AdminClient`]: topic, cluster and consumer-progress administration,
+//!   used by `mqadmin`.
+//! * [`remoting`]: multiplexed connections, and the server loop that the
+//!   NameServer and the broker share.
+//!
+//! # How data flows
+//!
+//! ```text
+//! Producer::send ─ encode records (unique id, born info) ─ route (cache or
+//!   NameServer) ─ choose write queue ─ SendMessage to the broker's master
+//!   └─ retryable error: refresh route, retry on another broker
+//!
+//! PullConsumer::subscribe ─ route ─ one pull task per read queue:
+//!   start offset (committed, else first/last) ─ long-poll PullMessage ─
+//!   decode ─ bounded buffer ─ PullConsumer::poll ─ commit (per broker)
+//! ```
+//!
+//! Everything is at least once: a retried send may store a message twice,
+//! and a consumer that stops before committing reads messages again.
+#![warn(missing_docs)]
+
+pub mod admin;
+mod config;
+pub mod consumer;
+pub mod error;
+mod mq_client;
+pub mod producer;
+pub mod remoting;
+mod route;
+
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod tests;
+
+pub use admin::AdminClient;
+pub use config::{parse_namesrv_addrs, ClientConfig, ClientConfigBuilder, DEFAULT_NAMESRV_ADDR};
+pub use consumer::{ConsumeFrom, PolledMessage, PullConsumer, PullConsumerBuilder};
+pub use error::{ClientError, Result};
+pub use ferromq_protocol as protocol;
+pub use ferromq_protocol::header::{PERM_READ, PERM_READ_WRITE, PERM_WRITE};
+pub use ferromq_protocol::{
+    BrokerName, ClusterName, CommitLogOffset, GroupName, Message, MessageId, QueueId, QueueOffset,
+    StoredMessage, TopicName,
+};
+pub use mq_client::MqClient;
+pub use producer::{Producer, ProducerBuilder, SendFuture, SendResult, SendStatus};
+pub use route::{MessageQueue, TopicRoute};

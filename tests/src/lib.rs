@@ -1,1 +1,116 @@
-//! placeholder
+//! Test fixtures for FerroMQ's cross-crate tests.
+//!
+//! * [`TestCluster`]: a NameServer and a broker in this process, on port 0,
+//!   with the store in a temp dir; the broker can be stopped cleanly and
+//!   restarted on the same store and port.
+//! * [`BrokerProcess`]: the real `mqbroker` binary (standalone), for tests
+//!   that kill -9 it.
+//! * [`wait_for`]: poll a condition with a deadline instead of sleeping.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+mod cluster;
+mod process;
+
+pub use cluster::TestCluster;
+pub use process::{binary_path, BrokerProcess};
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Turns on logging for a test run (`RUST_LOG`, default `warn`).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .try_init();
+}
+
+/// Polls `cond` every 10 ms until it returns `Some`, panicking with `what`
+/// after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut cond: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = cond().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Creates `name` on every broker of `DefaultCluster` known to the
+/// NameServer at `namesrv` and waits until the route shows all its queues.
+pub async fn create_topic(namesrv: &str, name: &str, queues: u32) -> ferromq_client::TopicName {
+    use ferromq_client::{AdminClient, ClusterName, TopicName, PERM_READ_WRITE};
+    let topic = TopicName::new(name).unwrap();
+    let admin = AdminClient::connect(namesrv).unwrap();
+    let cluster = ClusterName::new("DefaultCluster").unwrap();
+    wait_for(
+        "the broker to register",
+        Duration::from_secs(10),
+        || async {
+            admin
+                .cluster_masters(&cluster)
+                .await
+                .ok()
+                .filter(|m| !m.is_empty())
+        },
+    )
+    .await;
+    admin
+        .create_topic(&cluster, &topic, queues, queues, PERM_READ_WRITE)
+        .await
+        .unwrap();
+    wait_for("the topic route", Duration::from_secs(10), || async {
+        admin
+            .topic_route(&topic)
+            .await
+            .ok()
+            .filter(|r| r.queue_datas.iter().any(|q| q.write_queues == queues))
+    })
+    .await;
+    topic
+}
+
+/// A producer for the cluster behind `namesrv`.
+pub fn producer(namesrv: &str) -> ferromq_client::Producer {
+    ferromq_client::Producer::builder()
+        .namesrv_addr(namesrv)
+        .group("test-producer")
+        .build()
+        .unwrap()
+}
+
+/// A pull consumer of `group` that starts from the first offset.
+pub fn consumer(namesrv: &str, group: &str) -> ferromq_client::PullConsumer {
+    ferromq_client::PullConsumer::builder()
+        .namesrv_addr(namesrv)
+        .group(group)
+        .consume_from(ferromq_client::ConsumeFrom::FirstOffset)
+        .build()
+        .unwrap()
+}
+
+/// Polls `consumer` until `n` messages arrived or `timeout` passed.
+pub async fn consume_n(
+    consumer: &ferromq_client::PullConsumer,
+    n: usize,
+    timeout: Duration,
+) -> Vec<ferromq_client::StoredMessage> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut out = Vec::new();
+    while out.len() < n && tokio::time::Instant::now() < deadline {
+        out.extend(consumer.poll(Duration::from_millis(200)).await.unwrap());
+    }
+    out
+}

@@ -1,1 +1,361 @@
-//! placeholder
+//! The broker's message store: a commit log in fixed-size segment files, one
+//! consume queue per (topic, queue id), a checkpoint, and crash recovery.
+//!
+//! # How data flows
+//!
+//! ```text
+//! append() ──validate (CRC, topic, sizes)──▶ bounded write queue
+//!   writer thread: assign commit-log + queue offsets in log order, stamp,
+//!                  one pwrite per group ──▶ commitlog/<base>      [written]
+//!   flusher thread: fdatasync up to written (group commit)         [flushed]
+//!        │ sync mode: append resolves here; async: after the write
+//!   dispatcher thread: visible = flushed (sync) / written (async)
+//!        ──▶ consumequeue/<topic>/<queue>/<file> entries           [dispatched]
+//!        ──▶ ArrivalListener::on_arrival (wakes held pulls)
+//!   checkpointer thread (1 s): fsync consume queues, write `checkpoint`
+//! read() ──▶ consume-queue entries ──▶ records by pread from segments, verified
+//! ```
+//!
+//! Only visible entries are served, so in sync mode a consumer can never see
+//! (or commit an offset past) a message that a crash could take back. An
+//! fsync or write failure poisons the store: writes are refused until a
+//! restart recovers from what is on disk; reads keep working.
+//!
+//! `open` recovers (see `recovery`); `docs/STORE.md` describes the on-disk
+//! layout and the rules in full.
+
+mod append;
+mod checkpoint;
+mod checkpointer;
+mod commit_log;
+mod config;
+mod consume_queue;
+mod cq_entry;
+mod cq_load;
+mod cq_set;
+mod dispatch;
+mod error;
+mod flusher;
+mod fsutil;
+mod read;
+mod recovery;
+mod scan;
+mod segment;
+mod shared;
+mod signal;
+mod types;
+mod validate;
+mod write_queue;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::fs::{self, OpenOptions};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use ferromq_protocol::{QueueId, QueueOffset, TopicName};
+use parking_lot::Mutex;
+
+pub use config::{FlushMode, FlushModeError, StoreConfig, MIN_SEGMENT_SIZE};
+pub use error::{AppendError, StoreError};
+pub use types::{AppendResult, ArrivalListener, NoopListener, ReadResult, ReadStatus, StoreStats};
+
+use error::io_at;
+use fsutil::{create_dir_durable, sync_dir};
+use shared::Shared;
+
+/// Size of one consume-queue entry.
+pub(crate) const CQ_ENTRY_LEN: u64 = 20;
+pub(crate) const COMMITLOG_DIR: &str = "commitlog";
+pub(crate) const CONSUMEQUEUE_DIR: &str = "consumequeue";
+/// Exists while a store is open; found at open, it means an unclean stop.
+const ABORT_FILE: &str = "abort";
+
+/// The message store. Share it as `Arc<MessageStore>`.
+pub struct MessageStore {
+    shared: Arc<Shared>,
+    /// The store's threads; `None` once stopped. Held for the whole of
+    /// `shutdown` so concurrent calls wait for the first one.
+    workers: Arc<Mutex<Option<Workers>>>,
+}
+
+struct Workers {
+    writer: JoinHandle<()>,
+    flusher: JoinHandle<()>,
+    dispatcher: JoinHandle<()>,
+    checkpointer: JoinHandle<()>,
+}
+
+impl MessageStore {
+    /// Opens (creating if needed) and recovers the store in `config.dir`,
+    /// then starts its threads. Blocking: call it from `spawn_blocking` or
+    /// before the runtime starts.
+    ///
+    /// # Errors
+    /// Invalid configuration, I/O errors, or data that cannot be recovered
+    /// safely (segments that do not fit the configured size, a checkpoint
+    /// claiming data that no segment holds).
+    pub fn open(
+        config: StoreConfig,
+        listener: Arc<dyn ArrivalListener>,
+    ) -> Result<Arc<Self>, StoreError> {
+        config.validate()?;
+        create_dir_durable(&config.dir)?;
+        create_dir_durable(&config.dir.join(COMMITLOG_DIR))?;
+        create_dir_durable(&config.dir.join(CONSUMEQUEUE_DIR))?;
+        let abort = config.dir.join(ABORT_FILE);
+        let unclean = abort.exists();
+        // Marked before recovery changes anything, so a crash during
+        // recovery is itself recovered from next time.
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&abort)
+            .map_err(io_at("create", &abort))?;
+        sync_dir(&config.dir)?;
+
+        let rec = recovery::recover(&config, unclean)?;
+        let shared = Arc::new(Shared::new(
+            config, rec.log, rec.cqs, listener, rec.end, rec.end,
+        ));
+        let workers = start(&shared)?;
+        Ok(Arc::new(Self {
+            shared,
+            workers: Arc::new(Mutex::new(Some(workers))),
+        }))
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.shared.config
+    }
+
+    /// One past the last visible message of the queue; 0 if there is none.
+    pub fn max_offset(&self, topic: &TopicName, queue_id: QueueId) -> QueueOffset {
+        QueueOffset::new(
+            self.shared
+                .cqs
+                .get(topic.as_str(), queue_id)
+                .map_or(0, |cq| cq.max()),
+        )
+    }
+
+    /// First message still stored in the queue (0 until retention exists).
+    pub fn min_offset(&self, topic: &TopicName, queue_id: QueueId) -> QueueOffset {
+        QueueOffset::new(
+            self.shared
+                .cqs
+                .get(topic.as_str(), queue_id)
+                .map_or(0, |cq| cq.min()),
+        )
+    }
+
+    /// Queue ids that have a consume queue for this topic.
+    pub fn queue_ids(&self, topic: &TopicName) -> Vec<QueueId> {
+        self.shared.cqs.queue_ids(topic.as_str())
+    }
+
+    /// Counters and positions.
+    pub fn stats(&self) -> StoreStats {
+        self.shared.stats()
+    }
+
+    /// Makes the next commit-log fdatasync fail, to test poisoning.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn inject_fsync_failure(&self) {
+        self.shared.fail_next_fsync.store(true, Ordering::Release);
+    }
+
+    /// Makes every later commit-log fdatasync take `delay` longer, to test
+    /// flush timeouts.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn inject_fsync_delay(&self, delay: std::time::Duration) {
+        *self.shared.fsync_delay.lock() = delay;
+    }
+
+    /// Drops the topic's consume queues (files removed); its commit-log
+    /// records stay until retention. Blocking (waits for pending records of
+    /// the topic to be dispatched, then writes a checkpoint, so recovery
+    /// never brings the topic back); call it from `spawn_blocking`. Queue
+    /// offsets of the topic start again at 0.
+    ///
+    /// # Errors
+    /// `Poisoned` on a poisoned store, `Timeout` if dispatch does not catch
+    /// up in time, I/O errors removing the files.
+    pub fn delete_topic(&self, topic: &TopicName) -> Result<(), StoreError> {
+        let s = &self.shared;
+        let mut last = s.checkpoint_lock.lock();
+        {
+            // Holding the offset table stops the writer, so nothing new for
+            // the topic can be written while its queues go away.
+            let mut offsets = s.offsets.lock();
+            let target = s.written.load(Ordering::Acquire);
+            let caught_up = s.dispatch_progress.wait_until(
+                s.config.sync_flush_timeout.max(write_queue::ADMIT_TIMEOUT),
+                || s.dispatched.load(Ordering::Acquire) >= target || s.is_poisoned() || s.halted(),
+            );
+            if let Some(m) = s.poison_message() {
+                return Err(StoreError::Poisoned(m));
+            }
+            if s.halted() {
+                return Err(StoreError::ShuttingDown);
+            }
+            if !caught_up {
+                return Err(StoreError::Timeout(
+                    "waiting for the topic's messages to be dispatched",
+                ));
+            }
+            offsets.remove(topic.as_str());
+            if s.cqs.remove_topic(topic.as_str())? {
+                tracing::info!(%topic, "deleted the topic's consume queues");
+            }
+        }
+        checkpointer::checkpoint_locked(s, &mut last, true)
+    }
+
+    /// Stops accepting appends (`ShuttingDown`), writes and fsyncs what was
+    /// accepted, completes pending appends, fsyncs the consume queues, writes
+    /// the checkpoint and removes the abort marker. Idempotent.
+    ///
+    /// # Errors
+    /// `Poisoned` if a write or fsync failed (the abort marker then stays, so
+    /// the next open recovers); I/O errors from the final checkpoint.
+    pub async fn shutdown(&self) -> Result<(), StoreError> {
+        self.shared.queue.close();
+        let shared = self.shared.clone();
+        let workers = self.workers.clone();
+        tokio::task::spawn_blocking(move || stop(&shared, &workers))
+            .await
+            .map_err(|e| {
+                StoreError::Io(std::io::Error::other(format!("shutdown task failed: {e}")))
+            })?
+    }
+
+    /// Stops the threads the way a crash would: queued appends are dropped,
+    /// nothing more is flushed, no checkpoint, the abort marker stays.
+    #[cfg(test)]
+    pub(crate) fn crash(&self) {
+        halt(&self.shared, &self.workers);
+    }
+}
+
+impl Drop for MessageStore {
+    /// Dropping a store that was not shut down is an unclean stop: the
+    /// threads are halted and the next open recovers.
+    fn drop(&mut self) {
+        halt(&self.shared, &self.workers);
+    }
+}
+
+/// The body of one of the store's threads.
+type ThreadMain = fn(Arc<Shared>);
+
+fn start(shared: &Arc<Shared>) -> Result<Workers, StoreError> {
+    let stages: [(&str, ThreadMain); 4] = [
+        ("ferromq-store-writer", writer::run),
+        ("ferromq-store-flusher", flusher::run),
+        ("ferromq-store-dispatch", dispatch::run),
+        ("ferromq-store-checkpoint", checkpointer::run),
+    ];
+    let mut started = Vec::with_capacity(stages.len());
+    for (name, f) in stages {
+        match spawn(name, shared, f) {
+            Ok(h) => started.push(h),
+            Err(e) => {
+                // Do not leave half a store running.
+                shared.halt();
+                for h in started {
+                    join(name, h);
+                }
+                return Err(e);
+            }
+        }
+    }
+    match <[JoinHandle<()>; 4]>::try_from(started) {
+        Ok([writer, flusher, dispatcher, checkpointer]) => Ok(Workers {
+            writer,
+            flusher,
+            dispatcher,
+            checkpointer,
+        }),
+        Err(_) => Err(StoreError::ShuttingDown),
+    }
+}
+
+fn spawn(name: &str, shared: &Arc<Shared>, f: ThreadMain) -> Result<JoinHandle<()>, StoreError> {
+    let s = shared.clone();
+    let thread = name.to_string();
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            // A panicking store thread (a bug, or a listener that panics)
+            // must not silently stop writes or visibility: poison instead.
+            let run = std::panic::AssertUnwindSafe(|| f(s.clone()));
+            if std::panic::catch_unwind(run).is_err() {
+                s.poison(format!("store thread {thread} panicked"));
+            }
+        })
+        .map_err(|e| {
+            StoreError::Io(std::io::Error::new(
+                e.kind(),
+                format!("spawn thread {name}: {e}"),
+            ))
+        })
+}
+
+fn join(name: &str, h: JoinHandle<()>) {
+    if h.join().is_err() {
+        tracing::error!(thread = name, "store thread panicked");
+    }
+}
+
+/// The orderly stop: each stage finishes before the next is told to stop,
+/// so everything accepted is written, flushed and dispatched.
+fn stop(s: &Shared, workers: &Mutex<Option<Workers>>) -> Result<(), StoreError> {
+    let mut guard = workers.lock();
+    let Some(w) = guard.take() else {
+        return s
+            .poison_message()
+            .map_or(Ok(()), |m| Err(StoreError::Poisoned(m)));
+    };
+    join("writer", w.writer);
+    s.stop.flusher.store(true, Ordering::Release);
+    s.wake_flusher.notify();
+    join("flusher", w.flusher);
+    s.stop.dispatcher.store(true, Ordering::Release);
+    s.wake_dispatcher.notify();
+    join("dispatcher", w.dispatcher);
+    s.stop.checkpointer.store(true, Ordering::Release);
+    s.wake_checkpointer.notify();
+    join("checkpointer", w.checkpointer);
+    // Pending sync appends whose flush never came (poisoned) are answered.
+    s.flush_state.send_modify(|st| st.halted = true);
+
+    if let Some(m) = s.poison_message() {
+        return Err(StoreError::Poisoned(m));
+    }
+    checkpointer::checkpoint(s, true)?;
+    let abort = s.config.dir.join(ABORT_FILE);
+    fs::remove_file(&abort).map_err(io_at("remove", &abort))?;
+    sync_dir(&s.config.dir)?;
+    tracing::info!(
+        end = s.written.load(Ordering::Acquire),
+        "store shut down cleanly"
+    );
+    Ok(())
+}
+
+fn halt(s: &Shared, workers: &Mutex<Option<Workers>>) {
+    let Some(w) = workers.lock().take() else {
+        return;
+    };
+    s.halt();
+    join("writer", w.writer);
+    join("flusher", w.flusher);
+    join("dispatcher", w.dispatcher);
+    join("checkpointer", w.checkpointer);
+}

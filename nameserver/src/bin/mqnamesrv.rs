@@ -1,1 +1,67 @@
-fn main() {}
+//! `mqnamesrv`: runs a FerroMQ NameServer until SIGTERM or Ctrl-C.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use ferromq_nameserver::NameServerConfig;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+use tracing_subscriber::EnvFilter;
+
+/// FerroMQ NameServer: keeps the route table brokers register into.
+#[derive(Debug, Parser)]
+#[command(name = "mqnamesrv", version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:9876")]
+    listen: String,
+    /// Remove a broker silent for this many seconds.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    broker_expiry_secs: u64,
+    /// Look for silent brokers every this many milliseconds (at most an hour).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    scan_interval_ms: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Logs go to stderr, without colour codes unless a person is watching,
+    // so supervisors and tests can read the `listening on` line.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .init();
+    let args = Args::parse();
+    let config = NameServerConfig {
+        broker_expiry: Duration::from_secs(args.broker_expiry_secs),
+        scan_interval: Duration::from_millis(args.scan_interval_ms),
+    };
+
+    // Handlers are installed before the listening line is logged, so a
+    // supervisor that signals right after it is not met by the default
+    // action (immediate exit).
+    let term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let shutdown = CancellationToken::new();
+    let signals = tokio::spawn(cancel_on_signal(term, int, shutdown.clone()));
+    let result = ferromq_nameserver::run(config, listener, shutdown).await;
+    signals.abort();
+    result.context("NameServer failed")
+}
+
+async fn cancel_on_signal(mut term: Signal, mut int: Signal, shutdown: CancellationToken) {
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received; shutting down"),
+        _ = int.recv() => info!("interrupted; shutting down"),
+    }
+    shutdown.cancel();
+}

@@ -1,0 +1,222 @@
+//! The broker: the store plus topics, offsets, held pulls and NameServer
+//! registration, served over the shared remoting layer.
+
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use ferromq_client::remoting::{self, Handler, Request, Response, ServerOptions};
+use ferromq_protocol::header::TopicConfig;
+use ferromq_protocol::{BrokerName, ResponseCode, TopicName};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::BrokerConfig;
+use crate::error::BrokerError;
+use crate::long_poll::LongPollRegistry;
+use crate::offsets::OffsetManager;
+use crate::register;
+use crate::store::{MessageStore, StoreConfig};
+use crate::topics::TopicManager;
+
+/// A running broker's state, shared by every connection.
+pub struct Broker {
+    config: BrokerConfig,
+    store: Arc<MessageStore>,
+    topics: TopicManager,
+    offsets: OffsetManager,
+    long_poll: Arc<LongPollRegistry>,
+    /// Cancelled when shutdown begins: stops accepting and answers held pulls.
+    shutdown: CancellationToken,
+    /// Wakes the registration loop early (a topic changed).
+    register_now: Notify,
+    addr: String,
+    store_host: SocketAddr,
+    /// Held for the broker's lifetime: an advisory lock on `<store>/lock`
+    /// so two brokers never share a store directory.
+    _lock: File,
+}
+
+impl Broker {
+    pub(crate) fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+    pub(crate) fn store(&self) -> &MessageStore {
+        &self.store
+    }
+    pub(crate) fn store_arc(&self) -> Arc<MessageStore> {
+        self.store.clone()
+    }
+    pub(crate) fn topics(&self) -> &TopicManager {
+        &self.topics
+    }
+    pub(crate) fn offsets(&self) -> &OffsetManager {
+        &self.offsets
+    }
+    pub(crate) fn long_poll(&self) -> &LongPollRegistry {
+        &self.long_poll
+    }
+    pub(crate) fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+    pub(crate) fn name(&self) -> &BrokerName {
+        &self.config.broker_name
+    }
+    pub(crate) fn addr(&self) -> &str {
+        &self.addr
+    }
+    pub(crate) fn store_host(&self) -> SocketAddr {
+        self.store_host
+    }
+    pub(crate) fn register_soon(&self) {
+        self.register_now.notify_one();
+    }
+    pub(crate) async fn register_notified(&self) {
+        self.register_now.notified().await;
+    }
+
+    /// The topic's config, or a `TopicNotExist` answer.
+    pub(crate) fn topic_config(&self, topic: &TopicName) -> Result<TopicConfig, Response> {
+        self.topics.get(topic).ok_or_else(|| {
+            Response::error(
+                ResponseCode::TopicNotExist,
+                format!(
+                    "topic {topic} does not exist on broker {} — create it with mqadmin updateTopic",
+                    self.config.broker_name
+                ),
+            )
+        })
+    }
+}
+
+impl Handler for Broker {
+    async fn handle(&self, req: Request) -> Response {
+        crate::handlers::dispatch(self, req).await
+    }
+}
+
+fn advertised(
+    config: &BrokerConfig,
+    local: SocketAddr,
+) -> Result<(String, SocketAddr), BrokerError> {
+    let fallback = if local.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), local.port())
+    } else {
+        local
+    };
+    match &config.advertise_addr {
+        None => Ok((fallback.to_string(), fallback)),
+        Some(a) => {
+            // Message ids carry an IP, so a host name is resolved once here.
+            let host = std::net::ToSocketAddrs::to_socket_addrs(a)
+                .ok()
+                .and_then(|mut it| it.next())
+                .ok_or_else(|| {
+                    BrokerError::Config(format!("cannot resolve advertise address {a}"))
+                })?;
+            Ok((a.clone(), host))
+        }
+    }
+}
+
+/// Opens the store and state files, then serves on `listener` until
+/// `shutdown` is cancelled, and shuts down in order: stop accepting, answer
+/// held pulls, drain in-flight requests, flush and fsync the store, persist
+/// offsets, unregister from the NameServers.
+///
+/// # Errors
+/// Startup failures (locked or corrupt store, unreadable state files) and a
+/// store that fails to flush at shutdown.
+pub async fn run(
+    config: BrokerConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), BrokerError> {
+    let local = listener
+        .local_addr()
+        .map_err(BrokerError::io("listener address"))?;
+    let (addr, store_host) = advertised(&config, local)?;
+    let dir = config.store_dir.clone();
+    std::fs::create_dir_all(&dir).map_err(BrokerError::io(format!("create {}", dir.display())))?;
+    let lock = File::create(dir.join("lock")).map_err(BrokerError::io("create lock file"))?;
+    if lock.try_lock().is_err() {
+        return Err(BrokerError::Locked(dir.display().to_string()));
+    }
+    let config_dir = dir.join("config");
+    let topics = TopicManager::load(config_dir.clone()).map_err(BrokerError::io("load topics"))?;
+    let offsets =
+        OffsetManager::load(config_dir).map_err(BrokerError::io("load consumer offsets"))?;
+
+    let long_poll = Arc::new(LongPollRegistry::default());
+    let mut sc = StoreConfig::new(&dir, store_host);
+    sc.segment_size = config.segment_size;
+    sc.flush = config.flush;
+    sc.max_message_size = config.max_message_size;
+    sc.sync_flush_timeout = config.sync_flush_timeout;
+    let listener_arc = long_poll.clone();
+    let store = tokio::task::spawn_blocking(move || MessageStore::open(sc, listener_arc))
+        .await
+        .map_err(|e| BrokerError::Config(format!("store open task failed: {e}")))??;
+
+    let broker = Arc::new(Broker {
+        config,
+        store,
+        topics,
+        offsets,
+        long_poll,
+        shutdown: shutdown.child_token(),
+        register_now: Notify::new(),
+        addr,
+        store_host,
+        _lock: lock,
+    });
+    info!(
+        broker = %broker.config.broker_name,
+        cluster = %broker.config.cluster,
+        listen = %local,
+        advertise = %broker.addr,
+        flush = %broker.config.flush,
+        store = %dir.display(),
+        "broker started"
+    );
+
+    let reg = tokio::spawn(register::register_loop(broker.clone()));
+    let persist = tokio::spawn(persist_loop(broker.clone()));
+    let opts = ServerOptions {
+        max_frame_len: broker.config.max_frame_len,
+        ..ServerOptions::default()
+    };
+    remoting::serve(listener, broker.clone(), broker.shutdown.clone(), opts).await;
+
+    info!("shutting down: flushing the store");
+    broker.shutdown.cancel();
+    let _ = reg.await;
+    let _ = persist.await;
+    let store_result = broker.store.shutdown().await;
+    if let Err(e) = &store_result {
+        error!(error = %e, "store shutdown failed");
+    }
+    if let Err(e) = broker.offsets.persist() {
+        error!(error = %e, "persisting consumer offsets failed");
+    }
+    register::unregister_all(&broker).await;
+    info!("broker stopped");
+    store_result.map_err(BrokerError::from)
+}
+
+async fn persist_loop(b: Arc<Broker>) {
+    loop {
+        tokio::select! {
+            _ = b.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(b.config.offset_flush_interval) => {}
+        }
+        if let Err(e) = b.offsets.persist() {
+            warn!(error = %e, "persisting consumer offsets failed; will retry");
+        }
+    }
+}

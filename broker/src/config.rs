@@ -1,0 +1,145 @@
+//! Broker settings. The binary fills them from defaults, then an optional
+//! TOML file, then command-line flags (flags win).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ferromq_protocol::{BrokerName, ClusterName, DEFAULT_MAX_FRAME_LEN, DEFAULT_MAX_MESSAGE_SIZE};
+use serde::Deserialize;
+
+use crate::store::FlushMode;
+
+/// Everything a broker needs to run.
+#[derive(Clone, Debug)]
+pub struct BrokerConfig {
+    /// Broker name, shared by a master and its slaves.
+    pub broker_name: BrokerName,
+    /// Cluster name.
+    pub cluster: ClusterName,
+    /// 0 for a master.
+    pub broker_id: u64,
+    /// NameServers to register with.
+    pub namesrv_addrs: Vec<String>,
+    /// Address clients are told to use; defaults to the listener's address
+    /// (with 127.0.0.1 for an unspecified IP).
+    pub advertise_addr: Option<String>,
+    /// Root of the store and the broker's own config files.
+    pub store_dir: PathBuf,
+    /// Flush mode.
+    pub flush: FlushMode,
+    /// Commit-log segment size in bytes.
+    pub segment_size: u64,
+    /// Largest message body accepted.
+    pub max_message_size: usize,
+    /// Largest frame accepted.
+    pub max_frame_len: usize,
+    /// How long a sync-flush send waits for its fsync before answering
+    /// `FlushDiskTimeout`.
+    pub sync_flush_timeout: Duration,
+    /// Longest a pull may be held (the client asks for 15 s by default).
+    pub max_pull_hold: Duration,
+    /// Period of NameServer registration.
+    pub register_interval: Duration,
+    /// Expiry the NameServer should apply to this broker (`None`: its default).
+    pub heartbeat_timeout: Option<Duration>,
+    /// Period of consumer-offset persistence.
+    pub offset_flush_interval: Duration,
+    /// Queues of a topic created without explicit counts.
+    pub default_topic_queues: u32,
+}
+
+impl BrokerConfig {
+    /// Defaults a RocketMQ user expects, with the store under `store_dir`.
+    pub fn new(store_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            broker_name: BrokerName::new("broker-a").unwrap_or_else(|_| unreachable!()),
+            cluster: ClusterName::new("DefaultCluster").unwrap_or_else(|_| unreachable!()),
+            broker_id: 0,
+            namesrv_addrs: vec!["127.0.0.1:9876".to_string()],
+            advertise_addr: None,
+            store_dir: store_dir.into(),
+            flush: FlushMode::Sync,
+            segment_size: 1 << 30,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            sync_flush_timeout: Duration::from_secs(5),
+            max_pull_hold: Duration::from_secs(30),
+            register_interval: Duration::from_secs(30),
+            heartbeat_timeout: None,
+            offset_flush_interval: Duration::from_secs(5),
+            default_topic_queues: 8,
+        }
+    }
+}
+
+/// The TOML file's shape: every key optional, unknown keys rejected so a
+/// typo is an error rather than a silently ignored setting.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct FileConfig {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--namesrv-addr`, `;`-separated.
+    pub namesrv_addr: Option<String>,
+    /// `--advertise-addr`.
+    pub advertise_addr: Option<String>,
+    /// `--store-dir`.
+    pub store_dir: Option<PathBuf>,
+    /// `--broker-name`.
+    pub broker_name: Option<BrokerName>,
+    /// `--cluster`.
+    pub cluster: Option<ClusterName>,
+    /// `--broker-id`.
+    pub broker_id: Option<u64>,
+    /// `--flush`.
+    pub flush: Option<FlushMode>,
+    /// `--standalone`.
+    pub standalone: Option<bool>,
+    /// NameServer listen address in standalone mode.
+    pub namesrv_listen: Option<String>,
+    /// Commit-log segment size in bytes.
+    pub segment_size: Option<u64>,
+    /// Largest message body in bytes.
+    pub max_message_size: Option<usize>,
+    /// Sync-flush timeout in milliseconds.
+    pub sync_flush_timeout_ms: Option<u64>,
+    /// NameServer registration period in milliseconds.
+    pub register_interval_ms: Option<u64>,
+}
+
+impl FileConfig {
+    /// Parses a TOML document.
+    ///
+    /// # Errors
+    /// The TOML error, which names the offending key.
+    pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+}
+
+/// Splits `a:9876;b:9876` into addresses.
+pub fn split_addrs(s: &str) -> Vec<String> {
+    s.split([';', ','])
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_config_parses_and_rejects_typos() {
+        let c = FileConfig::parse(
+            "flush = \"async\"\nbroker_name = \"b1\"\nnamesrv_addr = \"a:1;b:2\"",
+        )
+        .unwrap();
+        assert_eq!(c.flush, Some(FlushMode::Async));
+        assert_eq!(c.broker_name.unwrap().as_str(), "b1");
+        assert_eq!(split_addrs(&c.namesrv_addr.unwrap()), vec!["a:1", "b:2"]);
+        assert!(FileConfig::parse("flsuh = \"sync\"").is_err());
+        assert!(FileConfig::parse("broker_name = \"../x\"").is_err());
+    }
+}

@@ -1,0 +1,88 @@
+//! `PullMessage`: read a queue, holding the request while it is empty.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use ferromq_client::remoting::{Request, Response};
+use ferromq_protocol::header::{PullMessageRequest, PullMessageResponse, PERM_READ};
+use ferromq_protocol::ResponseCode;
+use tokio::time::Instant;
+
+use super::{decode, HandlerResult};
+use crate::broker::Broker;
+use crate::store::{ReadResult, ReadStatus};
+
+/// Largest batch one pull may ask for.
+const MAX_PULL_MESSAGES: u32 = 1024;
+
+pub(super) async fn pull(b: &Broker, req: Request) -> HandlerResult {
+    let h: PullMessageRequest = decode(&req)?;
+    let topic = b.topic_config(&h.topic)?;
+    if topic.perm & PERM_READ == 0 {
+        return Err(Response::error(
+            ResponseCode::NoPermission,
+            format!("topic {} is not readable on broker {}", h.topic, b.name()),
+        ));
+    }
+    let max_messages = h.max_messages.clamp(1, MAX_PULL_MESSAGES);
+    let max_bytes = h.max_bytes.max(1);
+    let hold = Duration::from_millis(h.hold_ms).min(b.config().max_pull_hold);
+    let deadline = Instant::now() + hold;
+    let notify = b.long_poll().notifier(&h.topic, h.queue_id);
+    loop {
+        // Register interest before reading so an arrival in between wakes us.
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+
+        let read = b
+            .store()
+            .read(
+                &h.topic,
+                h.queue_id,
+                h.queue_offset,
+                max_messages,
+                max_bytes,
+            )
+            .map_err(|e| Response::error(ResponseCode::SystemError, format!("read failed: {e}")))?;
+        let empty = matches!(read.status, ReadStatus::NoNewMessage)
+            || (matches!(read.status, ReadStatus::NoQueue) && h.queue_offset.get() == 0);
+        if !empty || Instant::now() >= deadline || b.is_shutting_down() {
+            return Ok(answer(read, h.queue_offset));
+        }
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = b.shutdown_token().cancelled() => {}
+        }
+    }
+}
+
+fn answer(read: ReadResult, asked: ferromq_protocol::QueueOffset) -> Response {
+    let header = PullMessageResponse {
+        next_offset: read.next_offset,
+        min_offset: read.min_offset,
+        max_offset: read.max_offset,
+    };
+    match read.status {
+        ReadStatus::Found => Response::ok(&header).with_body(concat(read.records)),
+        ReadStatus::NoNewMessage => Response::typed(ResponseCode::PullNotFound, &header),
+        ReadStatus::NoQueue if asked.get() == 0 => {
+            Response::typed(ResponseCode::PullNotFound, &header)
+        }
+        ReadStatus::NoQueue | ReadStatus::OffsetTooSmall | ReadStatus::OffsetOverflow => {
+            Response::typed(ResponseCode::PullOffsetMoved, &header)
+        }
+    }
+}
+
+fn concat(records: Vec<Bytes>) -> Bytes {
+    if records.len() == 1 {
+        return records.into_iter().next().unwrap_or_default();
+    }
+    let mut out = BytesMut::with_capacity(records.iter().map(Bytes::len).sum());
+    for r in records {
+        out.extend_from_slice(&r);
+    }
+    out.freeze()
+}

@@ -1,0 +1,80 @@
+//! Registration with every configured NameServer: at start, every
+//! `register_interval`, and soon after a topic changes; unregistration at
+//! clean shutdown. NameServers are contacted in parallel so one that is down
+//! does not delay the others.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferromq_client::remoting::Connection;
+use ferromq_protocol::header::{RegisterBrokerRequest, UnregisterBrokerRequest};
+use futures::future::join_all;
+use tracing::{debug, info, warn};
+
+use crate::broker::Broker;
+
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Runs until the broker shuts down.
+pub(crate) async fn register_loop(b: Arc<Broker>) {
+    let mut first = true;
+    loop {
+        register_all(&b, first).await;
+        first = false;
+        tokio::select! {
+            _ = b.shutdown_token().cancelled() => return,
+            _ = tokio::time::sleep(b.config().register_interval) => {}
+            _ = b.register_notified() => {}
+        }
+    }
+}
+
+async fn register_all(b: &Broker, log_success: bool) {
+    let req = RegisterBrokerRequest {
+        cluster: b.config().cluster.clone(),
+        broker_name: b.config().broker_name.clone(),
+        broker_id: b.config().broker_id,
+        broker_addr: b.addr().to_string(),
+        topics: b.topics().all(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        heartbeat_timeout_ms: b.config().heartbeat_timeout.map(|d| d.as_millis() as u64),
+    };
+    let calls = b.config().namesrv_addrs.iter().map(|ns| {
+        let req = req.clone();
+        async move {
+            let conn = Connection::connect(ns, CALL_TIMEOUT).await?;
+            conn.call(&req, bytes::Bytes::new(), CALL_TIMEOUT).await
+        }
+    });
+    for (ns, r) in b.config().namesrv_addrs.iter().zip(join_all(calls).await) {
+        match r {
+            Ok(_) if log_success => {
+                info!(namesrv = %ns, broker = %b.addr(), "registered with NameServer")
+            }
+            Ok(_) => debug!(namesrv = %ns, "heartbeat sent"),
+            Err(e) => warn!(namesrv = %ns, error = %e, "registration failed; will retry"),
+        }
+    }
+}
+
+/// Tells every NameServer this broker is leaving.
+pub(crate) async fn unregister_all(b: &Broker) {
+    let req = UnregisterBrokerRequest {
+        cluster: b.config().cluster.clone(),
+        broker_name: b.config().broker_name.clone(),
+        broker_id: b.config().broker_id,
+        broker_addr: b.addr().to_string(),
+    };
+    let calls = b.config().namesrv_addrs.iter().map(|ns| {
+        let req = req.clone();
+        async move {
+            let conn = Connection::connect(ns, CALL_TIMEOUT).await?;
+            conn.call(&req, bytes::Bytes::new(), CALL_TIMEOUT).await
+        }
+    });
+    for (ns, r) in b.config().namesrv_addrs.iter().zip(join_all(calls).await) {
+        if let Err(e) = r {
+            warn!(namesrv = %ns, error = %e, "unregistration failed");
+        }
+    }
+}

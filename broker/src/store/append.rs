@@ -1,0 +1,98 @@
+//! `MessageStore::append`: validate, queue for the writer, wait for the
+//! write and (in sync mode) for the fdatasync that covers it.
+
+use bytes::BytesMut;
+use ferromq_protocol::{QueueId, TopicName};
+use tokio::sync::oneshot;
+
+use super::config::FlushMode;
+use super::error::AppendError;
+use super::types::AppendResult;
+use super::validate::validate;
+use super::write_queue::WriteReq;
+use super::MessageStore;
+
+impl MessageStore {
+    /// Appends `count` producer-encoded records (back to back, all for
+    /// `topic`) to queue `queue_id`, contiguously in the log, with
+    /// consecutive queue offsets.
+    ///
+    /// Resolves in sync mode once an fdatasync covers the batch, in async
+    /// mode once it is written; in both, only after the batch is readable
+    /// (its consume-queue entries exist). If the future is dropped after the batch was
+    /// queued, the batch is still written (its outcome is then unknown to the
+    /// caller, as with any lost reply).
+    ///
+    /// # Errors
+    /// See [`AppendError`]: `Invalid` (nothing written), `FlushTimeout`
+    /// (written, durable later), `Poisoned`, `ShuttingDown`, `Busy`.
+    pub async fn append(
+        &self,
+        topic: &TopicName,
+        queue_id: QueueId,
+        records: BytesMut,
+        count: u32,
+    ) -> Result<AppendResult, AppendError> {
+        let s = &self.shared;
+        if let Some(m) = s.poison_message() {
+            return Err(AppendError::Poisoned(m));
+        }
+        if s.queue.is_closed() {
+            return Err(AppendError::ShuttingDown);
+        }
+        let metas = validate(
+            topic,
+            &records,
+            count,
+            s.config.max_message_size,
+            s.config.segment_size,
+        )?;
+        let permit = s.queue.admit(records.len()).await?;
+        let (reply, written) = oneshot::channel();
+        // Subscribed before the write, so no flush can be missed.
+        let mut flushes = s.flush_state.subscribe();
+        s.queue
+            .push(WriteReq {
+                topic: topic.clone(),
+                queue_id,
+                records,
+                metas,
+                permit,
+                reply,
+            })
+            .map_err(|_| AppendError::ShuttingDown)?;
+        let written = written.await.map_err(|_| AppendError::ShuttingDown)??;
+        let end = written.end;
+        // Acknowledge only once the batch is readable too, so a consumer
+        // told about the send (or the producer itself) finds it at once.
+        let sync = s.config.flush == FlushMode::Sync;
+        let wait = flushes.wait_for(|st| {
+            ((!sync || st.flushed >= end) && st.dispatched >= end) || st.poisoned || st.halted
+        });
+        let waited = tokio::time::timeout(s.config.sync_flush_timeout, wait)
+            .await
+            .map(|r| r.map(|state| *state));
+        let state = match waited {
+            Ok(Ok(state)) => state,
+            Ok(Err(_closed)) => return Err(AppendError::ShuttingDown),
+            Err(_elapsed) => {
+                let st = *flushes.borrow();
+                if !sync || st.flushed >= end {
+                    // Durable (or async); only the dispatch lags.
+                    return Ok(written.result);
+                }
+                return Err(AppendError::FlushTimeout(written.result));
+            }
+        };
+        if (!sync || state.flushed >= end) && state.dispatched >= end {
+            Ok(written.result)
+        } else if state.poisoned {
+            Err(AppendError::Poisoned(
+                s.poison_message()
+                    .unwrap_or_else(|| "fdatasync failed".into()),
+            ))
+        } else {
+            Err(AppendError::ShuttingDown)
+        }
+    }
+}

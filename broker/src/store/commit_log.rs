@@ -1,0 +1,151 @@
+//! The commit log: contiguous fixed-size segments named by base offset.
+//!
+//! Only the writer thread appends (and creates segments); readers, the
+//! flusher and recovery share the open handles through `segments`.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::RwLock;
+
+use super::error::StoreError;
+use super::fsutil::{numbered_files, sync_dir};
+use super::segment::Segment;
+
+/// Bytes of the marker that ends a segment early: u32 remaining size, u32
+/// END_OF_SEGMENT_MAGIC. A record is only placed where this still fits after it.
+pub(crate) const EOS_MARKER_LEN: u64 = 8;
+
+pub(crate) struct CommitLog {
+    dir: PathBuf,
+    segment_size: u64,
+    /// Open segments by base offset. Read-locked by every read and fsync,
+    /// write-locked only to add (roll) or drop (recovery) a segment.
+    segments: RwLock<BTreeMap<u64, Arc<Segment>>>,
+}
+
+impl CommitLog {
+    /// Opens the segments in `dir`. They must be contiguous and sized for
+    /// `segment_size`; a mismatch means the configuration changed under an
+    /// existing store, which is refused rather than guessed at.
+    pub(crate) fn open(dir: &Path, segment_size: u64) -> Result<Self, StoreError> {
+        let mut segments = BTreeMap::new();
+        let mut expect: Option<u64> = None;
+        for (base, path) in numbered_files(dir)? {
+            if base % segment_size != 0 || expect.is_some_and(|e| e != base) {
+                return Err(StoreError::Corrupt(format!(
+                    "commit-log segment {} does not follow its predecessor for segment_size {segment_size} \
+                     (was the segment size changed, or a segment deleted?)",
+                    path.display()
+                )));
+            }
+            let seg = Segment::open(path, base)?;
+            let len = seg.len_on_disk()?;
+            if len > segment_size {
+                return Err(StoreError::Corrupt(format!(
+                    "commit-log segment {} is {len} bytes, more than segment_size {segment_size} \
+                     (was the segment size changed?)",
+                    seg.path().display()
+                )));
+            }
+            segments.insert(base, Arc::new(seg));
+            expect = Some(base + segment_size);
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            segment_size,
+            segments: RwLock::new(segments),
+        })
+    }
+
+    pub(crate) fn segment_size(&self) -> u64 {
+        self.segment_size
+    }
+
+    pub(crate) fn segment_base(&self, offset: u64) -> u64 {
+        offset - offset % self.segment_size
+    }
+
+    /// The segment holding `offset`, if it exists.
+    pub(crate) fn segment(&self, offset: u64) -> Option<Arc<Segment>> {
+        self.segments
+            .read()
+            .get(&self.segment_base(offset))
+            .cloned()
+    }
+
+    pub(crate) fn bases(&self) -> Vec<u64> {
+        self.segments.read().keys().copied().collect()
+    }
+
+    /// Creates the segment starting at `base` (a roll).
+    pub(crate) fn create_segment(&self, base: u64) -> io::Result<Arc<Segment>> {
+        let seg = Arc::new(Segment::create(&self.dir, base, self.segment_size)?);
+        self.segments.write().insert(base, seg.clone());
+        tracing::debug!(base, "created commit-log segment");
+        Ok(seg)
+    }
+
+    /// Reads `len` bytes at `offset`; the range must lie in one segment
+    /// (records never span segments).
+    pub(crate) fn read(&self, offset: u64, len: usize) -> Result<Bytes, StoreError> {
+        let base = self.segment_base(offset);
+        if offset - base + len as u64 > self.segment_size {
+            return Err(StoreError::Corrupt(format!(
+                "read of {len} bytes at commit-log offset {offset} crosses a segment end"
+            )));
+        }
+        let seg = self.segment(offset).ok_or_else(|| {
+            StoreError::Corrupt(format!("no commit-log segment holds offset {offset}"))
+        })?;
+        let mut buf = BytesMut::zeroed(len);
+        seg.read_exact_at(&mut buf, offset - base)?;
+        Ok(buf.freeze())
+    }
+
+    /// fdatasyncs every segment that holds bytes of `[from, to)`; returns the
+    /// number of fdatasync calls made.
+    pub(crate) fn sync_range(&self, from: u64, to: u64) -> io::Result<u64> {
+        if to <= from {
+            return Ok(0);
+        }
+        let first = self.segment_base(from);
+        let last = self.segment_base(to - 1);
+        let segs: Vec<Arc<Segment>> = self
+            .segments
+            .read()
+            .range(first..=last)
+            .map(|(_, s)| s.clone())
+            .collect();
+        for s in &segs {
+            s.sync_data()?;
+        }
+        Ok(segs.len() as u64)
+    }
+
+    /// Makes `end` the end of the log: zeroes the rest of its segment, deletes
+    /// every later segment and makes sure the segment holding `end` exists.
+    pub(crate) fn truncate(&self, end: u64) -> io::Result<()> {
+        let base = self.segment_base(end);
+        let later: Vec<Arc<Segment>> = {
+            let mut segs = self.segments.write();
+            let later = segs.split_off(&(base + 1));
+            later.into_values().collect()
+        };
+        for seg in &later {
+            tracing::warn!(segment = %seg.path().display(), "removing commit-log segment past the recovered end");
+            std::fs::remove_file(seg.path())
+                .map_err(super::error::io_at("remove segment", seg.path()))?;
+        }
+        if !later.is_empty() {
+            sync_dir(&self.dir)?;
+        }
+        match self.segment(end) {
+            Some(seg) => seg.cut(end - base, self.segment_size),
+            None => self.create_segment(base).map(|_| ()),
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Store configuration.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::StoreError;
+use super::CQ_ENTRY_LEN;
+
+/// Smallest accepted segment size: a segment must hold at least a small
+/// record and the end-of-segment marker, and tiny segments only make sense in
+/// tests.
+pub const MIN_SEGMENT_SIZE: u64 = 4096;
+
+/// How the store makes appends durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlushMode {
+    /// An append resolves only after an fdatasync covers it; concurrent
+    /// appends share one fdatasync (group commit).
+    Sync,
+    /// Appends resolve once written to the page cache; the log is fsynced
+    /// every `async_flush_interval`.
+    Async,
+}
+
+impl fmt::Display for FlushMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sync => "sync",
+            Self::Async => "async",
+        })
+    }
+}
+
+/// A flush mode name that is neither `sync` nor `async`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown flush mode {0:?}: expected \"sync\" or \"async\"")]
+pub struct FlushModeError(String);
+
+impl FromStr for FlushMode {
+    type Err = FlushModeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "sync" => Ok(Self::Sync),
+            "async" => Ok(Self::Async),
+            _ => Err(FlushModeError(s.chars().take(32).collect())),
+        }
+    }
+}
+
+/// Where and how the store keeps its files.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Store root: `commitlog/`, `consumequeue/`, `checkpoint`, `abort`.
+    pub dir: PathBuf,
+    /// Size of one commit-log segment file.
+    pub segment_size: u64,
+    /// Durability of appends.
+    pub flush: FlushMode,
+    /// fsync period in [`FlushMode::Async`].
+    pub async_flush_interval: Duration,
+    /// How long a [`FlushMode::Sync`] append waits for its fdatasync after it
+    /// was written before it reports `FlushTimeout`.
+    pub sync_flush_timeout: Duration,
+    /// Largest accepted message body.
+    pub max_message_size: usize,
+    /// Entries per consume-queue file (20 bytes each).
+    pub cq_entries_per_file: u64,
+    /// Stamped into every record; part of the offset message id.
+    pub store_host: SocketAddr,
+}
+
+impl StoreConfig {
+    /// RocketMQ-like defaults: 1 GiB segments, sync flush, 300 000 entries
+    /// per consume-queue file.
+    pub fn new(dir: impl Into<PathBuf>, store_host: SocketAddr) -> Self {
+        Self {
+            dir: dir.into(),
+            segment_size: 1 << 30,
+            flush: FlushMode::Sync,
+            async_flush_interval: Duration::from_millis(500),
+            sync_flush_timeout: Duration::from_secs(5),
+            max_message_size: ferromq_protocol::DEFAULT_MAX_MESSAGE_SIZE,
+            cq_entries_per_file: 300_000,
+            store_host,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), StoreError> {
+        let bad = |m: String| Err(StoreError::InvalidConfig(m));
+        if self.segment_size < MIN_SEGMENT_SIZE || self.segment_size > i64::MAX as u64 / 2 {
+            return bad(format!(
+                "segment_size {} is out of range (at least {MIN_SEGMENT_SIZE} bytes)",
+                self.segment_size
+            ));
+        }
+        if self.cq_entries_per_file == 0
+            || self.cq_entries_per_file.checked_mul(CQ_ENTRY_LEN).is_none()
+        {
+            return bad(format!(
+                "cq_entries_per_file {} is out of range",
+                self.cq_entries_per_file
+            ));
+        }
+        let largest = self.max_message_size as u64 + 64 * 1024;
+        if largest > self.segment_size {
+            tracing::warn!(
+                segment_size = self.segment_size,
+                max_message_size = self.max_message_size,
+                "segment_size is close to or below max_message_size: batches that do not fit in one segment are refused"
+            );
+        }
+        if self.async_flush_interval.is_zero() {
+            return bad("async_flush_interval must be above zero".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flush_mode_parses_and_prints() {
+        assert_eq!("sync".parse::<FlushMode>().unwrap(), FlushMode::Sync);
+        assert_eq!("ASYNC".parse::<FlushMode>().unwrap(), FlushMode::Async);
+        assert!("fast".parse::<FlushMode>().is_err());
+        assert_eq!(FlushMode::Async.to_string(), "async");
+        assert_eq!(serde_json::to_string(&FlushMode::Sync).unwrap(), "\"sync\"");
+    }
+
+    #[test]
+    fn rejects_tiny_segments() {
+        let mut c = StoreConfig::new("/tmp/x", "127.0.0.1:1".parse().unwrap());
+        assert!(c.validate().is_ok());
+        c.segment_size = 100;
+        assert!(matches!(c.validate(), Err(StoreError::InvalidConfig(_))));
+    }
+}

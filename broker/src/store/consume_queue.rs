@@ -1,0 +1,263 @@
+//! The consume queue of one (topic, queue id): fixed-size files of 20-byte
+//! entries, named by the byte offset of their first entry (entry index × 20,
+//! as in RocketMQ). Entry `i` of the queue is the message with queue offset
+//! `i`.
+//!
+//! Only the dispatcher thread (or recovery, before the store is shared)
+//! appends; readers take the `files` read lock and `pread`. `max` is
+//! published with Release after the entries are written, so a reader that
+//! sees `max` can read every entry below it.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ferromq_protocol::{QueueId, TopicName};
+use parking_lot::RwLock;
+
+use super::cq_entry::CqEntry;
+use super::error::{io_at, StoreError};
+use super::fsutil::{create_dir_durable, file_name, sync_dir};
+use super::CQ_ENTRY_LEN;
+
+pub(crate) struct CqFile {
+    /// Queue offset of the file's first entry.
+    pub(crate) first: u64,
+    pub(crate) path: PathBuf,
+    pub(crate) file: File,
+}
+
+impl CqFile {
+    pub(crate) fn open(path: PathBuf, first: u64) -> io::Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io_at("open consume-queue file", &path))?;
+        Ok(Self { first, path, file })
+    }
+
+    /// Reads `buf.len()` bytes at `pos`, zeroes past the end of the file.
+    pub(crate) fn read_zero_filled(&self, buf: &mut [u8], pos: u64) -> io::Result<()> {
+        buf.fill(0);
+        let mut done = 0;
+        while done < buf.len() {
+            match self.file.read_at(&mut buf[done..], pos + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_at("read consume-queue file", &self.path)(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) struct ConsumeQueue {
+    topic: TopicName,
+    queue_id: QueueId,
+    dir: PathBuf,
+    per_file: u64,
+    /// Files in queue order, contiguous. Write-locked only to add a file.
+    files: RwLock<Vec<Arc<CqFile>>>,
+    /// One past the last entry (the queue's max offset).
+    max: AtomicU64,
+    /// Entries below this are fsynced (the checkpoint relies on it).
+    synced: AtomicU64,
+    /// Store timestamp of the last entry's record; 0 = not known yet.
+    last_ts: AtomicU64,
+}
+
+impl ConsumeQueue {
+    /// A new, empty queue; its directory is created durably.
+    pub(crate) fn create(
+        dir: PathBuf,
+        topic: TopicName,
+        queue_id: QueueId,
+        per_file: u64,
+    ) -> io::Result<Self> {
+        create_dir_durable(&dir)?;
+        Ok(Self::with_files(
+            dir,
+            topic,
+            queue_id,
+            per_file,
+            Vec::new(),
+            0,
+            0,
+        ))
+    }
+
+    pub(crate) fn with_files(
+        dir: PathBuf,
+        topic: TopicName,
+        queue_id: QueueId,
+        per_file: u64,
+        files: Vec<Arc<CqFile>>,
+        max: u64,
+        synced: u64,
+    ) -> Self {
+        Self {
+            topic,
+            queue_id,
+            dir,
+            per_file,
+            files: RwLock::new(files),
+            max: AtomicU64::new(max),
+            synced: AtomicU64::new(synced),
+            last_ts: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn topic(&self) -> &TopicName {
+        &self.topic
+    }
+
+    pub(crate) fn queue_id(&self) -> QueueId {
+        self.queue_id
+    }
+
+    pub(crate) fn max(&self) -> u64 {
+        self.max.load(Ordering::Acquire)
+    }
+
+    /// First offset still stored (0 until retention deletes files).
+    pub(crate) fn min(&self) -> u64 {
+        self.files
+            .read()
+            .first()
+            .map_or_else(|| self.max(), |f| f.first)
+    }
+
+    pub(crate) fn last_timestamp(&self) -> u64 {
+        self.last_ts.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn note_timestamp(&self, ts: u64) {
+        self.last_ts.fetch_max(ts, Ordering::Relaxed);
+    }
+
+    fn file_bytes(&self) -> u64 {
+        self.per_file * CQ_ENTRY_LEN
+    }
+
+    /// Appends entries for queue offsets `first..`; `first` must be `max`.
+    /// One pwrite per file touched.
+    pub(crate) fn append(
+        &self,
+        first: u64,
+        entries: &[CqEntry],
+        store_ts: u64,
+    ) -> Result<(), StoreError> {
+        let max = self.max();
+        if first != max {
+            return Err(StoreError::Corrupt(format!(
+                "consume queue {}/{}: entry for queue offset {first} does not follow max offset {max}",
+                self.topic, self.queue_id
+            )));
+        }
+        let mut idx = first;
+        let mut rest = entries;
+        let mut buf = Vec::with_capacity(entries.len().min(4096) * CQ_ENTRY_LEN as usize);
+        while !rest.is_empty() {
+            let file = self.file_for_append(idx)?;
+            let room = (file.first + self.per_file - idx) as usize;
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            buf.clear();
+            for e in now {
+                e.encode_into(&mut buf);
+            }
+            file.file
+                .write_all_at(&buf, (idx - file.first) * CQ_ENTRY_LEN)
+                .map_err(io_at("write consume-queue file", &file.path))?;
+            idx += now.len() as u64;
+            rest = later;
+        }
+        self.max.store(idx, Ordering::Release);
+        self.note_timestamp(store_ts);
+        Ok(())
+    }
+
+    fn file_for_append(&self, idx: u64) -> io::Result<Arc<CqFile>> {
+        if let Some(last) = self.files.read().last() {
+            if idx < last.first + self.per_file {
+                return Ok(last.clone());
+            }
+        }
+        let first = idx - idx % self.per_file;
+        let path = self.dir.join(file_name(first * CQ_ENTRY_LEN));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_at("create consume-queue file", &path))?;
+        file.set_len(self.file_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(io_at("size consume-queue file", &path))?;
+        sync_dir(&self.dir)?;
+        let f = Arc::new(CqFile { first, path, file });
+        self.files.write().push(f.clone());
+        Ok(f)
+    }
+
+    /// Up to `n` entries from queue offset `from` (clamped to `max`).
+    pub(crate) fn read(&self, from: u64, n: u64) -> Result<Vec<CqEntry>, StoreError> {
+        let end = from.saturating_add(n).min(self.max());
+        let mut out = Vec::with_capacity(end.saturating_sub(from) as usize);
+        let mut idx = from;
+        while idx < end {
+            let file = self.file_holding(idx).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "consume queue {}/{}: no file holds queue offset {idx}",
+                    self.topic, self.queue_id
+                ))
+            })?;
+            let upto = end.min(file.first + self.per_file);
+            let mut buf = vec![0u8; ((upto - idx) * CQ_ENTRY_LEN) as usize];
+            file.file
+                .read_exact_at(&mut buf, (idx - file.first) * CQ_ENTRY_LEN)
+                .map_err(io_at("read consume-queue file", &file.path))?;
+            out.extend(CqEntry::decode_all(&buf));
+            idx = upto;
+        }
+        Ok(out)
+    }
+
+    /// The file holding queue offset `idx`. The lock is only held for the
+    /// lookup, never across I/O.
+    fn file_holding(&self, idx: u64) -> Option<Arc<CqFile>> {
+        let files = self.files.read();
+        let pos = files.partition_point(|f| f.first <= idx);
+        pos.checked_sub(1)
+            .and_then(|i| files.get(i))
+            .filter(|f| idx < f.first + self.per_file)
+            .cloned()
+    }
+
+    /// fdatasyncs the files holding entries `[synced, upto)`.
+    pub(crate) fn sync(&self, upto: u64) -> io::Result<()> {
+        let from = self.synced.load(Ordering::Acquire);
+        if upto <= from {
+            return Ok(());
+        }
+        let files: Vec<Arc<CqFile>> = self
+            .files
+            .read()
+            .iter()
+            .filter(|f| f.first < upto && f.first + self.per_file > from)
+            .cloned()
+            .collect();
+        for f in files {
+            f.file
+                .sync_data()
+                .map_err(io_at("fdatasync consume-queue file", &f.path))?;
+        }
+        self.synced.fetch_max(upto, Ordering::AcqRel);
+        Ok(())
+    }
+}

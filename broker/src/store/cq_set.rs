@@ -1,0 +1,172 @@
+//! All consume queues of the store, by topic and queue id.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ferromq_protocol::{QueueId, TopicName};
+use parking_lot::RwLock;
+
+use super::consume_queue::ConsumeQueue;
+use super::cq_load::{self, LoadParams};
+use super::error::{io_at, StoreError};
+use super::fsutil::sync_dir;
+
+type QueueMap = HashMap<TopicName, BTreeMap<QueueId, Arc<ConsumeQueue>>>;
+
+pub(crate) struct ConsumeQueues {
+    root: PathBuf,
+    per_file: u64,
+    /// Read-locked by every lookup; write-locked to add a queue (dispatcher)
+    /// or drop a topic.
+    map: RwLock<QueueMap>,
+}
+
+/// A queue that must be refilled from the commit log during recovery.
+pub(crate) struct Lagging {
+    pub(crate) topic: TopicName,
+    pub(crate) queue_id: QueueId,
+    pub(crate) from: u64,
+}
+
+impl ConsumeQueues {
+    /// Loads every queue under `root`. `known` holds the entry counts from
+    /// the checkpoint; a queue it names that is missing on disk is recreated
+    /// empty and reported as lagging.
+    pub(crate) fn load(
+        root: &Path,
+        per_file: u64,
+        known: &HashMap<(TopicName, QueueId), u64>,
+        log_end: u64,
+        log_start: u64,
+    ) -> Result<(Self, Vec<Lagging>), StoreError> {
+        let mut map = QueueMap::new();
+        let mut lagging = Vec::new();
+        for (topic, queue_id, dir) in queue_dirs(root)? {
+            let params = LoadParams {
+                per_file,
+                known: known.get(&(topic.clone(), queue_id)).copied(),
+                log_end,
+                log_start,
+            };
+            let loaded = cq_load::load(dir, topic.clone(), queue_id, &params)?;
+            if let Some(from) = loaded.lagging_from {
+                lagging.push(Lagging {
+                    topic: topic.clone(),
+                    queue_id,
+                    from,
+                });
+            }
+            map.entry(topic)
+                .or_default()
+                .insert(queue_id, Arc::new(loaded.cq));
+        }
+        let set = Self {
+            root: root.to_path_buf(),
+            per_file,
+            map: RwLock::new(map),
+        };
+        for ((topic, queue_id), &count) in known {
+            if count > 0 && set.get(topic.as_str(), *queue_id).is_none() {
+                tracing::warn!(%topic, %queue_id, entries = count, "consume queue missing; rebuilding it from the commit log");
+                set.get_or_create(topic, *queue_id)?;
+                lagging.push(Lagging {
+                    topic: topic.clone(),
+                    queue_id: *queue_id,
+                    from: log_start,
+                });
+            }
+        }
+        Ok((set, lagging))
+    }
+
+    pub(crate) fn get(&self, topic: &str, queue_id: QueueId) -> Option<Arc<ConsumeQueue>> {
+        self.map.read().get(topic)?.get(&queue_id).cloned()
+    }
+
+    pub(crate) fn get_or_create(
+        &self,
+        topic: &TopicName,
+        queue_id: QueueId,
+    ) -> Result<Arc<ConsumeQueue>, StoreError> {
+        if let Some(cq) = self.get(topic.as_str(), queue_id) {
+            return Ok(cq);
+        }
+        let mut map = self.map.write();
+        let queues = map.entry(topic.clone()).or_default();
+        if let Some(cq) = queues.get(&queue_id) {
+            return Ok(cq.clone());
+        }
+        let dir = self
+            .root
+            .join(topic.as_str())
+            .join(queue_id.get().to_string());
+        let cq = Arc::new(ConsumeQueue::create(
+            dir,
+            topic.clone(),
+            queue_id,
+            self.per_file,
+        )?);
+        queues.insert(queue_id, cq.clone());
+        Ok(cq)
+    }
+
+    pub(crate) fn queue_ids(&self, topic: &str) -> Vec<QueueId> {
+        self.map
+            .read()
+            .get(topic)
+            .map(|q| q.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn all(&self) -> Vec<Arc<ConsumeQueue>> {
+        self.map
+            .read()
+            .values()
+            .flat_map(|q| q.values().cloned())
+            .collect()
+    }
+
+    /// Forgets the topic's queues and removes their files. Readers holding
+    /// a queue keep reading the unlinked files until they let go.
+    pub(crate) fn remove_topic(&self, topic: &str) -> Result<bool, StoreError> {
+        let removed = self.map.write().remove(topic).is_some();
+        let dir = self.root.join(topic);
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(io_at("remove consume queues", &dir))?;
+            sync_dir(&self.root)?;
+        }
+        Ok(removed)
+    }
+}
+
+/// `(topic, queue id, dir)` of every queue directory; anything that is not a
+/// valid topic name or queue id is skipped with a warning.
+fn queue_dirs(root: &Path) -> Result<Vec<(TopicName, QueueId, PathBuf)>, StoreError> {
+    let mut out = Vec::new();
+    for t in fs::read_dir(root).map_err(io_at("list consume queues", root))? {
+        let t = t.map_err(io_at("list consume queues", root))?;
+        let tpath = t.path();
+        let Some(topic) = t.file_name().to_str().and_then(|n| TopicName::new(n).ok()) else {
+            tracing::warn!(path = %tpath.display(), "ignoring unexpected entry in consumequeue/");
+            continue;
+        };
+        if !tpath.is_dir() {
+            tracing::warn!(path = %tpath.display(), "ignoring unexpected file in consumequeue/");
+            continue;
+        }
+        for q in fs::read_dir(&tpath).map_err(io_at("list consume queues", &tpath))? {
+            let q = q.map_err(io_at("list consume queues", &tpath))?;
+            let qpath = q.path();
+            let id = q.file_name().to_str().and_then(|n| n.parse::<u32>().ok());
+            match id {
+                Some(id) if qpath.is_dir() => out.push((topic.clone(), QueueId::new(id), qpath)),
+                _ => {
+                    tracing::warn!(path = %qpath.display(), "ignoring unexpected entry in a topic's consume-queue directory")
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,111 @@
+//! The dispatcher thread: turns written batches into consume-queue entries
+//! once they are visible (durable in sync mode, written in async mode), then
+//! tells the arrival listener so held pulls wake up.
+//!
+//! It is fed in memory by the writer (`Shared::pending`), so the live path
+//! never re-reads or re-parses the log; recovery feeds the same
+//! `ConsumeQueue::append` from a log scan instead.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferromq_protocol::{QueueId, QueueOffset, TopicName};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::consume_queue::ConsumeQueue;
+use super::cq_entry::CqEntry;
+use super::error::StoreError;
+use super::shared::Shared;
+use super::validate::RecordMeta;
+
+/// Upper bound on a dispatcher sleep; wake-ups normally come from the
+/// flusher or writer long before.
+const IDLE_WAIT: Duration = Duration::from_millis(200);
+
+/// One append's records, contiguous in the log.
+pub(crate) struct DispatchBatch {
+    pub(crate) topic: TopicName,
+    pub(crate) queue_id: QueueId,
+    pub(crate) first_queue_offset: u64,
+    pub(crate) first_offset: u64,
+    /// Commit-log offset just past the batch.
+    pub(crate) end: u64,
+    pub(crate) metas: Vec<RecordMeta>,
+    pub(crate) store_ts: u64,
+    /// Write-queue budget, given back once the batch is visible.
+    pub(crate) _permit: OwnedSemaphorePermit,
+}
+
+impl DispatchBatch {
+    fn entries(&self) -> Vec<CqEntry> {
+        let mut at = self.first_offset;
+        self.metas
+            .iter()
+            .map(|m| {
+                let e = CqEntry {
+                    offset: at,
+                    size: m.size,
+                    tag_hash: m.tag_hash,
+                };
+                at += u64::from(m.size);
+                e
+            })
+            .collect()
+    }
+}
+
+pub(crate) fn run(shared: Arc<Shared>) {
+    loop {
+        shared.wake_dispatcher.wait_until(IDLE_WAIT, || {
+            shared.halted()
+                || shared.stop.dispatcher.load(Ordering::Acquire)
+                || shared.visible() > shared.dispatched.load(Ordering::Acquire)
+        });
+        if shared.halted() {
+            break;
+        }
+        let visible = shared.visible();
+        if visible > shared.dispatched.load(Ordering::Acquire) {
+            if let Err(e) = dispatch_round(&shared, visible) {
+                shared.poison(format!("building consume queues failed: {e}"));
+                break;
+            }
+        } else if shared.stop.dispatcher.load(Ordering::Acquire) {
+            break;
+        }
+    }
+    tracing::debug!("dispatcher stopped");
+}
+
+fn dispatch_round(shared: &Shared, visible: u64) -> Result<(), StoreError> {
+    let batches: Vec<DispatchBatch> = {
+        let mut pending = shared.pending.lock();
+        let n = pending.iter().take_while(|b| b.end <= visible).count();
+        pending.drain(..n).collect()
+    };
+    let mut touched: Vec<Arc<ConsumeQueue>> = Vec::new();
+    let mut seen = HashSet::new();
+    {
+        let _round = shared.dispatch_lock.lock();
+        for b in &batches {
+            let cq = shared.cqs.get_or_create(&b.topic, b.queue_id)?;
+            cq.append(b.first_queue_offset, &b.entries(), b.store_ts)?;
+            if seen.insert(Arc::as_ptr(&cq)) {
+                touched.push(cq);
+            }
+        }
+        shared.dispatched.store(visible, Ordering::Release);
+    }
+    shared
+        .flush_state
+        .send_modify(|s| s.dispatched = s.dispatched.max(visible));
+    shared.dispatch_progress.notify();
+    for cq in &touched {
+        shared
+            .listener
+            .on_arrival(cq.topic(), cq.queue_id(), QueueOffset::new(cq.max()));
+    }
+    Ok(())
+}

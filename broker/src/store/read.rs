@@ -1,0 +1,197 @@
+//! `MessageStore::read` and friends: consume-queue entries, then the
+//! records they point at, each verified before it is served.
+
+use bytes::Bytes;
+use ferromq_protocol::record;
+use ferromq_protocol::{QueueId, QueueOffset, TopicName};
+
+use super::consume_queue::ConsumeQueue;
+use super::cq_entry::CqEntry;
+use super::error::StoreError;
+use super::types::{ReadResult, ReadStatus};
+use super::MessageStore;
+
+/// Most entries one read looks at, whatever the caller asks for.
+const MAX_READ_ENTRIES: u64 = 8192;
+/// Entries fetched from the consume queue per pread.
+const ENTRY_CHUNK: u64 = 256;
+/// Adjacent records are read with one pread up to this many bytes.
+const MAX_COALESCED_READ: u64 = 4 << 20;
+
+impl MessageStore {
+    /// Reads up to `max_messages` records (and about `max_bytes`; at least
+    /// one if there is any) of a queue from `offset`. Only visible entries
+    /// are served.
+    ///
+    /// # Errors
+    /// `Io` reading files; `Corrupt` if a record fails verification or does
+    /// not match its consume-queue entry (logged). If valid records precede
+    /// the bad one they are returned first and the next read reports it.
+    pub fn read(
+        &self,
+        topic: &TopicName,
+        queue_id: QueueId,
+        offset: QueueOffset,
+        max_messages: u32,
+        max_bytes: u32,
+    ) -> Result<ReadResult, StoreError> {
+        let Some(cq) = self.shared.cqs.get(topic.as_str(), queue_id) else {
+            return Ok(result(ReadStatus::NoQueue, Vec::new(), 0, 0, 0));
+        };
+        let (min, max) = (cq.min(), cq.max());
+        let at = offset.get();
+        let status = if at < min {
+            Some((ReadStatus::OffsetTooSmall, min))
+        } else if at == max {
+            Some((ReadStatus::NoNewMessage, at))
+        } else if at > max {
+            Some((ReadStatus::OffsetOverflow, max))
+        } else {
+            None
+        };
+        if let Some((status, next)) = status {
+            return Ok(result(status, Vec::new(), next, min, max));
+        }
+        let want = (max - at)
+            .min(u64::from(max_messages.max(1)))
+            .min(MAX_READ_ENTRIES);
+        let mut records = Vec::new();
+        let mut bytes = 0u64;
+        let mut pos = at;
+        while pos < at + want {
+            let entries = cq.read(pos, (at + want - pos).min(ENTRY_CHUNK))?;
+            if entries.is_empty() {
+                break;
+            }
+            let mut take = 0;
+            for e in &entries {
+                let over = bytes + u64::from(e.size) > u64::from(max_bytes);
+                if over && (take > 0 || !records.is_empty()) {
+                    break;
+                }
+                bytes += u64::from(e.size);
+                take += 1;
+            }
+            if let Err(e) = self.read_records(&cq, pos, &entries[..take], &mut records) {
+                if records.is_empty() {
+                    return Err(e);
+                }
+                tracing::warn!(error = %e, "returning the records before a corrupt one");
+                break;
+            }
+            pos += take as u64;
+            if take < entries.len() {
+                break;
+            }
+        }
+        let next = at + records.len() as u64;
+        Ok(result(ReadStatus::Found, records, next, min, max))
+    }
+
+    /// Reads the records of `entries` (queue offsets from `first`), one pread
+    /// per run of records adjacent in the log.
+    fn read_records(
+        &self,
+        cq: &ConsumeQueue,
+        first: u64,
+        entries: &[CqEntry],
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), StoreError> {
+        let log = &self.shared.log;
+        let mut i = 0;
+        while i < entries.len() {
+            let start = entries[i].offset;
+            let base = log.segment_base(start);
+            let mut j = i + 1;
+            while j < entries.len()
+                && entries[j].offset == entries[j - 1].end()
+                && log.segment_base(entries[j].offset) == base
+                && entries[j].end() - start <= MAX_COALESCED_READ
+            {
+                j += 1;
+            }
+            let run = log.read(start, (entries[j - 1].end() - start) as usize)?;
+            for (k, e) in entries[i..j].iter().enumerate() {
+                let from = (e.offset - start) as usize;
+                let rec = run.slice(from..from + e.size as usize);
+                verify(cq, first + (i + k) as u64, e, &rec)?;
+                out.push(rec);
+            }
+            i = j;
+        }
+        Ok(())
+    }
+
+    /// Store timestamp of the last visible message in the queue, 0 if none.
+    pub fn last_store_timestamp(&self, topic: &TopicName, queue_id: QueueId) -> u64 {
+        let Some(cq) = self.shared.cqs.get(topic.as_str(), queue_id) else {
+            return 0;
+        };
+        let ts = cq.last_timestamp();
+        let max = cq.max();
+        if ts != 0 || max == 0 || max <= cq.min() {
+            return ts;
+        }
+        // Not seen since open: read the last record once and remember it.
+        let found = cq.read(max - 1, 1).and_then(|e| {
+            let e = e
+                .first()
+                .copied()
+                .ok_or_else(|| StoreError::Corrupt("consume-queue entry vanished".into()))?;
+            let rec = self.shared.log.read(e.offset, e.size as usize)?;
+            verify(&cq, max - 1, &e, &rec)?;
+            let r = record::parse(&rec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(r.store_timestamp)
+        });
+        match found {
+            Ok(ts) => {
+                cq.note_timestamp(ts);
+                ts
+            }
+            Err(e) => {
+                tracing::warn!(%topic, %queue_id, error = %e, "cannot read the last message's timestamp");
+                0
+            }
+        }
+    }
+}
+
+/// A record is served only if it verifies and is the one the entry names.
+fn verify(cq: &ConsumeQueue, queue_offset: u64, e: &CqEntry, rec: &[u8]) -> Result<(), StoreError> {
+    let bad = |why: String| {
+        let msg = format!(
+            "record at commit-log offset {} for {}/{} queue offset {queue_offset}: {why}",
+            e.offset,
+            cq.topic(),
+            cq.queue_id()
+        );
+        tracing::error!("{msg}");
+        Err(StoreError::Corrupt(msg))
+    };
+    let r = match record::parse(rec) {
+        Ok(r) => r,
+        Err(err) => return bad(err.to_string()),
+    };
+    if r.size != e.size as usize
+        || r.commit_log_offset.get() != e.offset
+        || r.topic != cq.topic().as_str()
+        || r.queue_id != cq.queue_id()
+        || r.queue_offset.get() != queue_offset
+    {
+        return bad(format!(
+            "it is {}/{} queue offset {} at {}",
+            r.topic, r.queue_id, r.queue_offset, r.commit_log_offset
+        ));
+    }
+    Ok(())
+}
+
+fn result(status: ReadStatus, records: Vec<Bytes>, next: u64, min: u64, max: u64) -> ReadResult {
+    ReadResult {
+        status,
+        records,
+        next_offset: QueueOffset::new(next),
+        min_offset: QueueOffset::new(min),
+        max_offset: QueueOffset::new(max),
+    }
+}

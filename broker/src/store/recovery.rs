@@ -1,0 +1,219 @@
+//! Recovery at open: find the valid end of the commit log, cut everything
+//! after it, and bring the consume queues in line with the log.
+//!
+//! The scan starts at the checkpoint's cq-consistent offset D, not at the
+//! start of the log, so startup cost follows the amount written since the
+//! last checkpoint (about a second of traffic), not the store's size. On a
+//! clean stop D is the end of the log and the "scan" is one read that finds
+//! unwritten space.
+
+use std::collections::{HashMap, HashSet};
+
+use ferromq_protocol::{QueueId, TopicName};
+
+use super::checkpoint::{self, Checkpoint};
+use super::commit_log::CommitLog;
+use super::config::StoreConfig;
+use super::cq_entry::CqEntry;
+use super::cq_set::ConsumeQueues;
+use super::error::StoreError;
+use super::scan::{scan, StopReason};
+use super::{COMMITLOG_DIR, CONSUMEQUEUE_DIR};
+
+pub(crate) struct Recovered {
+    pub(crate) log: CommitLog,
+    pub(crate) cqs: ConsumeQueues,
+    /// End of the log: where the next record goes.
+    pub(crate) end: u64,
+}
+
+pub(crate) fn recover(config: &StoreConfig, unclean: bool) -> Result<Recovered, StoreError> {
+    let ck = match checkpoint::read(&config.dir) {
+        Ok(ck) => ck,
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring unreadable checkpoint; scanning the whole commit log");
+            None
+        }
+    };
+    let log = CommitLog::open(&config.dir.join(COMMITLOG_DIR), config.segment_size)?;
+    let scan_from = scan_start(&log, ck.as_ref())?;
+    let (end, why) = scan(&log, scan_from, None, |_, _| Ok(()))?;
+    report(unclean, scan_from, end, &why, ck.as_ref());
+    refuse_mass_loss(&log, end, ck.as_ref())?;
+
+    log.truncate(end)?;
+    // A crashed process may have left written-but-unsynced records in the
+    // page cache; they become durable before anyone can read them.
+    log.sync_range(scan_from, end)?;
+
+    let log_start = log.bases().first().copied().unwrap_or(0);
+    let known: HashMap<(TopicName, QueueId), u64> = ck
+        .iter()
+        .flat_map(|c| c.queues.iter())
+        .map(|(t, q, n)| ((t.clone(), *q), *n))
+        .collect();
+    let (cqs, lagging) = ConsumeQueues::load(
+        &config.dir.join(CONSUMEQUEUE_DIR),
+        config.cq_entries_per_file,
+        &known,
+        end,
+        log_start,
+    )?;
+
+    // Queues are only created for records past D: anything older belongs to
+    // a queue the checkpoint knew (and so exists now) or to a deleted topic.
+    let create_from = ck.as_ref().map_or(0, |c| c.cq_consistent);
+    let lag_set: HashSet<(TopicName, QueueId)> = lagging
+        .iter()
+        .map(|l| (l.topic.clone(), l.queue_id))
+        .collect();
+    let from = lagging.iter().map(|l| l.from).fold(scan_from, u64::min);
+    let mut added = 0u64;
+    scan(&log, from, Some(end), |pos, rec| {
+        let topic = TopicName::new(rec.topic)
+            .map_err(|e| StoreError::Corrupt(format!("record at {pos}: {e}")))?;
+        let cq = if pos >= create_from {
+            cqs.get_or_create(&topic, rec.queue_id)?
+        } else if lag_set.contains(&(topic.clone(), rec.queue_id)) {
+            match cqs.get(topic.as_str(), rec.queue_id) {
+                Some(cq) => cq,
+                None => return Ok(()),
+            }
+        } else {
+            return Ok(());
+        };
+        let q = rec.queue_offset.get();
+        let max = cq.max();
+        if q < max {
+            return Ok(()); // already there
+        }
+        if q > max {
+            tracing::warn!(%topic, queue_id = %rec.queue_id, queue_offset = q, max, offset = pos,
+                "record does not follow its consume queue (deleted topic?); not indexed");
+            return Ok(());
+        }
+        let entry = CqEntry {
+            offset: pos,
+            size: rec.size as u32,
+            tag_hash: rec.tag_hash(),
+        };
+        cq.append(q, &[entry], rec.store_timestamp)?;
+        added += 1;
+        Ok(())
+    })?;
+    if added > 0 || !lagging.is_empty() {
+        tracing::info!(
+            entries = added,
+            rebuilt_queues = lagging.len(),
+            "consume queues rebuilt from the commit log"
+        );
+    }
+
+    // Start from a fresh, durable checkpoint so the next recovery begins here.
+    let mut queues = Vec::new();
+    for cq in cqs.all() {
+        let n = cq.max();
+        cq.sync(n)?;
+        queues.push((cq.topic().clone(), cq.queue_id(), n));
+    }
+    checkpoint::write(
+        &config.dir,
+        &Checkpoint {
+            flushed: end,
+            cq_consistent: end,
+            queues,
+        },
+    )?;
+    Ok(Recovered { log, cqs, end })
+}
+
+/// Where the scan for the log's end begins: the checkpoint's cq-consistent
+/// offset, moved back to any segment whose file is short (damaged or torn
+/// while being created; the checkpoint cannot vouch for it), or the start of
+/// the log without a usable checkpoint.
+fn scan_start(log: &CommitLog, ck: Option<&Checkpoint>) -> Result<u64, StoreError> {
+    let bases = log.bases();
+    let Some(&first) = bases.first() else {
+        if let Some(c) = ck.filter(|c| c.flushed > 0) {
+            return Err(StoreError::Corrupt(format!(
+                "the checkpoint says the commit log is durable up to offset {}, but commitlog/ holds no segment",
+                c.flushed
+            )));
+        }
+        return Ok(0);
+    };
+    let cap = bases.last().map_or(first, |b| b + log.segment_size());
+    let mut from = match ck {
+        Some(c) if (first..=cap).contains(&c.cq_consistent) => c.cq_consistent,
+        Some(c) => {
+            tracing::warn!(
+                cq_consistent = c.cq_consistent,
+                first,
+                cap,
+                "checkpoint does not match the commit log; scanning all of it"
+            );
+            first
+        }
+        None => first,
+    };
+    for b in bases {
+        let short = log
+            .segment(b)
+            .map(|s| s.len_on_disk())
+            .transpose()?
+            .is_some_and(|len| len < log.segment_size());
+        if short {
+            if b < from {
+                tracing::warn!(
+                    segment = b,
+                    "commit-log segment is shorter than its size; scanning it"
+                );
+            }
+            from = from.min(b);
+            break;
+        }
+    }
+    Ok(from)
+}
+
+/// Cutting the log normally drops only a torn tail. If the cut would delete
+/// whole segments that an fdatasync had covered, the disk lost or damaged
+/// acknowledged data in the middle of the log: refuse, rather than throw
+/// away everything after the damage. An operator who accepts the loss
+/// removes the checkpoint; recovery then keeps the valid prefix.
+fn refuse_mass_loss(log: &CommitLog, end: u64, ck: Option<&Checkpoint>) -> Result<(), StoreError> {
+    let Some(c) = ck.filter(|c| end < c.flushed) else {
+        return Ok(());
+    };
+    let cut_base = log.segment_base(end);
+    let lost = log
+        .bases()
+        .into_iter()
+        .filter(|&b| b > cut_base && b < c.flushed)
+        .count();
+    if lost == 0 {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt(format!(
+        "commit log is invalid at offset {end}, but offset {} was durable; cutting there would \
+         delete {lost} segment(s) of acknowledged messages. Repair or restore the segment, or \
+         remove the checkpoint file to accept the loss",
+        c.flushed
+    )))
+}
+
+fn report(unclean: bool, from: u64, end: u64, why: &StopReason, ck: Option<&Checkpoint>) {
+    if unclean {
+        tracing::warn!(scanned_from = from, end, stop = ?why, "recovered after an unclean stop");
+    } else {
+        tracing::info!(end, "commit log opened");
+    }
+    if let StopReason::Invalid(reason) = why {
+        tracing::warn!(offset = end, %reason, "cut the commit log at the first invalid record");
+    }
+    if let Some(c) = ck.filter(|c| end < c.flushed) {
+        // Data an fdatasync had covered is gone: the disk lost it. Refusing
+        // to start would not bring it back; say so loudly instead.
+        tracing::error!(end, flushed = c.flushed, "commit log ends before its checkpointed durable offset: acknowledged messages were lost by the disk");
+    }
+}

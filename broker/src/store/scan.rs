@@ -1,0 +1,131 @@
+//! Walks the commit log record by record, verifying each one, until the
+//! first thing that is not a valid record: this is how recovery finds the
+//! end of the log and how it re-reads records to rebuild consume queues.
+
+use std::sync::Arc;
+
+use ferromq_protocol::record::{self, Peek, RecordRef, MIN_RECORD_LEN};
+
+use super::commit_log::{CommitLog, EOS_MARKER_LEN};
+use super::error::StoreError;
+use super::segment::Segment;
+
+/// Bytes read per pread while scanning.
+const CHUNK: u64 = 1 << 20;
+
+/// Why a scan stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum StopReason {
+    /// Reached the requested limit.
+    Limit,
+    /// Zeroes: space never written.
+    Unwritten,
+    /// The log ends exactly at a segment boundary.
+    SegmentBoundary,
+    /// Bytes that are not a valid record: a torn or corrupt tail.
+    Invalid(String),
+}
+
+/// Calls `f(offset, record)` for each valid record from `from` (a record
+/// boundary) until `limit` or the first invalid record; returns where it
+/// stopped.
+pub(crate) fn scan(
+    log: &CommitLog,
+    from: u64,
+    limit: Option<u64>,
+    mut f: impl FnMut(u64, &RecordRef<'_>) -> Result<(), StoreError>,
+) -> Result<(u64, StopReason), StoreError> {
+    let seg_size = log.segment_size();
+    let mut r = ChunkReader::default();
+    let mut pos = from;
+    loop {
+        if limit.is_some_and(|l| pos >= l) {
+            return Ok((pos, StopReason::Limit));
+        }
+        let Some(seg) = log.segment(pos) else {
+            return Ok((pos, StopReason::SegmentBoundary));
+        };
+        let seg_end = seg.base() + seg_size;
+        let room = seg_end - pos;
+        if room < EOS_MARKER_LEN {
+            return Ok((pos, StopReason::Invalid("no room for an end marker".into())));
+        }
+        let head = r.get(&seg, seg_end, pos, EOS_MARKER_LEN as usize)?;
+        let size = match record::peek(head) {
+            Peek::Record(size) => size,
+            Peek::EndOfSegment => {
+                let remaining = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+                if u64::from(remaining) != room {
+                    return Ok((
+                        pos,
+                        StopReason::Invalid(format!(
+                            "end-of-segment marker says {remaining} bytes remain, {room} do"
+                        )),
+                    ));
+                }
+                pos += room;
+                continue;
+            }
+            Peek::Invalid(0) if head.iter().all(|&b| b == 0) => {
+                return Ok((pos, StopReason::Unwritten))
+            }
+            Peek::Invalid(magic) => {
+                return Ok((pos, StopReason::Invalid(format!("bad magic {magic:#010x}"))))
+            }
+            Peek::NeedMore => return Ok((pos, StopReason::Invalid("short read".into()))),
+        };
+        if size < MIN_RECORD_LEN || size as u64 + EOS_MARKER_LEN > room {
+            return Ok((
+                pos,
+                StopReason::Invalid(format!("implausible record size {size}")),
+            ));
+        }
+        let bytes = r.get(&seg, seg_end, pos, size)?;
+        let rec = match record::parse(bytes) {
+            Ok(rec) => rec,
+            Err(e) => return Ok((pos, StopReason::Invalid(e.to_string()))),
+        };
+        if rec.commit_log_offset.get() != pos {
+            // A valid record stamped for another position: stale bytes.
+            return Ok((
+                pos,
+                StopReason::Invalid(format!(
+                    "record stamped for offset {}",
+                    rec.commit_log_offset
+                )),
+            ));
+        }
+        f(pos, &rec)?;
+        pos += size as u64;
+    }
+}
+
+/// Keeps one window of a segment in memory so small records cost no syscall.
+#[derive(Default)]
+struct ChunkReader {
+    buf: Vec<u8>,
+    /// Commit-log offset of `buf[0]`.
+    start: u64,
+}
+
+impl ChunkReader {
+    /// `len` bytes at `pos`; the caller ensures `pos + len <= seg_end`.
+    fn get(
+        &mut self,
+        seg: &Arc<Segment>,
+        seg_end: u64,
+        pos: u64,
+        len: usize,
+    ) -> Result<&[u8], StoreError> {
+        let have = pos >= self.start && pos + len as u64 <= self.start + self.buf.len() as u64;
+        // A window never spans segments, so an offset inside it is in `seg`.
+        if !have {
+            let n = CHUNK.min(seg_end - pos).max(len as u64);
+            self.buf.resize(n as usize, 0);
+            seg.read_zero_filled(&mut self.buf, pos - seg.base())?;
+            self.start = pos;
+        }
+        let from = (pos - self.start) as usize;
+        Ok(&self.buf[from..from + len])
+    }
+}

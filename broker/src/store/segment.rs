@@ -1,0 +1,107 @@
+//! One commit-log segment file: a fixed-size file named by the commit-log
+//! offset of its first byte. Space never written reads as zeroes.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::error::io_at;
+use super::fsutil::{file_name, sync_dir};
+
+pub(crate) struct Segment {
+    base: u64,
+    path: PathBuf,
+    file: File,
+}
+
+impl Segment {
+    /// Creates `dir/<base>` of `size` bytes and makes its existence durable.
+    /// `set_len` leaves the file sparse; that is enough for zeroes to read
+    /// back as "unwritten" and keeps creation cheap.
+    pub(crate) fn create(dir: &Path, base: u64, size: u64) -> io::Result<Self> {
+        let path = dir.join(file_name(base));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io_at("create segment", &path))?;
+        file.set_len(size).map_err(io_at("size segment", &path))?;
+        file.sync_all().map_err(io_at("fsync segment", &path))?;
+        sync_dir(dir)?;
+        Ok(Self { base, path, file })
+    }
+
+    pub(crate) fn open(path: PathBuf, base: u64) -> io::Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io_at("open segment", &path))?;
+        Ok(Self { base, path, file })
+    }
+
+    pub(crate) fn base(&self) -> u64 {
+        self.base
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn len_on_disk(&self) -> io::Result<u64> {
+        Ok(self
+            .file
+            .metadata()
+            .map_err(io_at("stat segment", &self.path))?
+            .len())
+    }
+
+    /// Reads exactly `buf.len()` bytes at `pos` (relative to the segment).
+    pub(crate) fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> io::Result<()> {
+        self.file
+            .read_exact_at(buf, pos)
+            .map_err(io_at("read segment", &self.path))
+    }
+
+    /// Reads up to `buf.len()` bytes at `pos`; bytes past the end of a
+    /// (damaged, short) file are left as zeroes, which the scanner treats as
+    /// unwritten space.
+    pub(crate) fn read_zero_filled(&self, buf: &mut [u8], pos: u64) -> io::Result<()> {
+        buf.fill(0);
+        let mut done = 0;
+        while done < buf.len() {
+            match self.file.read_at(&mut buf[done..], pos + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_at("read segment", &self.path)(e)),
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
+        self.file
+            .write_all_at(buf, pos)
+            .map_err(io_at("write segment", &self.path))
+    }
+
+    pub(crate) fn sync_data(&self) -> io::Result<()> {
+        self.file
+            .sync_data()
+            .map_err(io_at("fdatasync segment", &self.path))
+    }
+
+    /// Drops everything from `pos` on: shrinking and re-growing the file turns
+    /// the rest into a hole of zeroes without writing them, so stale records
+    /// past a cut can never be mistaken for new ones later.
+    pub(crate) fn cut(&self, pos: u64, size: u64) -> io::Result<()> {
+        self.file
+            .set_len(pos)
+            .and_then(|()| self.file.set_len(size))
+            .and_then(|()| self.file.sync_all())
+            .map_err(io_at("truncate segment", &self.path))
+    }
+}

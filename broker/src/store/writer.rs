@@ -1,0 +1,183 @@
+//! The single writer thread: takes whatever appends are queued, assigns
+//! commit-log and queue offsets in log order, stamps the records and writes
+//! the group with one pwrite per segment it touches.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use ferromq_protocol::record::{self, StoreStamp, END_OF_SEGMENT_MAGIC};
+use ferromq_protocol::{CommitLogOffset, QueueOffset};
+
+use super::commit_log::EOS_MARKER_LEN;
+use super::config::FlushMode;
+use super::dispatch::DispatchBatch;
+use super::error::AppendError;
+use super::fsutil::now_ms;
+use super::segment::Segment;
+use super::shared::Shared;
+use super::types::AppendResult;
+use super::write_queue::{WriteReq, Written};
+
+/// A write group stops growing at about this many bytes, so one slow group
+/// does not hold every queued append back.
+const GROUP_BYTES: usize = 4 << 20;
+
+pub(crate) fn run(shared: Arc<Shared>) {
+    let mut pos = shared.written.load(Ordering::Acquire);
+    let mut buf = Vec::with_capacity(GROUP_BYTES);
+    while let Some(group) = shared.queue.take(GROUP_BYTES) {
+        if let Some(m) = shared.poison_message() {
+            for req in group {
+                let _ = req.reply.send(Err(AppendError::Poisoned(m.clone())));
+            }
+            continue;
+        }
+        write_group(&shared, &mut pos, group, &mut buf);
+    }
+    tracing::debug!(end = pos, "writer stopped");
+}
+
+struct Placed {
+    req: WriteReq,
+    result: AppendResult,
+    end: u64,
+}
+
+fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut Vec<u8>) {
+    let seg_size = shared.log.segment_size();
+    let mut offsets = shared.offsets.lock();
+    let now = now_ms();
+    let host = shared.config.store_host;
+    let mut placed: Vec<Placed> = Vec::with_capacity(group.len());
+    let mut buf_start = *pos;
+    buf.clear();
+    // The error, and the request that was being placed when it happened.
+    let mut failure: Option<(std::io::Error, Option<WriteReq>)> = None;
+    let mut group = group.into_iter();
+    for mut req in group.by_ref() {
+        let len = req.records.len() as u64;
+        let seg_end = shared.log.segment_base(*pos) + seg_size;
+        if *pos + len + EOS_MARKER_LEN > seg_end {
+            // Close the segment with a marker and continue in a new one.
+            buf.extend_from_slice(&((seg_end - *pos) as u32).to_be_bytes());
+            buf.extend_from_slice(&END_OF_SEGMENT_MAGIC.to_be_bytes());
+            let rolled = write_out(shared, buf_start, buf)
+                .and_then(|()| shared.log.create_segment(seg_end).map(|_| ()));
+            if let Err(e) = rolled {
+                failure = Some((e, Some(req)));
+                break;
+            }
+            *pos = seg_end;
+            buf_start = seg_end;
+            buf.clear();
+        }
+        let next = offsets
+            .entry(req.topic.clone())
+            .or_default()
+            .entry(req.queue_id)
+            .or_insert(0);
+        let first_q = *next;
+        let mut rel = 0usize;
+        for (i, m) in req.metas.iter().enumerate() {
+            let size = m.size as usize;
+            record::stamp(
+                &mut req.records[rel..rel + size],
+                &StoreStamp {
+                    queue_id: req.queue_id,
+                    queue_offset: QueueOffset::new(first_q + i as u64),
+                    commit_log_offset: CommitLogOffset::new(*pos + rel as u64),
+                    timestamp: now,
+                    host,
+                },
+            );
+            rel += size;
+        }
+        *next += req.metas.len() as u64;
+        buf.extend_from_slice(&req.records);
+        let result = AppendResult {
+            queue_offset: QueueOffset::new(first_q),
+            commit_log_offset: CommitLogOffset::new(*pos),
+            count: req.metas.len() as u32,
+        };
+        *pos += len;
+        placed.push(Placed {
+            req,
+            result,
+            end: *pos,
+        });
+    }
+    if failure.is_none() && !buf.is_empty() {
+        if let Err(e) = write_out(shared, buf_start, buf) {
+            failure = Some((e, None));
+        }
+    }
+    if let Some((e, req)) = failure {
+        // Part of the group may be on disk; none of it is acknowledged, and
+        // the store stops writing so the log cannot grow past a hole.
+        let msg = format!("commit-log write failed: {e}");
+        shared.poison(msg.clone());
+        let rest = placed.into_iter().map(|p| p.req).chain(req).chain(group);
+        for r in rest {
+            let _ = r.reply.send(Err(AppendError::Poisoned(msg.clone())));
+        }
+        return;
+    }
+    publish(shared, *pos, placed, now);
+    drop(offsets);
+}
+
+fn write_out(shared: &Shared, start: u64, buf: &[u8]) -> std::io::Result<()> {
+    let seg: Arc<Segment> = match shared.log.segment(start) {
+        Some(s) => s,
+        None => shared.log.create_segment(shared.log.segment_base(start))?,
+    };
+    seg.write_all_at(buf, start - seg.base())?;
+    shared.stats.write_groups.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Hands the written batches to the dispatcher, then moves `written`, then
+/// answers: in that order, so whatever `written` covers is already queued
+/// for dispatch.
+fn publish(shared: &Shared, end: u64, placed: Vec<Placed>, now: u64) {
+    let mut replies = Vec::with_capacity(placed.len());
+    let mut messages = 0;
+    {
+        let mut pending = shared.pending.lock();
+        for p in placed {
+            let WriteReq {
+                topic,
+                queue_id,
+                metas,
+                permit,
+                reply,
+                ..
+            } = p.req;
+            messages += metas.len() as u64;
+            pending.push_back(DispatchBatch {
+                topic,
+                queue_id,
+                first_queue_offset: p.result.queue_offset.get(),
+                first_offset: p.result.commit_log_offset.get(),
+                end: p.end,
+                metas,
+                store_ts: now,
+                _permit: permit,
+            });
+            replies.push((reply, p.result, p.end));
+        }
+    }
+    shared.written.store(end, Ordering::Release);
+    shared
+        .stats
+        .appends
+        .fetch_add(replies.len() as u64, Ordering::Relaxed);
+    shared.stats.messages.fetch_add(messages, Ordering::Relaxed);
+    shared.wake_flusher.notify();
+    if shared.config.flush == FlushMode::Async {
+        shared.wake_dispatcher.notify();
+    }
+    for (reply, result, end) in replies {
+        let _ = reply.send(Ok(Written { result, end }));
+    }
+}

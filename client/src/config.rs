@@ -1,0 +1,212 @@
+//! Client-wide settings shared by every producer, consumer and admin client
+//! built on one [`crate::MqClient`].
+
+use std::time::Duration;
+
+use crate::error::{ClientError, Result};
+
+/// The NameServer address used when none is given (RocketMQ's default port).
+pub const DEFAULT_NAMESRV_ADDR: &str = "127.0.0.1:9876";
+
+/// Settings of an [`crate::MqClient`]. Build with [`ClientConfig::builder`];
+/// [`Default`] talks to `127.0.0.1:9876`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientConfig {
+    namesrv_addrs: Vec<String>,
+    request_timeout: Duration,
+    connect_timeout: Duration,
+    route_refresh_interval: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            namesrv_addrs: vec![DEFAULT_NAMESRV_ADDR.to_string()],
+            request_timeout: Duration::from_secs(3),
+            connect_timeout: Duration::from_secs(3),
+            route_refresh_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ClientConfig {
+    /// A builder starting from the defaults.
+    pub fn builder() -> ClientConfigBuilder {
+        ClientConfigBuilder::default()
+    }
+
+    /// The NameServers, tried in turn.
+    pub fn namesrv_addrs(&self) -> &[String] {
+        &self.namesrv_addrs
+    }
+
+    /// Timeout of one request (admin, offsets, routes; sends have their own).
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// Timeout of one TCP dial.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// How often cached topic routes are re-read from the NameServers.
+    pub fn route_refresh_interval(&self) -> Duration {
+        self.route_refresh_interval
+    }
+}
+
+/// Builds a [`ClientConfig`].
+#[derive(Clone, Debug, Default)]
+pub struct ClientConfigBuilder {
+    namesrv: Option<String>,
+    request_timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    route_refresh_interval: Option<Duration>,
+}
+
+impl ClientConfigBuilder {
+    /// NameServer addresses as `host:port`, several separated by `;`
+    /// (RocketMQ's `NAMESRV_ADDR` format). Checked by [`Self::build`].
+    #[must_use]
+    pub fn namesrv_addr(mut self, addrs: impl Into<String>) -> Self {
+        self.namesrv = Some(addrs.into());
+        self
+    }
+
+    /// Timeout of one request (default 3 s).
+    #[must_use]
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.request_timeout = Some(d);
+        self
+    }
+
+    /// Timeout of one TCP dial (default 3 s).
+    #[must_use]
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = Some(d);
+        self
+    }
+
+    /// How often cached routes are refreshed (default 30 s).
+    #[must_use]
+    pub fn route_refresh_interval(mut self, d: Duration) -> Self {
+        self.route_refresh_interval = Some(d);
+        self
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidArgument`] for a malformed NameServer list or a
+    /// zero duration.
+    pub fn build(self) -> Result<ClientConfig> {
+        let d = ClientConfig::default();
+        let namesrv_addrs = match self.namesrv {
+            Some(s) => parse_namesrv_addrs(&s)?,
+            None => d.namesrv_addrs,
+        };
+        let config = ClientConfig {
+            namesrv_addrs,
+            request_timeout: self.request_timeout.unwrap_or(d.request_timeout),
+            connect_timeout: self.connect_timeout.unwrap_or(d.connect_timeout),
+            route_refresh_interval: self
+                .route_refresh_interval
+                .unwrap_or(d.route_refresh_interval),
+        };
+        for (name, v) in [
+            ("request timeout", config.request_timeout),
+            ("connect timeout", config.connect_timeout),
+            ("route refresh interval", config.route_refresh_interval),
+        ] {
+            if v.is_zero() {
+                return Err(ClientError::InvalidArgument(format!(
+                    "{name} must be greater than zero"
+                )));
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Parses `"a:9876;b:9876"` into its addresses. Blanks around entries and
+/// empty entries (a trailing `;`) are ignored; each entry needs a host and a
+/// numeric port.
+///
+/// # Errors
+/// [`ClientError::InvalidArgument`] if no address is left or one is malformed.
+pub fn parse_namesrv_addrs(s: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for entry in s.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let bad = || {
+            ClientError::InvalidArgument(format!("NameServer address {entry:?} is not host:port"))
+        };
+        let (host, port) = entry.rsplit_once(':').ok_or_else(bad)?;
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Err(bad());
+        }
+        if !out.iter().any(|a| a == entry) {
+            out.push(entry.to_string());
+        }
+    }
+    if out.is_empty() {
+        return Err(ClientError::InvalidArgument(format!(
+            "no NameServer address in {s:?}; expected host:port[;host:port]"
+        )));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rocketmq_style_lists() {
+        assert_eq!(
+            parse_namesrv_addrs("a:9876;b:9877").unwrap(),
+            ["a:9876", "b:9877"]
+        );
+        assert_eq!(
+            parse_namesrv_addrs(" 127.0.0.1:9876 ; ;").unwrap(),
+            ["127.0.0.1:9876"]
+        );
+        assert_eq!(
+            parse_namesrv_addrs("[::1]:9876;[::1]:9876").unwrap(),
+            ["[::1]:9876"]
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_lists() {
+        for bad in ["", ";", "host", ":9876", "a:port", "a:70000"] {
+            assert!(
+                matches!(
+                    parse_namesrv_addrs(bad),
+                    Err(ClientError::InvalidArgument(_))
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn builder_defaults_and_overrides() {
+        let c = ClientConfig::builder().build().unwrap();
+        assert_eq!(c, ClientConfig::default());
+        assert_eq!(c.namesrv_addrs(), [DEFAULT_NAMESRV_ADDR]);
+        assert_eq!(c.request_timeout(), Duration::from_secs(3));
+        assert_eq!(c.route_refresh_interval(), Duration::from_secs(30));
+        let c = ClientConfig::builder()
+            .namesrv_addr("x:1;y:2")
+            .request_timeout(Duration::from_millis(500))
+            .build()
+            .unwrap();
+        assert_eq!(c.namesrv_addrs().len(), 2);
+        assert_eq!(c.request_timeout(), Duration::from_millis(500));
+        assert!(ClientConfig::builder()
+            .connect_timeout(Duration::ZERO)
+            .build()
+            .is_err());
+    }
+}

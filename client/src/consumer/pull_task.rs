@@ -1,0 +1,232 @@
+//! One queue's pull loop: find the start offset, keep one long-polling pull
+//! in flight, push what arrives into the consumer's buffer (waiting while it
+//! is full), and ride out broker trouble with backoff and route refreshes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferromq_protocol::header::{
+    GetMaxOffsetRequest, GetMinOffsetRequest, PullMessageRequest, QueryConsumerOffsetRequest,
+};
+use ferromq_protocol::{record, QueueOffset, ResponseCode, StoredMessage};
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use super::pull_consumer::Shared;
+use super::ConsumeFrom;
+use crate::error::{ClientError, Result};
+use crate::route::MessageQueue;
+
+/// Upper bound of one pull response's records, well under the frame limit
+/// even when a single record is a maximum-size message.
+const PULL_MAX_BYTES: u32 = 8 * 1024 * 1024;
+/// First and longest wait after a failed pull.
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A "nothing new" answer faster than this means the broker did not hold
+/// the pull (hold 0, or a broker without long polling); wait a little
+/// before asking again instead of spinning.
+const FAST_EMPTY: Duration = Duration::from_millis(50);
+const EMPTY_PAUSE: Duration = Duration::from_millis(200);
+
+/// What one pull brought.
+#[derive(Debug)]
+enum Pulled {
+    Messages(Vec<StoredMessage>, QueueOffset),
+    Nothing(QueueOffset),
+    Moved(QueueOffset),
+}
+
+pub(super) struct PullTask {
+    shared: Arc<Shared>,
+    queue: Arc<MessageQueue>,
+    backoff: Duration,
+}
+
+impl PullTask {
+    pub(super) fn new(shared: Arc<Shared>, queue: MessageQueue) -> Self {
+        Self {
+            shared,
+            queue: Arc::new(queue),
+            backoff: BACKOFF_MIN,
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        let cancel = self.shared.cancel.clone();
+        let mut offset = None;
+        while !cancel.is_cancelled() {
+            let step = async {
+                let addr = self.broker_addr().await?;
+                let from = match offset {
+                    Some(o) => o,
+                    None => self.start_offset(&addr).await?,
+                };
+                offset = Some(from);
+                let started = Instant::now();
+                let pulled = self.pull(&addr, from).await?;
+                Ok::<_, ClientError>((pulled, started.elapsed()))
+            };
+            let result = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = step => r,
+            };
+            match result {
+                Ok((Pulled::Messages(msgs, next), _)) => {
+                    self.backoff = BACKOFF_MIN;
+                    if !self.push(msgs).await {
+                        return;
+                    }
+                    offset = Some(next);
+                }
+                Ok((Pulled::Nothing(next), took)) => {
+                    self.backoff = BACKOFF_MIN;
+                    offset = Some(next);
+                    if took < FAST_EMPTY {
+                        self.pause(EMPTY_PAUSE).await;
+                    }
+                }
+                Ok((Pulled::Moved(next), _)) => {
+                    warn!(queue = %self.queue, from = ?offset, to = %next,
+                        "pull offset is outside the queue (messages expired or queue reset); jumping");
+                    offset = Some(next);
+                }
+                Err(e) => self.failed(e).await,
+            }
+        }
+    }
+
+    async fn failed(&mut self, e: ClientError) {
+        warn!(queue = %self.queue, error = %e, retry_in_ms = self.backoff.as_millis() as u64, "pull failed");
+        // The broker may have gone or the topic moved: look again.
+        if e.is_retryable() || matches!(e, ClientError::NoRoute(_)) {
+            if let Err(e) = self.shared.client.refresh_route(&self.queue.topic).await {
+                debug!(queue = %self.queue, error = %e, "route refresh after a failed pull failed");
+            }
+        }
+        let wait = self.backoff;
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        self.pause(wait).await;
+    }
+
+    async fn pause(&self, d: Duration) {
+        tokio::select! {
+            _ = self.shared.cancel.cancelled() => {}
+            _ = tokio::time::sleep(d) => {}
+        }
+    }
+
+    async fn broker_addr(&self) -> Result<String> {
+        let client = &self.shared.client;
+        let route = client.topic_route(&self.queue.topic).await?;
+        if let Some(a) = route.master_addr(&self.queue.broker_name) {
+            return Ok(a.to_string());
+        }
+        Err(ClientError::BrokerUnavailable(
+            self.queue.broker_name.to_string(),
+        ))
+    }
+
+    /// The committed offset, else the start [`ConsumeFrom`] asks for. Also
+    /// records it as the queue's position.
+    async fn start_offset(&self, addr: &str) -> Result<QueueOffset> {
+        let (client, q) = (&self.shared.client, &self.queue);
+        let committed = client
+            .call_header(
+                addr,
+                &QueryConsumerOffsetRequest {
+                    consumer_group: self.shared.group.clone(),
+                    topic: q.topic.clone(),
+                    queue_id: q.queue_id,
+                },
+            )
+            .await?
+            .offset;
+        let (start, from_commit) = match (committed, self.shared.settings.consume_from) {
+            (Some(o), _) => (o, true),
+            (None, ConsumeFrom::FirstOffset) => {
+                let req = GetMinOffsetRequest {
+                    topic: q.topic.clone(),
+                    queue_id: q.queue_id,
+                };
+                (client.call_header(addr, &req).await?.offset, false)
+            }
+            (None, ConsumeFrom::LastOffset) => {
+                let req = GetMaxOffsetRequest {
+                    topic: q.topic.clone(),
+                    queue_id: q.queue_id,
+                };
+                (client.call_header(addr, &req).await?.offset, false)
+            }
+        };
+        debug!(queue = %q, offset = %start, from_commit, "pull start offset");
+        self.shared.positions.start(q, start, from_commit);
+        Ok(start)
+    }
+
+    async fn pull(&self, addr: &str, offset: QueueOffset) -> Result<Pulled> {
+        let s = &self.shared.settings;
+        let req = PullMessageRequest {
+            consumer_group: self.shared.group.clone(),
+            topic: self.queue.topic.clone(),
+            queue_id: self.queue.queue_id,
+            queue_offset: offset,
+            max_messages: s.pull_batch_size,
+            max_bytes: PULL_MAX_BYTES,
+            hold_ms: u64::try_from(s.long_poll_hold.as_millis()).unwrap_or(u64::MAX),
+        };
+        // The broker may hold the request for the whole hold time.
+        let timeout = s.long_poll_hold + self.shared.client.config().request_timeout();
+        let reply = self
+            .shared
+            .client
+            .call(addr, &req, bytes::Bytes::new(), timeout)
+            .await?;
+        let next = reply.header.next_offset;
+        match reply.code {
+            ResponseCode::Success => {
+                let mut msgs = record::decode_all(&reply.body)?;
+                // Never hand out anything before the asked offset, nor more
+                // than asked (the buffer reserves room for one batch).
+                msgs.retain(|m| m.queue_offset >= offset);
+                let cut = msgs.len() > s.pull_batch_size as usize;
+                msgs.truncate(s.pull_batch_size as usize);
+                match msgs.last() {
+                    None => Ok(Pulled::Nothing(next.max(offset))),
+                    Some(last) => {
+                        let after_last = QueueOffset::new(last.queue_offset.get() + 1);
+                        let next = if cut {
+                            after_last
+                        } else {
+                            next.max(after_last)
+                        };
+                        Ok(Pulled::Messages(msgs, next))
+                    }
+                }
+            }
+            ResponseCode::PullNotFound | ResponseCode::PullRetryImmediately => {
+                Ok(Pulled::Nothing(next))
+            }
+            ResponseCode::PullOffsetMoved => Ok(Pulled::Moved(next)),
+            other => Err(ClientError::Server {
+                addr: addr.to_string(),
+                code: other,
+                message: "unexpected response code to a pull".into(),
+            }),
+        }
+    }
+
+    /// Puts a batch into the buffer in order, waiting for room for all of
+    /// it. Returns false once the consumer is gone.
+    async fn push(&self, msgs: Vec<StoredMessage>) -> bool {
+        let permits = tokio::select! {
+            _ = self.shared.cancel.cancelled() => return false,
+            p = self.shared.tx.reserve_many(msgs.len()) => p,
+        };
+        let Ok(permits) = permits else { return false };
+        for (permit, m) in permits.zip(msgs) {
+            permit.send((self.queue.clone(), m));
+        }
+        true
+    }
+}

@@ -1,0 +1,133 @@
+//! The client's error type. Callers react to three kinds: the caller's fault
+//! (invalid argument, unknown topic), a retryable failure
+//! ([`ClientError::is_retryable`]), and everything else.
+
+use ferromq_protocol::{FrameError, HeaderError, NameError, RecordError, ResponseCode};
+use thiserror::Error;
+
+/// Everything that can go wrong in a client call.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Could not connect to a server.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// Address dialled.
+        addr: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The connection broke or was closed while the call was in flight.
+    #[error("connection to {0} closed")]
+    ConnectionClosed(String),
+    /// No response within the timeout.
+    #[error("request to {addr} timed out after {millis} ms")]
+    Timeout {
+        /// Server address.
+        addr: String,
+        /// Timeout that elapsed.
+        millis: u128,
+    },
+    /// The server answered with an error code.
+    #[error("{addr} answered {code}: {message}")]
+    Server {
+        /// Server address.
+        addr: String,
+        /// Response code.
+        code: ResponseCode,
+        /// The server's explanation.
+        message: String,
+    },
+    /// The server answered with a code this client does not know.
+    #[error("{addr} answered unknown response code {code}")]
+    UnknownResponseCode {
+        /// Server address.
+        addr: String,
+        /// Raw code.
+        code: u16,
+    },
+    /// A frame could not be encoded or decoded.
+    #[error("frame error: {0}")]
+    Frame(#[from] FrameError),
+    /// A header could not be encoded or decoded.
+    #[error("header error: {0}")]
+    Header(#[from] HeaderError),
+    /// A record from the server failed verification.
+    #[error("corrupt record from the server: {0}")]
+    Record(#[from] RecordError),
+    /// An invalid name.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// No NameServer knows the topic.
+    #[error("no route for topic {0} — create it with mqadmin updateTopic")]
+    NoRoute(String),
+    /// The topic has a route, but no broker with write permission and a
+    /// live master.
+    #[error("topic {0} has no writable queue: no broker with write permission and a live master")]
+    NoWritableQueue(String),
+    /// The route names a broker whose master is not alive.
+    #[error("broker {0} has no live master")]
+    BrokerUnavailable(String),
+    /// Every NameServer failed.
+    #[error("no NameServer reachable ({0})")]
+    NameServerUnavailable(String),
+    /// The caller passed something invalid.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The client was shut down.
+    #[error("client is shut down")]
+    Shutdown,
+    /// A background task of the client failed unexpectedly (a bug).
+    #[error("internal client error: {0}")]
+    Internal(String),
+}
+
+impl ClientError {
+    /// The server's response code, if the server answered with an error.
+    pub fn response_code(&self) -> Option<ResponseCode> {
+        match self {
+            Self::Server { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Whether the call failed in transport (dial, broken connection, no
+    /// answer in time), so the server may never have seen it. NameServer
+    /// calls move on to the next NameServer on these; an error *response*
+    /// is an answer and does not.
+    pub fn is_transport(&self) -> bool {
+        matches!(
+            self,
+            Self::Connect { .. }
+                | Self::ConnectionClosed(_)
+                | Self::Timeout { .. }
+                | Self::Frame(_)
+        )
+    }
+
+    /// Whether retrying the same call on another broker may succeed (network
+    /// trouble, overload), as opposed to errors that are the caller's fault.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Connect { .. }
+            | Self::ConnectionClosed(_)
+            | Self::Timeout { .. }
+            | Self::NoWritableQueue(_)
+            | Self::BrokerUnavailable(_) => true,
+            Self::Server { code, .. } => matches!(
+                code,
+                ResponseCode::SystemBusy
+                    | ResponseCode::SystemError
+                    | ResponseCode::ServiceNotAvailable
+                    | ResponseCode::StoreError
+                    | ResponseCode::DiskFull
+                    | ResponseCode::NoPermission
+                    | ResponseCode::TopicNotExist
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// Result alias of the client.
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;

@@ -1,0 +1,317 @@
+//! An in-memory broker good enough to drive the client: topics, queues of
+//! stamped records, long polling, consumer offsets, stats — and knobs to
+//! make it fail.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use ferromq_protocol::header::*;
+use ferromq_protocol::record::{self, StoreStamp};
+use ferromq_protocol::*;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::remoting::{Request, Response};
+
+#[derive(Default)]
+struct State {
+    topics: HashMap<TopicName, TopicConfig>,
+    /// Stamped records per (topic, queue); `min` entries before the first
+    /// are gone (simulated retention).
+    queues: HashMap<(TopicName, u32), (u64, Vec<Bytes>)>,
+    commit_log: u64,
+    offsets: HashMap<(GroupName, TopicName, u32), QueueOffset>,
+}
+
+pub(crate) struct MockBroker {
+    pub(crate) name: BrokerName,
+    pub(crate) addr: Mutex<String>,
+    state: Mutex<State>,
+    arrived: Notify,
+    /// Answer this many sends with SystemBusy first.
+    pub(crate) fail_sends: AtomicU32,
+    /// Answer sends with FlushDiskTimeout.
+    pub(crate) flush_timeout: AtomicBool,
+    pub(crate) sends: AtomicUsize,
+    pub(crate) pulls: AtomicUsize,
+}
+
+fn err(code: ResponseCode, m: &str) -> Response {
+    Response::error(code, m)
+}
+
+impl MockBroker {
+    pub(crate) fn new(name: &str) -> Self {
+        Self {
+            name: BrokerName::new(name).unwrap(),
+            addr: Mutex::new(String::new()),
+            state: Mutex::default(),
+            arrived: Notify::new(),
+            fail_sends: AtomicU32::new(0),
+            flush_timeout: AtomicBool::new(false),
+            sends: AtomicUsize::new(0),
+            pulls: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn topics(&self) -> Vec<TopicConfig> {
+        self.state.lock().topics.values().cloned().collect()
+    }
+
+    pub(crate) fn create_topic(&self, topic: &str, queues: u32) {
+        let name = TopicName::new(topic).unwrap();
+        self.state.lock().topics.insert(
+            name.clone(),
+            TopicConfig {
+                name,
+                read_queues: queues,
+                write_queues: queues,
+                perm: PERM_READ_WRITE,
+            },
+        );
+    }
+
+    /// Drops the first `n` messages of a queue, as retention would.
+    pub(crate) fn expire(&self, topic: &str, queue: u32, n: u64) {
+        let mut s = self.state.lock();
+        let (min, recs) = s
+            .queues
+            .entry((TopicName::new(topic).unwrap(), queue))
+            .or_default();
+        let n = n.min(recs.len() as u64);
+        recs.drain(..n as usize);
+        *min += n;
+    }
+
+    pub(crate) fn committed(&self, group: &str, topic: &str, queue: u32) -> Option<u64> {
+        let key = (
+            GroupName::new(group).unwrap(),
+            TopicName::new(topic).unwrap(),
+            queue,
+        );
+        self.state.lock().offsets.get(&key).map(|o| o.get())
+    }
+
+    pub(crate) fn max_offset(&self, topic: &TopicName, q: u32) -> u64 {
+        let s = self.state.lock();
+        s.queues
+            .get(&(topic.clone(), q))
+            .map_or(0, |(min, r)| min + r.len() as u64)
+    }
+
+    fn min_offset(&self, topic: &TopicName, q: u32) -> u64 {
+        let s = self.state.lock();
+        s.queues.get(&(topic.clone(), q)).map_or(0, |(min, _)| *min)
+    }
+
+    fn topic(&self, t: &TopicName) -> Result<TopicConfig, Response> {
+        self.state
+            .lock()
+            .topics
+            .get(t)
+            .cloned()
+            .ok_or_else(|| err(ResponseCode::TopicNotExist, "no such topic"))
+    }
+
+    pub(crate) async fn handle(&self, req: Request) -> Response {
+        let r = match RequestCode::from_u16(req.code) {
+            Some(RequestCode::SendMessage) => self.send(&req),
+            Some(RequestCode::PullMessage) => self.pull(&req).await,
+            Some(c) => self.admin(c, &req),
+            None => Err(err(ResponseCode::RequestCodeNotSupported, "?")),
+        };
+        r.unwrap_or_else(|e| e)
+    }
+
+    fn send(&self, req: &Request) -> Result<Response, Response> {
+        let h: SendMessageRequest = decode_header(&req.header).unwrap();
+        self.sends.fetch_add(1, Ordering::SeqCst);
+        let config = self.topic(&h.topic)?;
+        if h.queue_id.get() >= config.write_queues {
+            return Err(err(ResponseCode::BadRequest, "queue out of range"));
+        }
+        if self
+            .fail_sends
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(err(ResponseCode::SystemBusy, "busy (mock)"));
+        }
+        let store_host: SocketAddr = self.addr.lock().parse().unwrap();
+        let mut s = self.state.lock();
+        let first_cl = s.commit_log;
+        let key = (h.topic.clone(), h.queue_id.get());
+        let (min, recs) = s.queues.get(&key).cloned().unwrap_or_default();
+        let first_qo = min + recs.len() as u64;
+        let mut pos = 0;
+        let mut appended = Vec::new();
+        while pos < req.body.len() {
+            let size = record::parse(&req.body[pos..]).unwrap().size;
+            let mut rec = BytesMut::from(&req.body[pos..pos + size]);
+            record::stamp(
+                &mut rec,
+                &StoreStamp {
+                    queue_id: h.queue_id,
+                    queue_offset: QueueOffset::new(first_qo + appended.len() as u64),
+                    commit_log_offset: CommitLogOffset::new(first_cl + pos as u64),
+                    timestamp: 1,
+                    host: store_host,
+                },
+            );
+            appended.push(rec.freeze());
+            pos += size;
+        }
+        assert_eq!(appended.len() as u32, h.count);
+        s.commit_log += pos as u64;
+        s.queues.entry(key).or_default().1.extend(appended);
+        drop(s);
+        self.arrived.notify_waiters();
+        let code = if self.flush_timeout.load(Ordering::SeqCst) {
+            ResponseCode::FlushDiskTimeout
+        } else {
+            ResponseCode::Success
+        };
+        Ok(Response::typed(
+            code,
+            &SendMessageResponse {
+                queue_id: h.queue_id,
+                queue_offset: QueueOffset::new(first_qo),
+                commit_log_offset: CommitLogOffset::new(first_cl),
+                store_host,
+            },
+        ))
+    }
+
+    async fn pull(&self, req: &Request) -> Result<Response, Response> {
+        let h: PullMessageRequest = decode_header(&req.header).unwrap();
+        self.pulls.fetch_add(1, Ordering::SeqCst);
+        self.topic(&h.topic)?;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(h.hold_ms);
+        let q = h.queue_id.get();
+        loop {
+            let notified = self.arrived.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let (min, max) = (self.min_offset(&h.topic, q), self.max_offset(&h.topic, q));
+            let hdr = |next: u64| PullMessageResponse {
+                next_offset: QueueOffset::new(next),
+                min_offset: QueueOffset::new(min),
+                max_offset: QueueOffset::new(max),
+            };
+            let off = h.queue_offset.get();
+            if off < min || off > max {
+                let next = off.clamp(min, max);
+                return Ok(Response::typed(ResponseCode::PullOffsetMoved, &hdr(next)));
+            }
+            if off < max {
+                let s = self.state.lock();
+                let recs = &s.queues[&(h.topic.clone(), q)].1;
+                let from = (off - min) as usize;
+                let to = (from + h.max_messages as usize).min(recs.len());
+                let mut body = BytesMut::new();
+                for r in &recs[from..to] {
+                    body.extend_from_slice(r);
+                }
+                let next = off + (to - from) as u64;
+                return Ok(Response::ok(&hdr(next)).with_body(body.freeze()));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(Response::typed(ResponseCode::PullNotFound, &hdr(off)));
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    fn admin(&self, code: RequestCode, req: &Request) -> Result<Response, Response> {
+        let hdr = &req.header;
+        match code {
+            RequestCode::QueryConsumerOffset => {
+                let h: QueryConsumerOffsetRequest = decode_header(hdr).unwrap();
+                let offset = self
+                    .state
+                    .lock()
+                    .offsets
+                    .get(&(h.consumer_group, h.topic, h.queue_id.get()))
+                    .copied();
+                Ok(Response::ok(&QueryConsumerOffsetResponse { offset }))
+            }
+            RequestCode::UpdateConsumerOffset => {
+                let h: UpdateConsumerOffsetRequest = decode_header(hdr).unwrap();
+                let mut s = self.state.lock();
+                for e in h.offsets {
+                    s.offsets.insert(
+                        (h.consumer_group.clone(), e.topic, e.queue_id.get()),
+                        e.offset,
+                    );
+                }
+                Ok(Response::ok(&Empty {}))
+            }
+            RequestCode::GetMaxOffset => {
+                let h: GetMaxOffsetRequest = decode_header(hdr).unwrap();
+                self.topic(&h.topic)?;
+                let offset = QueueOffset::new(self.max_offset(&h.topic, h.queue_id.get()));
+                Ok(Response::ok(&OffsetResponse { offset }))
+            }
+            RequestCode::GetMinOffset => {
+                let h: GetMinOffsetRequest = decode_header(hdr).unwrap();
+                self.topic(&h.topic)?;
+                let offset = QueueOffset::new(self.min_offset(&h.topic, h.queue_id.get()));
+                Ok(Response::ok(&OffsetResponse { offset }))
+            }
+            RequestCode::UpdateTopic => {
+                let h: UpdateTopicRequest = decode_header(hdr).unwrap();
+                let mut s = self.state.lock();
+                s.topics.insert(h.config.name.clone(), h.config);
+                Ok(Response::ok(&Empty {}))
+            }
+            RequestCode::DeleteTopicInBroker => {
+                let h: DeleteTopicRequest = decode_header(hdr).unwrap();
+                self.state.lock().topics.remove(&h.topic);
+                Ok(Response::ok(&Empty {}))
+            }
+            RequestCode::GetTopicStats => {
+                let h: GetTopicStatsRequest = decode_header(hdr).unwrap();
+                let c = self.topic(&h.topic)?;
+                let queues = (0..c.read_queues)
+                    .map(|q| QueueStats {
+                        queue_id: QueueId::new(q),
+                        min_offset: QueueOffset::new(self.min_offset(&h.topic, q)),
+                        max_offset: QueueOffset::new(self.max_offset(&h.topic, q)),
+                        last_update_ms: 0,
+                    })
+                    .collect();
+                Ok(Response::ok(&TopicStats { queues }))
+            }
+            RequestCode::GetConsumeStats => {
+                let h: GetConsumeStatsRequest = decode_header(hdr).unwrap();
+                let offsets: Vec<_> = self
+                    .state
+                    .lock()
+                    .offsets
+                    .iter()
+                    .filter(|((g, t, _), _)| {
+                        *g == h.consumer_group && h.topic.as_ref().is_none_or(|x| x == t)
+                    })
+                    .map(|((_, t, q), o)| (t.clone(), *q, *o))
+                    .collect();
+                let queues = offsets
+                    .into_iter()
+                    .map(|(t, q, o)| QueueProgress {
+                        broker_offset: QueueOffset::new(self.max_offset(&t, q)),
+                        topic: t,
+                        queue_id: QueueId::new(q),
+                        consumer_offset: Some(o),
+                    })
+                    .collect();
+                Ok(Response::ok(&ConsumeStats { queues }))
+            }
+            _ => Err(err(ResponseCode::RequestCodeNotSupported, "?")),
+        }
+    }
+}

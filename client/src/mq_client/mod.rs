@@ -1,0 +1,195 @@
+//! [`MqClient`]: the one shared piece of client state per process —
+//! connections, NameServer failover and the route cache. Producers,
+//! consumers and admin clients built on the same `MqClient` share all three.
+
+mod local;
+mod namesrv;
+mod routes;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferromq_protocol::{Rpc, TopicName};
+use parking_lot::{Mutex, RwLock};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ClientConfig;
+use crate::error::{ClientError, Result};
+use crate::remoting::{Connection, Reply};
+use crate::route::TopicRoute;
+
+/// A dial slot per address. The async mutex makes concurrent callers share
+/// one dial instead of racing several connections to the same server.
+type ConnSlot = Arc<tokio::sync::Mutex<Option<Connection>>>;
+
+/// Shared client state. Cheap to clone; every clone is the same client.
+/// Background work (the route refresher) stops when the last clone is
+/// dropped or [`MqClient::shutdown`] is called.
+#[derive(Clone)]
+pub struct MqClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ClientConfig,
+    /// Cached connections by address. A plain mutex: only held to find or
+    /// insert a slot, never across an await.
+    conns: Mutex<HashMap<String, ConnSlot>>,
+    /// Route cache by topic, read on every send; written by refreshes.
+    routes: RwLock<HashMap<TopicName, Arc<TopicRoute>>>,
+    /// Index of the NameServer that answered last; tried first next time.
+    namesrv_preferred: AtomicUsize,
+    /// Set once the background refresher has been spawned (lazily, since
+    /// `MqClient::new` may run outside a Tokio runtime).
+    refresher_started: AtomicBool,
+    /// This host's address as seen towards the NameServers, for born hosts
+    /// and unique ids.
+    local_ip: IpAddr,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl MqClient {
+    /// A client with `config`. Connects lazily, on first use.
+    pub fn new(config: ClientConfig) -> Self {
+        let local_ip = local::local_ip(config.namesrv_addrs());
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                conns: Mutex::default(),
+                routes: RwLock::default(),
+                namesrv_preferred: AtomicUsize::new(0),
+                refresher_started: AtomicBool::new(false),
+                local_ip,
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// A client for the NameServers in `addrs` (`"a:9876;b:9876"`), other
+    /// settings at their defaults.
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidArgument`] for a malformed address list.
+    pub fn connect(addrs: &str) -> Result<Self> {
+        Ok(Self::new(
+            ClientConfig::builder().namesrv_addr(addrs).build()?,
+        ))
+    }
+
+    /// The client a producer or consumer builder was given, or a new one
+    /// for its NameServers.
+    pub(crate) fn from_builder(client: Option<Self>, namesrv: Option<String>) -> Result<Self> {
+        match (client, namesrv) {
+            (Some(c), None) => Ok(c),
+            (None, Some(addrs)) => Self::connect(&addrs),
+            (None, None) => Err(ClientError::InvalidArgument(
+                "give NameServer addresses or an MqClient".into(),
+            )),
+            (Some(_), Some(_)) => Err(ClientError::InvalidArgument(
+                "give NameServer addresses or an MqClient, not both".into(),
+            )),
+        }
+    }
+
+    /// The client's settings.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// This host's IP address as the client reports it (born host, unique
+    /// ids); `0.0.0.0` when it cannot be determined.
+    pub fn local_ip(&self) -> IpAddr {
+        self.inner.local_ip
+    }
+
+    /// A connection to `addr`, reusing the cached one unless it is closed.
+    ///
+    /// # Errors
+    /// [`ClientError::Connect`] if dialling fails, [`ClientError::Shutdown`]
+    /// after [`Self::shutdown`].
+    pub async fn connection(&self, addr: &str) -> Result<Connection> {
+        if self.is_shut_down() {
+            return Err(ClientError::Shutdown);
+        }
+        let slot = self
+            .inner
+            .conns
+            .lock()
+            .entry(addr.to_string())
+            .or_default()
+            .clone();
+        let mut guard = slot.lock().await;
+        if let Some(c) = guard.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(c.clone());
+        }
+        let conn = Connection::connect(addr, self.inner.config.connect_timeout()).await?;
+        *guard = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Sends a typed request to the server at `addr` and waits for the typed
+    /// response; `timeout` covers dialling too.
+    ///
+    /// # Errors
+    /// Transport errors, or [`ClientError::Server`] for an error response.
+    pub async fn call<R: Rpc>(
+        &self,
+        addr: &str,
+        req: &R,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<Reply<R::Response>> {
+        let call = async {
+            let conn = self.connection(addr).await?;
+            conn.call(req, body, timeout).await
+        };
+        tokio::time::timeout(timeout, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ClientError::Timeout {
+                    addr: addr.to_string(),
+                    millis: timeout.as_millis(),
+                })
+            })
+    }
+
+    /// [`Self::call`] with the configured request timeout and no body,
+    /// returning only the response header.
+    ///
+    /// # Errors
+    /// As [`Self::call`].
+    pub async fn call_header<R: Rpc>(&self, addr: &str, req: &R) -> Result<R::Response> {
+        let timeout = self.inner.config.request_timeout();
+        Ok(self.call(addr, req, Bytes::new(), timeout).await?.header)
+    }
+
+    /// Stops background work and refuses new calls. Producers and consumers
+    /// built on this client fail with [`ClientError::Shutdown`] afterwards.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        self.inner.conns.lock().clear();
+    }
+
+    /// Whether [`Self::shutdown`] was called.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.shutdown.is_cancelled()
+    }
+}
+
+impl std::fmt::Debug for MqClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqClient")
+            .field("namesrv_addrs", &self.inner.config.namesrv_addrs())
+            .finish_non_exhaustive()
+    }
+}

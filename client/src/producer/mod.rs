@@ -1,0 +1,224 @@
+//! The [`Producer`]: encodes messages once, picks a write queue, sends, and
+//! on a retryable failure refreshes the route and retries on another broker
+//! within the send timeout.
+
+mod batch;
+mod builder;
+mod chooser;
+mod future;
+mod result;
+mod unique_id;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferromq_protocol::header::SendMessageRequest;
+use ferromq_protocol::{BrokerName, GroupName, Message, TopicName};
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+pub use builder::ProducerBuilder;
+pub use future::SendFuture;
+pub use result::{SendResult, SendStatus};
+
+use self::batch::{encode_batch, EncodedBatch};
+use self::chooser::QueueChooser;
+use self::unique_id::UniqueIdGenerator;
+use crate::error::{ClientError, Result};
+use crate::route::{MessageQueue, TopicRoute};
+use crate::MqClient;
+
+/// Sends messages. Cheap to clone; clones share state.
+///
+/// Delivery is at least once: a send that timed out may still have been
+/// stored, and its retry then stores it again (with the same unique id).
+#[derive(Clone, Debug)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: MqClient,
+    group: Option<GroupName>,
+    send_timeout: Duration,
+    retries: u32,
+    max_message_size: usize,
+    chooser: QueueChooser,
+    ids: UniqueIdGenerator,
+    born_host: SocketAddr,
+}
+
+/// Where a send may go.
+#[derive(Clone, Copy, Debug)]
+enum Target<'a> {
+    /// Any write queue of the topic, chosen round-robin.
+    AnyQueue,
+    /// Exactly this queue (retries stay on it).
+    Queue(&'a MessageQueue),
+}
+
+impl Producer {
+    /// A builder with the defaults (3 s send timeout, 2 retries, 4 MiB).
+    pub fn builder() -> ProducerBuilder {
+        ProducerBuilder::default()
+    }
+
+    /// The client this producer uses.
+    pub fn client(&self) -> &MqClient {
+        &self.inner.client
+    }
+
+    /// Sends one message to a write queue of its topic.
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidArgument`] for an invalid message (nothing is
+    /// sent), [`ClientError::NoRoute`] for an unknown topic, otherwise the
+    /// error of the last attempt.
+    pub async fn send(&self, msg: Message) -> Result<SendResult> {
+        let mut results = self.send_batch(vec![msg]).await?;
+        results
+            .pop()
+            .ok_or_else(|| ClientError::Internal("a send of one message returned no result".into()))
+    }
+
+    /// Starts sending `msg` on a background task and returns at once.
+    /// Must be called within a Tokio runtime.
+    pub fn send_async(&self, msg: Message) -> SendFuture {
+        let producer = self.clone();
+        SendFuture::spawn(async move { producer.send(msg).await })
+    }
+
+    /// Sends messages of one topic as one request to one queue; they get
+    /// consecutive queue offsets. Results are in the order of `msgs`.
+    ///
+    /// # Errors
+    /// As [`Self::send`]; mixed topics are an invalid argument.
+    pub async fn send_batch(&self, msgs: Vec<Message>) -> Result<Vec<SendResult>> {
+        let batch = self.encode(msgs)?;
+        self.send_encoded(&batch, Target::AnyQueue).await
+    }
+
+    /// Sends one message to exactly `queue` (e.g. for per-key ordering).
+    /// Retries stay on that queue.
+    ///
+    /// # Errors
+    /// As [`Self::send`]; a queue of another topic is an invalid argument.
+    pub async fn send_to_queue(&self, msg: Message, queue: &MessageQueue) -> Result<SendResult> {
+        if msg.topic != queue.topic {
+            return Err(ClientError::InvalidArgument(format!(
+                "message for topic {} sent to a queue of topic {}",
+                msg.topic, queue.topic
+            )));
+        }
+        let batch = self.encode(vec![msg])?;
+        let mut results = self.send_encoded(&batch, Target::Queue(queue)).await?;
+        results
+            .pop()
+            .ok_or_else(|| ClientError::Internal("a send of one message returned no result".into()))
+    }
+
+    fn encode(&self, msgs: Vec<Message>) -> Result<EncodedBatch> {
+        let i = &self.inner;
+        encode_batch(msgs, &i.ids, i.born_host, i.max_message_size)
+    }
+
+    async fn send_encoded(
+        &self,
+        batch: &EncodedBatch,
+        target: Target<'_>,
+    ) -> Result<Vec<SendResult>> {
+        let deadline = Instant::now() + self.inner.send_timeout;
+        let mut failed: Vec<BrokerName> = Vec::new();
+        let mut last_err = None;
+        for attempt in 0..=self.inner.retries {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                break;
+            }
+            let route = if attempt == 0 {
+                self.inner.client.topic_route(&batch.topic).await?
+            } else {
+                self.route_after_failure(&batch.topic).await?
+            };
+            let result = match pick(&route, target, &self.inner.chooser, &failed) {
+                Ok((queue, addr)) => {
+                    let r = self.send_once(batch, &queue, addr, remaining).await;
+                    if r.is_err() {
+                        failed.push(queue.broker_name);
+                    }
+                    r
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(results) => return Ok(results),
+                Err(e) if e.is_retryable() && attempt < self.inner.retries => {
+                    warn!(topic = %batch.topic, attempt, error = %e, "send failed; retrying");
+                    last_err = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| ClientError::Timeout {
+            addr: format!("topic {}", batch.topic),
+            millis: self.inner.send_timeout.as_millis(),
+        }))
+    }
+
+    /// A fresh route after a failed attempt. If the NameServers cannot be
+    /// reached, the cached route is still the best guess.
+    async fn route_after_failure(&self, topic: &TopicName) -> Result<Arc<TopicRoute>> {
+        let client = &self.inner.client;
+        match client.refresh_route(topic).await {
+            Ok(r) => Ok(r),
+            Err(e @ ClientError::NoRoute(_)) => Err(e),
+            Err(e) => {
+                debug!(%topic, error = %e, "route refresh failed; using the cached route");
+                client.cached_route(topic).ok_or(e)
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        batch: &EncodedBatch,
+        queue: &MessageQueue,
+        addr: String,
+        timeout: Duration,
+    ) -> Result<Vec<SendResult>> {
+        let req = SendMessageRequest {
+            producer_group: self.inner.group.clone(),
+            topic: batch.topic.clone(),
+            queue_id: queue.queue_id,
+            count: batch.count(),
+        };
+        let reply = self
+            .inner
+            .client
+            .call(&addr, &req, batch.body.clone(), timeout)
+            .await?;
+        result::results(reply.code, &reply.header, batch, &queue.broker_name, &addr)
+    }
+}
+
+/// The queue and broker address of the next attempt.
+fn pick(
+    route: &TopicRoute,
+    target: Target<'_>,
+    chooser: &QueueChooser,
+    failed: &[BrokerName],
+) -> Result<(MessageQueue, String)> {
+    let queue = match target {
+        Target::Queue(q) => q.clone(),
+        Target::AnyQueue => chooser
+            .choose(route.write_queues(), failed)
+            .cloned()
+            .ok_or_else(|| ClientError::NoWritableQueue(route.topic().to_string()))?,
+    };
+    let addr = route
+        .master_addr(&queue.broker_name)
+        .ok_or_else(|| ClientError::BrokerUnavailable(queue.broker_name.to_string()))?;
+    Ok((queue, addr.to_string()))
+}

@@ -1,0 +1,94 @@
+//! NameServer settings.
+
+use std::time::Duration;
+
+use crate::error::NameServerError;
+
+/// Longest accepted scan interval. A scan rarer than this would make expiry
+/// meaningless, and tokio's interval panics on instants that overflow.
+pub const MAX_SCAN_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// How the NameServer judges broker liveness. Defaults are RocketMQ's.
+#[derive(Clone, Debug)]
+pub struct NameServerConfig {
+    /// A broker silent this long is removed, unless its registration asked
+    /// for its own timeout (`heartbeat_timeout_ms`). Default 120 s.
+    pub broker_expiry: Duration,
+    /// How often to look for silent brokers. Default 5 s; tests use a few ms.
+    pub scan_interval: Duration,
+}
+
+impl Default for NameServerConfig {
+    fn default() -> Self {
+        Self {
+            broker_expiry: Duration::from_secs(120),
+            scan_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+impl NameServerConfig {
+    /// Checks the settings before anything is started.
+    ///
+    /// # Errors
+    /// [`NameServerError::InvalidConfig`] if either duration is zero (a zero
+    /// scan interval would spin, and tokio refuses it outright; a zero expiry
+    /// would drop every broker at the first scan) or the scan interval is
+    /// over [`MAX_SCAN_INTERVAL`].
+    pub fn validate(&self) -> Result<(), NameServerError> {
+        if self.scan_interval.is_zero() || self.scan_interval > MAX_SCAN_INTERVAL {
+            return Err(NameServerError::InvalidConfig(
+                "scan_interval must be between 1 ms and 1 hour",
+            ));
+        }
+        if self.broker_expiry.is_zero() {
+            return Err(NameServerError::InvalidConfig(
+                "broker_expiry must be greater than zero",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_rocketmq_and_valid() {
+        let c = NameServerConfig::default();
+        assert_eq!(c.broker_expiry, Duration::from_secs(120));
+        assert_eq!(c.scan_interval, Duration::from_secs(5));
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn zero_durations_are_refused() {
+        let c = NameServerConfig {
+            scan_interval: Duration::ZERO,
+            ..Default::default()
+        };
+        assert!(matches!(
+            c.validate(),
+            Err(NameServerError::InvalidConfig(_))
+        ));
+        let c = NameServerConfig {
+            broker_expiry: Duration::ZERO,
+            ..Default::default()
+        };
+        assert!(c.validate().is_err());
+        let c = NameServerConfig {
+            scan_interval: Duration::from_secs(u64::MAX),
+            ..Default::default()
+        };
+        assert!(c.validate().is_err(), "would overflow tokio's interval");
+        let c = NameServerConfig {
+            scan_interval: MAX_SCAN_INTERVAL,
+            broker_expiry: Duration::from_secs(u64::MAX),
+        };
+        assert!(
+            c.validate().is_ok(),
+            "a huge expiry is only compared, never added"
+        );
+    }
+}

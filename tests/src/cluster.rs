@@ -1,0 +1,147 @@
+//! An in-process NameServer + broker on port 0 with a temp store.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ferromq_broker::{BrokerConfig, BrokerError};
+use ferromq_nameserver::NameServerConfig;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+struct Running {
+    token: CancellationToken,
+    task: JoinHandle<Result<(), BrokerError>>,
+}
+
+/// A NameServer and one broker running in the test's runtime.
+pub struct TestCluster {
+    dir: TempDir,
+    namesrv_addr: String,
+    ns_token: CancellationToken,
+    broker: Option<Running>,
+    broker_addr: String,
+    config: BrokerConfig,
+}
+
+impl TestCluster {
+    /// Starts with the default broker config (sync flush) on a temp dir.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts with a broker config adjusted by `f`.
+    pub async fn start_with(f: impl FnOnce(&mut BrokerConfig)) -> Self {
+        crate::init_tracing();
+        let dir = tempfile::tempdir().unwrap();
+        let ns = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let namesrv_addr = ns.local_addr().unwrap().to_string();
+        let ns_token = CancellationToken::new();
+        let t = ns_token.clone();
+        tokio::spawn(async move {
+            let _ = ferromq_nameserver::run(NameServerConfig::default(), ns, t).await;
+        });
+        let mut config = BrokerConfig::new(dir.path().join("store"));
+        config.namesrv_addrs = vec![namesrv_addr.clone()];
+        config.register_interval = Duration::from_secs(1);
+        f(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let broker_addr = listener.local_addr().unwrap().to_string();
+        let mut c = Self {
+            dir,
+            namesrv_addr,
+            ns_token,
+            broker: None,
+            broker_addr,
+            config,
+        };
+        c.run_broker(listener);
+        c
+    }
+
+    fn run_broker(&mut self, listener: TcpListener) {
+        let token = CancellationToken::new();
+        let task = tokio::spawn(ferromq_broker::run(
+            self.config.clone(),
+            listener,
+            token.clone(),
+        ));
+        self.broker = Some(Running { token, task });
+    }
+
+    /// The NameServer's address.
+    pub fn namesrv_addr(&self) -> &str {
+        &self.namesrv_addr
+    }
+
+    /// The broker's address.
+    pub fn broker_addr(&self) -> &str {
+        &self.broker_addr
+    }
+
+    /// The broker's store directory.
+    pub fn store_dir(&self) -> &Path {
+        &self.config.store_dir
+    }
+
+    /// The temp dir everything lives in.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Shuts the broker down cleanly and waits until it has stopped.
+    pub async fn stop_broker(&mut self) {
+        if let Some(r) = self.broker.take() {
+            r.token.cancel();
+            r.task.await.unwrap().unwrap();
+        }
+    }
+
+    /// Starts the broker again on the same store and port.
+    pub async fn restart_broker(&mut self) {
+        self.stop_broker().await;
+        let listener = crate::wait_for(
+            "the broker port to be free",
+            Duration::from_secs(10),
+            || async { TcpListener::bind(&self.broker_addr).await.ok() },
+        )
+        .await;
+        self.run_broker(listener);
+        self.wait_registered().await;
+    }
+
+    /// Waits until the NameServer lists the broker (and so its topics).
+    pub async fn wait_registered(&self) {
+        let admin = ferromq_client::AdminClient::connect(&self.namesrv_addr).unwrap();
+        crate::wait_for(
+            "the broker to register",
+            Duration::from_secs(10),
+            || async {
+                let info = admin.cluster_info().await.ok()?;
+                info.live
+                    .iter()
+                    .any(|b| b.addr == self.broker_addr)
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        if let Some(r) = &self.broker {
+            r.token.cancel();
+        }
+        self.ns_token.cancel();
+    }
+}
+
+impl TestCluster {
+    /// Creates `name` with `queues` read/write queues on the cluster and
+    /// waits until the NameServer routes it.
+    pub async fn create_topic(&self, name: &str, queues: u32) -> ferromq_client::TopicName {
+        crate::create_topic(self.namesrv_addr(), name, queues).await
+    }
+}
