@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferromq_client::remoting::Connection;
+use ferromq_client::ClientError;
 use ferromq_protocol::header::{RegisterBrokerRequest, UnregisterBrokerRequest};
+use ferromq_protocol::Rpc;
 use futures::future::join_all;
 use tracing::{debug, info, warn};
 
@@ -39,14 +41,7 @@ async fn register_all(b: &Broker, log_success: bool) {
         version: env!("CARGO_PKG_VERSION").to_string(),
         heartbeat_timeout_ms: b.config().heartbeat_timeout.map(|d| d.as_millis() as u64),
     };
-    let calls = b.config().namesrv_addrs.iter().map(|ns| {
-        let req = req.clone();
-        async move {
-            let conn = Connection::connect(ns, CALL_TIMEOUT).await?;
-            conn.call(&req, bytes::Bytes::new(), CALL_TIMEOUT).await
-        }
-    });
-    for (ns, r) in b.config().namesrv_addrs.iter().zip(join_all(calls).await) {
+    for (ns, r) in call_all(b, &req).await {
         match r {
             Ok(_) if log_success => {
                 info!(namesrv = %ns, broker = %b.addr(), "registered with NameServer")
@@ -65,16 +60,30 @@ pub(crate) async fn unregister_all(b: &Broker) {
         broker_id: b.config().broker_id,
         broker_addr: b.addr().to_string(),
     };
-    let calls = b.config().namesrv_addrs.iter().map(|ns| {
-        let req = req.clone();
-        async move {
-            let conn = Connection::connect(ns, CALL_TIMEOUT).await?;
-            conn.call(&req, bytes::Bytes::new(), CALL_TIMEOUT).await
-        }
-    });
-    for (ns, r) in b.config().namesrv_addrs.iter().zip(join_all(calls).await) {
+    for (ns, r) in call_all(b, &req).await {
         if let Err(e) = r {
             warn!(namesrv = %ns, error = %e, "unregistration failed");
         }
     }
+}
+
+/// Sends `req` to every NameServer at once; one result per NameServer.
+async fn call_all<'a, R: Rpc + Clone>(
+    b: &'a Broker,
+    req: &R,
+) -> Vec<(&'a String, Result<(), ClientError>)> {
+    let calls = b.config().namesrv_addrs.iter().map(|ns| {
+        let req = req.clone();
+        async move {
+            let conn = Connection::connect(ns, CALL_TIMEOUT).await?;
+            conn.call(&req, bytes::Bytes::new(), CALL_TIMEOUT)
+                .await
+                .map(|_| ())
+        }
+    });
+    b.config()
+        .namesrv_addrs
+        .iter()
+        .zip(join_all(calls).await)
+        .collect()
 }

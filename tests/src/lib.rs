@@ -114,3 +114,21 @@ pub async fn consume_n(
     }
     out
 }
+
+/// Waits until the NameServer at `namesrv` lists the broker at `broker_addr`
+/// as live (registration carries its topics, so routes are there too).
+pub async fn wait_registered(namesrv: &str, broker_addr: &str) {
+    let admin = ferromq_client::AdminClient::connect(namesrv).unwrap();
+    wait_for(
+        "the broker to register",
+        Duration::from_secs(10),
+        || async {
+            let info = admin.cluster_info().await.ok()?;
+            info.live
+                .iter()
+                .any(|b| b.addr == broker_addr)
+                .then_some(())
+        },
+    )
+    .await;
+}

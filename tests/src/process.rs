@@ -76,6 +76,14 @@ impl BrokerProcess {
         }
     }
 
+    /// [`Self::start`], then waits until the broker has registered with its
+    /// NameServer, so routes are in place.
+    pub async fn started(store_dir: &Path, args: &[&str]) -> Self {
+        let p = Self::start(store_dir, args);
+        crate::wait_registered(&p.namesrv_addr, &p.broker_addr).await;
+        p
+    }
+
     /// The broker's address.
     pub fn broker_addr(&self) -> &str {
         &self.broker_addr

@@ -87,6 +87,12 @@ async fn assert_closed(mut s: TcpStream) {
 
 async fn setup() -> TestCluster {
     let c = TestCluster::start().await;
+    create_topic(&c).await;
+    c
+}
+
+/// Creates the test topic directly on the broker (one queue).
+async fn create_topic(c: &TestCluster) {
     let conn = Connection::connect(c.broker_addr(), T).await.unwrap();
     let config = TopicConfig {
         name: topic(),
@@ -97,7 +103,6 @@ async fn setup() -> TestCluster {
     conn.call(&UpdateTopicRequest { config }, Bytes::new(), T)
         .await
         .unwrap();
-    c
 }
 
 #[tokio::test]
@@ -127,16 +132,8 @@ async fn oversized_frame_length_closes_the_connection() {
 #[tokio::test]
 async fn message_over_max_size_is_refused_and_nothing_is_written() {
     let c = TestCluster::start_with(|b| b.max_message_size = 64 * 1024).await;
+    create_topic(&c).await;
     let conn = Connection::connect(c.broker_addr(), T).await.unwrap();
-    let config = TopicConfig {
-        name: topic(),
-        read_queues: 1,
-        write_queues: 1,
-        perm: PERM_READ_WRITE,
-    };
-    conn.call(&UpdateTopicRequest { config }, Bytes::new(), T)
-        .await
-        .unwrap();
     let err = send(&conn, records(64 * 1024 + 1, 1), 1).await.unwrap_err();
     assert_eq!(
         err.response_code(),

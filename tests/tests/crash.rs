@@ -66,7 +66,7 @@ async fn acknowledged_messages_survive_kill_9() {
     let store = dir.path().join("store");
     let seg = SEGMENT.to_string();
     let args = ["--flush", "sync", "--segment-size", &seg];
-    let mut broker = BrokerProcess::start(&store, &args);
+    let mut broker = BrokerProcess::started(&store, &args).await;
     let topic = create_topic(broker.namesrv_addr(), "CrashTopic", 4).await;
 
     // 16 senders in a loop; each acknowledged send is recorded.
@@ -115,7 +115,7 @@ async fn acknowledged_messages_survive_kill_9() {
     f.write_at(&last[..torn], end).unwrap();
     drop(f);
 
-    let broker = BrokerProcess::start(&store, &args);
+    let broker = BrokerProcess::started(&store, &args).await;
     let cons = consumer(broker.namesrv_addr(), "after-crash");
     cons.subscribe(&topic).await.unwrap();
     // More than the acknowledged count may be stored: sends written but not
@@ -165,5 +165,41 @@ async fn acknowledged_messages_survive_kill_9() {
         .unwrap();
     let in_queue = got.iter().filter(|m| m.queue_id == r.queue_id).count() as u64;
     assert_eq!(r.queue_offset.get(), in_queue);
+    cons.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_cleanly_and_keeps_everything() {
+    ferromq_tests::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let mut broker = BrokerProcess::started(&store, &["--flush", "async"]).await;
+    let topic = create_topic(broker.namesrv_addr(), "TermTopic", 2).await;
+    let p = producer(broker.namesrv_addr());
+    for i in 0..500u64 {
+        p.send(Message::new(topic.clone(), body(i)).with_key(format!("id-{i}")))
+            .await
+            .unwrap();
+    }
+    let cons = consumer(broker.namesrv_addr(), "term-group");
+    cons.subscribe(&topic).await.unwrap();
+    let first = consume_n(&cons, 200, Duration::from_secs(30)).await;
+    cons.commit().await.unwrap();
+    cons.shutdown().await;
+    assert!(broker.terminate(), "mqbroker did not exit 0 on SIGTERM");
+    // A clean stop leaves no abort marker behind.
+    assert!(!store.join("abort").exists());
+
+    let broker = BrokerProcess::started(&store, &["--flush", "async"]).await;
+    let cons = consumer(broker.namesrv_addr(), "term-group");
+    cons.subscribe(&topic).await.unwrap();
+    let rest = consume_n(&cons, 500 - first.len(), Duration::from_secs(30)).await;
+    let mut ids: Vec<u64> = first
+        .iter()
+        .chain(rest.iter())
+        .map(|m| m.message.keys[0].trim_start_matches("id-").parse().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..500).collect::<Vec<_>>());
     cons.shutdown().await;
 }

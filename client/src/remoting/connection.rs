@@ -10,11 +10,11 @@ use ferromq_protocol::header::ErrorHeader;
 use ferromq_protocol::{
     decode_header, encode_header, Frame, FrameCodec, FrameKind, ResponseCode, Rpc,
 };
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 use tracing::debug;
 
 use crate::error::{ClientError, Result};
@@ -73,24 +73,11 @@ impl Connection {
         let (rd, wr) = stream.into_split();
         let pending: Pending = Arc::default();
         let closed = Arc::new(AtomicBool::new(false));
-        let (tx, mut rx) = mpsc::channel::<Frame>(WRITE_QUEUE);
+        let (tx, rx) = mpsc::channel::<Frame>(WRITE_QUEUE);
 
-        let mut writer = FramedWrite::new(wr, FrameCodec::default());
         let w_closed = closed.clone();
         tokio::spawn(async move {
-            while let Some(frame) = rx.recv().await {
-                // Batch whatever is queued into one flush.
-                let mut res = writer.feed(frame).await;
-                while res.is_ok() {
-                    match rx.try_recv() {
-                        Ok(f) => res = writer.feed(f).await,
-                        Err(_) => break,
-                    }
-                }
-                if res.is_err() || writer.flush().await.is_err() {
-                    break;
-                }
-            }
+            let _ = super::writer::write_frames(wr, FrameCodec::default(), rx).await;
             w_closed.store(true, Ordering::Release);
         });
 

@@ -5,6 +5,7 @@
 
 mod connection;
 mod server;
+mod writer;
 
 pub use connection::{Connection, Reply};
 pub use server::{serve, Handler, Request, Response, ServerOptions};

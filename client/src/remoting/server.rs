@@ -16,12 +16,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use ferromq_protocol::header::ErrorHeader;
 use ferromq_protocol::{encode_header, Frame, FrameCodec, FrameKind, ResponseCode};
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -188,27 +188,12 @@ async fn serve_connection<H: Handler>(
     let (rd, wr) = stream.into_split();
     let codec = FrameCodec::new(opts.max_frame_len);
     let mut reader = FramedRead::new(rd, codec.clone());
-    let mut writer = FramedWrite::new(wr, codec);
-    let (tx, mut rx) = mpsc::channel::<Frame>(opts.max_inflight_per_connection);
+    let (tx, rx) = mpsc::channel::<Frame>(opts.max_inflight_per_connection);
 
     let write_task = tokio::spawn(async move {
-        while let Some(frame) = rx.recv().await {
-            let mut res = writer.feed(frame).await;
-            while res.is_ok() {
-                match rx.try_recv() {
-                    Ok(f) => res = writer.feed(f).await,
-                    Err(_) => break,
-                }
-            }
-            if let Err(e) = res {
-                debug!(%peer, error = %e, "write failed");
-                return;
-            }
-            if writer.flush().await.is_err() {
-                return;
-            }
+        if let Err(e) = super::writer::write_frames(wr, codec, rx).await {
+            debug!(%peer, error = %e, "write failed");
         }
-        let _ = writer.close().await;
     });
 
     let inflight = Arc::new(Semaphore::new(opts.max_inflight_per_connection));

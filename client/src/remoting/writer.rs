@@ -1,0 +1,26 @@
+//! The write half of a connection, shared by clients and servers.
+
+use ferromq_protocol::{Frame, FrameCodec, FrameError};
+use futures::SinkExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+use tokio_util::codec::FramedWrite;
+
+/// Writes queued frames until the queue closes or the socket fails. Frames
+/// that are already queued go out in one flush, so many small responses
+/// share a syscall under load.
+pub(crate) async fn write_frames(
+    wr: OwnedWriteHalf,
+    codec: FrameCodec,
+    mut rx: mpsc::Receiver<Frame>,
+) -> Result<(), FrameError> {
+    let mut writer = FramedWrite::new(wr, codec);
+    while let Some(frame) = rx.recv().await {
+        writer.feed(frame).await?;
+        while let Ok(f) = rx.try_recv() {
+            writer.feed(f).await?;
+        }
+        writer.flush().await?;
+    }
+    writer.close().await
+}
