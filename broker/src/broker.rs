@@ -124,6 +124,34 @@ fn advertised(
     }
 }
 
+/// A started broker: serving until its shutdown token is cancelled.
+pub struct BrokerHandle {
+    broker: Arc<Broker>,
+    task: tokio::task::JoinHandle<Result<(), BrokerError>>,
+}
+
+impl BrokerHandle {
+    /// The broker's store (for inspection and fault injection in tests).
+    pub fn store(&self) -> &Arc<MessageStore> {
+        &self.broker.store
+    }
+
+    /// The address clients are told to use.
+    pub fn addr(&self) -> &str {
+        &self.broker.addr
+    }
+
+    /// Waits until the broker has shut down.
+    ///
+    /// # Errors
+    /// A store that failed to flush at shutdown.
+    pub async fn join(self) -> Result<(), BrokerError> {
+        self.task
+            .await
+            .map_err(|e| BrokerError::Config(format!("broker task failed: {e}")))?
+    }
+}
+
 /// Opens the store and state files, then serves on `listener` until
 /// `shutdown` is cancelled, and shuts down in order: stop accepting, answer
 /// held pulls, drain in-flight requests, flush and fsync the store, persist
@@ -137,6 +165,18 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), BrokerError> {
+    start(config, listener, shutdown).await?.join().await
+}
+
+/// Like [`run`], but returns once the broker is serving.
+///
+/// # Errors
+/// Startup failures (locked or corrupt store, unreadable state files).
+pub async fn start(
+    config: BrokerConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<BrokerHandle, BrokerError> {
     let local = listener
         .local_addr()
         .map_err(BrokerError::io("listener address"))?;
@@ -185,6 +225,14 @@ pub async fn run(
         "broker started"
     );
 
+    let task = tokio::spawn(serve_until_shutdown(broker.clone(), listener));
+    Ok(BrokerHandle { broker, task })
+}
+
+async fn serve_until_shutdown(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+) -> Result<(), BrokerError> {
     let reg = tokio::spawn(register::register_loop(broker.clone()));
     let persist = tokio::spawn(persist_loop(broker.clone()));
     let opts = ServerOptions {

@@ -21,7 +21,7 @@ mod register;
 pub mod store;
 mod topics;
 
-pub use broker::run;
+pub use broker::{run, start, BrokerHandle};
 pub use config::BrokerConfig;
 pub use error::BrokerError;
 pub use store::FlushMode;

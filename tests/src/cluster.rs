@@ -3,16 +3,18 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ferromq_broker::{BrokerConfig, BrokerError};
+use std::sync::Arc;
+
+use ferromq_broker::store::MessageStore;
+use ferromq_broker::{BrokerConfig, BrokerHandle};
 use ferromq_nameserver::NameServerConfig;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 struct Running {
     token: CancellationToken,
-    task: JoinHandle<Result<(), BrokerError>>,
+    handle: BrokerHandle,
 }
 
 /// A NameServer and one broker running in the test's runtime.
@@ -56,18 +58,26 @@ impl TestCluster {
             broker_addr,
             config,
         };
-        c.run_broker(listener);
+        c.run_broker(listener).await;
         c
     }
 
-    fn run_broker(&mut self, listener: TcpListener) {
+    async fn run_broker(&mut self, listener: TcpListener) {
         let token = CancellationToken::new();
-        let task = tokio::spawn(ferromq_broker::run(
-            self.config.clone(),
-            listener,
-            token.clone(),
-        ));
-        self.broker = Some(Running { token, task });
+        let handle = ferromq_broker::start(self.config.clone(), listener, token.clone())
+            .await
+            .unwrap();
+        self.broker = Some(Running { token, handle });
+    }
+
+    /// The running broker's store.
+    pub fn store(&self) -> Arc<MessageStore> {
+        self.broker
+            .as_ref()
+            .expect("broker is stopped")
+            .handle
+            .store()
+            .clone()
     }
 
     /// The NameServer's address.
@@ -94,7 +104,7 @@ impl TestCluster {
     pub async fn stop_broker(&mut self) {
         if let Some(r) = self.broker.take() {
             r.token.cancel();
-            r.task.await.unwrap().unwrap();
+            r.handle.join().await.unwrap();
         }
     }
 
@@ -107,7 +117,7 @@ impl TestCluster {
             || async { TcpListener::bind(&self.broker_addr).await.ok() },
         )
         .await;
-        self.run_broker(listener);
+        self.run_broker(listener).await;
         self.wait_registered().await;
     }
 

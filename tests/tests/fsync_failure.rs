@@ -1,0 +1,93 @@
+//! An fsync failure under sync flush: the send fails with the store-error
+//! status, the broker acknowledges nothing it did not flush, and reads go on.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use ferromq_client::remoting::Connection;
+use ferromq_client::Message;
+use ferromq_protocol::header::{PullMessageRequest, SendMessageRequest};
+use ferromq_protocol::record::{self, BornInfo};
+use ferromq_protocol::{GroupName, QueueId, QueueOffset, ResponseCode, TopicName};
+use ferromq_tests::{producer, TestCluster};
+
+const T: Duration = Duration::from_secs(5);
+
+fn one_record(topic: &TopicName, body: &str) -> Bytes {
+    let mut b = BytesMut::new();
+    let born = BornInfo {
+        timestamp: 1,
+        host: "127.0.0.1:1".parse().unwrap(),
+        flags: 0,
+        reconsume_times: 0,
+    };
+    record::encode(
+        &Message::new(topic.clone(), body.to_string()),
+        born,
+        1 << 20,
+        &mut b,
+    )
+    .unwrap();
+    b.freeze()
+}
+
+async fn send(
+    conn: &Connection,
+    topic: &TopicName,
+    body: &str,
+) -> Result<u64, ferromq_client::ClientError> {
+    let req = SendMessageRequest {
+        producer_group: None,
+        topic: topic.clone(),
+        queue_id: QueueId::new(0),
+        count: 1,
+    };
+    conn.call(&req, one_record(topic, body), T)
+        .await
+        .map(|r| r.header.queue_offset.get())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsync_failure_fails_sends_and_keeps_reads() {
+    let c = TestCluster::start().await;
+    let topic = c.create_topic("FsyncFail", 1).await;
+    let conn = Connection::connect(c.broker_addr(), T).await.unwrap();
+    assert_eq!(send(&conn, &topic, "durable").await.unwrap(), 0);
+
+    c.store().inject_fsync_failure();
+    let err = send(&conn, &topic, "lost").await.unwrap_err();
+    assert_eq!(err.response_code(), Some(ResponseCode::StoreError), "{err}");
+    // The store stays poisoned: later sends fail the same way, with a reason.
+    let err = send(&conn, &topic, "refused").await.unwrap_err();
+    assert_eq!(err.response_code(), Some(ResponseCode::StoreError));
+    assert!(err.to_string().contains("restart"), "{err}");
+    // The producer API surfaces it as an error too, not a success.
+    let p = producer(c.namesrv_addr());
+    assert!(p
+        .send(Message::new(topic.clone(), "via producer"))
+        .await
+        .is_err());
+
+    // Reads go on, and only the flushed message is visible.
+    let pull = PullMessageRequest {
+        consumer_group: GroupName::new("g").unwrap(),
+        topic: topic.clone(),
+        queue_id: QueueId::new(0),
+        queue_offset: QueueOffset::new(0),
+        max_messages: 32,
+        max_bytes: 1 << 20,
+        hold_ms: 0,
+    };
+    let r = conn.call(&pull, Bytes::new(), T).await.unwrap();
+    assert_eq!(r.code, ResponseCode::Success);
+    let msgs = record::decode_all(&r.body).unwrap();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(&msgs[0].message.body[..], b"durable");
+    assert_eq!(
+        r.header.max_offset.get(),
+        1,
+        "an unflushed message became visible"
+    );
+}
