@@ -2,7 +2,9 @@
 //! (invalid argument, unknown topic), a retryable failure
 //! ([`ClientError::is_retryable`]), and everything else.
 
-use ferromq_protocol::{FrameError, HeaderError, NameError, RecordError, ResponseCode};
+use ferromq_protocol::{
+    CompressionError, FrameError, HeaderError, NameError, RecordError, ResponseCode,
+};
 use thiserror::Error;
 
 /// Everything that can go wrong in a client call.
@@ -55,6 +57,11 @@ pub enum ClientError {
     /// A record from the server failed verification.
     #[error("corrupt record from the server: {0}")]
     Record(#[from] RecordError),
+    /// A message body that cannot be decompressed (corrupt, or declaring
+    /// more than [`ferromq_protocol::MAX_UNCOMPRESSED_BODY`]). Queries
+    /// return it; consumers skip such a message with an error log.
+    #[error("message body cannot be decompressed: {0}")]
+    Compression(#[from] CompressionError),
     /// An invalid name.
     #[error(transparent)]
     Name(#[from] NameError),

@@ -10,20 +10,23 @@
 //! * [`PullConsumer`]: reads every queue of its topics through background
 //!   long-polls into a bounded buffer; the application polls and commits.
 //! * [`AdminClient`]: topic, cluster and consumer-progress administration,
-//!   used by `mqadmin`.
+//!   and message lookups (by offset id, key, unique id, queue offset, and
+//!   queue offset by time), used by `mqadmin`.
 //! * [`remoting`]: multiplexed connections, and the server loop that the
 //!   NameServer and the broker share.
 //!
 //! # How data flows
 //!
 //! ```text
-//! Producer::send ─ encode records (unique id, born info) ─ route (cache or
-//!   NameServer) ─ choose write queue ─ SendMessage to the broker's master
+//! Producer::send ─ check limits, compress large bodies (LZ4), encode
+//!   records (unique id, born info) ─ route (cache or NameServer) ─
+//!   choose write queue ─ SendMessage to the broker's master
 //!   └─ retryable error: refresh route, retry on another broker
 //!
 //! PullConsumer::subscribe ─ route ─ one pull task per read queue:
 //!   start offset (committed, else first/last) ─ long-poll PullMessage ─
-//!   decode ─ bounded buffer ─ PullConsumer::poll ─ commit (per broker)
+//!   decode, decompress ─ bounded buffer ─ PullConsumer::poll ─ commit
+//!   (per broker)
 //! ```
 //!
 //! Everything is at least once: a retried send may store a message twice,
@@ -33,6 +36,7 @@
 pub mod admin;
 mod config;
 pub mod consumer;
+mod decode;
 pub mod error;
 mod mq_client;
 pub mod producer;
@@ -55,5 +59,8 @@ pub use ferromq_protocol::{
     StoredMessage, TopicName,
 };
 pub use mq_client::MqClient;
-pub use producer::{Producer, ProducerBuilder, SendFuture, SendResult, SendStatus};
+pub use producer::{
+    Producer, ProducerBuilder, SendFuture, SendResult, SendStatus, DEFAULT_COMPRESS_THRESHOLD,
+    DEFAULT_MAX_BATCH_BYTES,
+};
 pub use route::{MessageQueue, TopicRoute};

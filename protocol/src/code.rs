@@ -38,16 +38,22 @@ codes!(
         SendMessage = 10,
         /// Read records from one queue, optionally held until data arrives.
         PullMessage = 11,
+        /// Messages of a topic by key or by unique id (index lookup).
+        QueryMessage = 12,
         /// A consumer group's committed offset for one queue.
         QueryConsumerOffset = 14,
         /// Commit consumer offsets.
         UpdateConsumerOffset = 15,
         /// Create or update a topic on a broker.
         UpdateTopic = 17,
+        /// First queue offset stored at or after a time.
+        SearchOffsetByTimestamp = 29,
         /// Highest queue offset (exclusive) of a queue.
         GetMaxOffset = 30,
         /// Lowest queue offset still stored in a queue.
         GetMinOffset = 31,
+        /// The record at a commit-log offset (an offset message id).
+        ViewMessageById = 33,
         /// Register a broker and its topics with a NameServer.
         RegisterBroker = 103,
         /// Remove a broker from a NameServer.
@@ -98,6 +104,8 @@ codes!(
         PullRetryImmediately = 20,
         /// The requested offset is outside the queue; use the returned one.
         PullOffsetMoved = 21,
+        /// A lookup found no message (view by id).
+        QueryNotFound = 22,
         /// The store failed (fsync error) and refuses writes until restarted.
         StoreError = 40,
         /// The disk is too full to accept writes.
@@ -126,13 +134,27 @@ mod tests {
 
     #[test]
     fn codes_round_trip_and_unknown_is_none() {
-        for c in [RequestCode::SendMessage, RequestCode::DeleteTopicInNamesrv] {
+        for c in [
+            RequestCode::SendMessage,
+            RequestCode::QueryMessage,
+            RequestCode::SearchOffsetByTimestamp,
+            RequestCode::ViewMessageById,
+            RequestCode::DeleteTopicInNamesrv,
+        ] {
             assert_eq!(RequestCode::from_u16(c.as_u16()), Some(c));
         }
         assert_eq!(
             ResponseCode::from_u16(21),
             Some(ResponseCode::PullOffsetMoved)
         );
+        assert_eq!(RequestCode::QueryMessage.as_u16(), 12);
+        assert_eq!(RequestCode::SearchOffsetByTimestamp.as_u16(), 29);
+        assert_eq!(RequestCode::ViewMessageById.as_u16(), 33);
+        assert_eq!(
+            ResponseCode::from_u16(22),
+            Some(ResponseCode::QueryNotFound)
+        );
+        assert!(!ResponseCode::QueryNotFound.has_typed_header());
         assert_eq!(RequestCode::from_u16(9999), None);
         assert_eq!(ResponseCode::from_u16(9999), None);
     }

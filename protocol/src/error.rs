@@ -128,3 +128,25 @@ pub enum RecordError {
     #[error("invalid record field: {0}")]
     Field(&'static str),
 }
+
+/// A compressed message body that cannot be turned back into its original.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CompressionError {
+    /// The body declares an original size over the reader's limit; refused
+    /// before anything is allocated (a "decompression bomb").
+    #[error("compressed body would decompress to {len} bytes; at most {max} are accepted")]
+    TooLarge {
+        /// Declared original length.
+        len: usize,
+        /// The reader's limit.
+        max: usize,
+    },
+    /// The compressed data is damaged or does not match its declared length.
+    #[error("corrupt compressed body: {0}")]
+    Corrupt(String),
+    /// A compression codec this build cannot decode (the record's
+    /// compression bits).
+    #[error("unsupported body compression {0} in the record flags")]
+    Unsupported(u32),
+}

@@ -32,9 +32,16 @@
 //! each record, stamps the store fields (offsets, store time, store host),
 //! re-seals the CRC and appends the bytes as they are. A pull response carries
 //! the stored records back, again unchanged, and the consumer decodes them with
-//! [`record::decode`].
+//! [`record::decode`]. Bodies may travel compressed (flagged in the record,
+//! see [`compression`]); consumers restore them with
+//! [`compression::decompress_message`].
+//!
+//! Queries (by key, unique id, commit-log offset, or queue offset by
+//! timestamp; see [`header::QueryMessageRequest`]) answer with records the
+//! same way: back to back in the body.
 
 mod code;
+pub mod compression;
 mod error;
 mod frame;
 pub mod header;
@@ -47,7 +54,7 @@ pub mod record;
 mod tokio_codec;
 
 pub use code::{RequestCode, ResponseCode};
-pub use error::{FrameError, HeaderError, NameError, RecordError};
+pub use error::{CompressionError, FrameError, HeaderError, NameError, RecordError};
 pub use frame::{Frame, FrameCodec, FrameKind};
 pub use header::{decode_header, encode_header, Rpc};
 pub use ids::{CommitLogOffset, MessageId, QueueId, QueueOffset};

@@ -16,3 +16,9 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 /// Fixed part of a frame after the length prefix: version, flags, code,
 /// request id, header length.
 pub const FRAME_FIXED_LEN: usize = 1 + 1 + 2 + 8 + 4;
+
+/// Largest original size of a compressed message body that a reader
+/// decompresses. Fixed rather than derived from a broker's
+/// `max_message_size` (which a consumer does not know), so producer and
+/// every consumer agree; producers refuse to send larger bodies.
+pub const MAX_UNCOMPRESSED_BODY: usize = 64 * 1024 * 1024;

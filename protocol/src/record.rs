@@ -45,9 +45,10 @@ pub const MIN_RECORD_LEN: usize = RECORD_FIXED_LEN + 1 + 1 + 2 + 2 + 4 + 4;
 
 /// Body is uncompressed.
 pub const COMPRESSION_NONE: u32 = 0;
-/// Body is zstd-compressed.
+/// Body is zstd-compressed (reserved: nothing writes it yet, readers
+/// refuse it as unsupported).
 pub const COMPRESSION_ZSTD: u32 = 1;
-/// Body is lz4-compressed.
+/// Body is lz4-compressed, in the layout of [`crate::compression`].
 pub const COMPRESSION_LZ4: u32 = 2;
 /// Mask of the compression bits in the flags.
 pub const COMPRESSION_MASK: u32 = 0b11;

@@ -3,8 +3,8 @@
 //! * [`TestCluster`]: a NameServer and a broker in this process, on port 0,
 //!   with the store in a temp dir; the broker can be stopped cleanly and
 //!   restarted on the same store and port.
-//! * [`BrokerProcess`]: the real `mqbroker` binary (standalone), for tests
-//!   that kill -9 it.
+//! * [`BrokerProcess`], [`NameServerProcess`]: the real binaries as child
+//!   processes, for tests that kill -9 them.
 //! * [`wait_for`]: poll a condition with a deadline instead of sleeping.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -12,7 +12,7 @@ mod cluster;
 mod process;
 
 pub use cluster::TestCluster;
-pub use process::{binary_path, BrokerProcess};
+pub use process::{binary_path, BrokerProcess, NameServerProcess};
 
 use std::future::Future;
 use std::time::Duration;

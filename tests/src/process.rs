@@ -21,7 +21,71 @@ pub fn binary_path(name: &str) -> PathBuf {
     p
 }
 
-/// A standalone `mqbroker` (broker + NameServer) child process on port 0.
+/// A child process whose stderr log is read for the lines it reports.
+struct Logged {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Logged {
+    fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Reads log lines until one containing `marker` shows up and returns
+    /// its `key=` field.
+    fn wait_field(&self, marker: &str, key: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no {marker:?} line within 30 s"));
+            if line.contains(marker) {
+                return field(&line, key).unwrap();
+            }
+        }
+    }
+
+    /// Keeps draining the log so the child never blocks on a full pipe.
+    fn drain(self) -> Child {
+        let lines = self.lines;
+        std::thread::spawn(move || while lines.recv().is_ok() {});
+        self.child
+    }
+}
+
+fn kill9(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn terminate(child: &mut Child) -> bool {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    child.wait().map(|s| s.success()).unwrap_or(false)
+}
+
+/// A `mqbroker` child process on port 0: standalone (with its own
+/// NameServer) or registered with NameServers of its own.
 pub struct BrokerProcess {
     child: Child,
     broker_addr: String,
@@ -32,47 +96,18 @@ impl BrokerProcess {
     /// Starts `mqbroker --standalone` on `store_dir` with extra `args` and
     /// waits until it is serving.
     pub fn start(store_dir: &Path, args: &[&str]) -> Self {
-        let mut child = Command::new(binary_path("mqbroker"))
-            .arg("--standalone")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--namesrv-listen")
-            .arg("127.0.0.1:0")
-            .arg("--store-dir")
+        let mut cmd = Command::new(binary_path("mqbroker"));
+        cmd.args(["--standalone", "--listen", "127.0.0.1:0"])
+            .args(["--namesrv-listen", "127.0.0.1:0", "--store-dir"])
             .arg(store_dir)
-            .args(args)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let mut broker_addr = None;
-        let mut namesrv_addr = None;
-        while broker_addr.is_none() || namesrv_addr.is_none() {
-            let line = rx
-                .recv_timeout(Duration::from_secs(30))
-                .expect("mqbroker did not report its addresses within 30 s");
-            if line.contains("NameServer listening") {
-                namesrv_addr = field(&line, "listen=");
-            } else if line.contains("broker started") {
-                broker_addr = field(&line, "listen=");
-            }
-        }
-        // Keep draining stderr so the child never blocks on a full pipe.
-        std::thread::spawn(move || while rx.recv().is_ok() {});
+            .args(args);
+        let p = Logged::spawn(cmd);
+        let namesrv_addr = p.wait_field("NameServer listening", "listen=");
+        let broker_addr = p.wait_field("broker started", "listen=");
         Self {
-            child,
-            broker_addr: broker_addr.unwrap(),
-            namesrv_addr: namesrv_addr.unwrap(),
+            child: p.drain(),
+            broker_addr,
+            namesrv_addr,
         }
     }
 
@@ -84,36 +119,85 @@ impl BrokerProcess {
         p
     }
 
+    /// Starts a broker named `name` that registers with `namesrv`
+    /// (`;`-separated) and waits until it is serving (not until registered:
+    /// with several NameServers, wait per NameServer as needed).
+    pub fn start_clustered(store_dir: &Path, name: &str, namesrv: &str, args: &[&str]) -> Self {
+        let mut cmd = Command::new(binary_path("mqbroker"));
+        cmd.args(["--listen", "127.0.0.1:0", "--broker-name", name])
+            .args(["--namesrv-addr", namesrv, "--store-dir"])
+            .arg(store_dir)
+            .args(args);
+        let p = Logged::spawn(cmd);
+        let broker_addr = p.wait_field("broker started", "listen=");
+        Self {
+            child: p.drain(),
+            broker_addr,
+            namesrv_addr: namesrv.to_string(),
+        }
+    }
+
     /// The broker's address.
     pub fn broker_addr(&self) -> &str {
         &self.broker_addr
     }
 
-    /// The embedded NameServer's address.
+    /// The NameServer address(es) the broker registers with.
     pub fn namesrv_addr(&self) -> &str {
         &self.namesrv_addr
     }
 
     /// SIGKILL, and wait for the process to be gone.
     pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill9(&mut self.child);
     }
 
     /// SIGTERM, and wait for a clean exit; returns whether it exited 0.
     pub fn terminate(&mut self) -> bool {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        self.child.wait().map(|s| s.success()).unwrap_or(false)
+        terminate(&mut self.child)
     }
 }
 
 impl Drop for BrokerProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill9(&mut self.child);
+    }
+}
+
+/// A `mqnamesrv` child process on port 0.
+pub struct NameServerProcess {
+    child: Child,
+    addr: String,
+}
+
+impl NameServerProcess {
+    /// Starts `mqnamesrv --listen 127.0.0.1:0` with extra `args` and waits
+    /// until it listens.
+    pub fn start(args: &[&str]) -> Self {
+        let mut cmd = Command::new(binary_path("mqnamesrv"));
+        cmd.args(["--listen", "127.0.0.1:0"]).args(args);
+        let p = Logged::spawn(cmd);
+        let addr = p.wait_field("listening on", "addr=");
+        Self {
+            child: p.drain(),
+            addr,
+        }
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill9(&mut self) {
+        kill9(&mut self.child);
+    }
+}
+
+impl Drop for NameServerProcess {
+    fn drop(&mut self) {
+        kill9(&mut self.child);
     }
 }
 

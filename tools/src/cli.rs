@@ -62,6 +62,9 @@ pub enum Command {
     /// Show a consumer group's offsets and lag per queue.
     #[command(name = "consumerProgress")]
     ConsumerProgress(consumer_progress::Args),
+    /// queryMsgById, queryMsgByKey, queryMsgByOffset, queryMsgByUniqueKey.
+    #[command(flatten)]
+    Query(crate::admin::QueryCommand),
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 mod admin;
 mod offset;
 mod pull;
+mod query;
+mod search_offset;
 mod send;
 
 use ferromq_client::remoting::{Request, Response};
@@ -30,6 +32,9 @@ pub(crate) async fn dispatch(b: &Broker, req: Request) -> Response {
         RequestCode::DeleteTopicInBroker => admin::delete_topic(b, &req).await,
         RequestCode::GetTopicStats => admin::topic_stats(b, &req),
         RequestCode::GetConsumeStats => admin::consume_stats(b, &req),
+        RequestCode::QueryMessage => query::query_message(b, &req).await,
+        RequestCode::ViewMessageById => query::view_by_id(b, &req),
+        RequestCode::SearchOffsetByTimestamp => search_offset::search_offset(b, &req),
         _ => Err(unsupported(req.code)),
     };
     result.unwrap_or_else(|e| e)

@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use super::config::FlushMode;
 use super::error::AppendError;
 use super::types::AppendResult;
-use super::validate::validate;
+use super::validate::{validate, Limits};
 use super::write_queue::WriteReq;
 use super::MessageStore;
 
@@ -24,7 +24,8 @@ impl MessageStore {
     /// caller, as with any lost reply).
     ///
     /// # Errors
-    /// See [`AppendError`]: `Invalid` (nothing written), `FlushTimeout`
+    /// See [`AppendError`]: `Invalid` (nothing written; also a batch over
+    /// `max_batch_bytes`), `DiskFull` (nothing written), `FlushTimeout`
     /// (written, durable later), `Poisoned`, `ShuttingDown`, `Busy`.
     pub async fn append(
         &self,
@@ -40,13 +41,18 @@ impl MessageStore {
         if s.queue.is_closed() {
             return Err(AppendError::ShuttingDown);
         }
-        let metas = validate(
-            topic,
-            &records,
-            count,
-            s.config.max_message_size,
-            s.config.segment_size,
-        )?;
+        if s.disk_full.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(AppendError::DiskFull(format!(
+                "the store's disk is more than {:.0}% full; writes resume once retention frees space",
+                s.config.disk_reject_ratio * 100.0
+            )));
+        }
+        let limits = Limits {
+            max_body: s.config.max_message_size,
+            max_batch: s.config.max_batch_bytes,
+            segment_size: s.config.segment_size,
+        };
+        let checked = validate(topic, &records, count, &limits)?;
         let permit = s.queue.admit(records.len()).await?;
         let (reply, written) = oneshot::channel();
         // Subscribed before the write, so no flush can be missed.
@@ -56,7 +62,8 @@ impl MessageStore {
                 topic: topic.clone(),
                 queue_id,
                 records,
-                metas,
+                metas: checked.metas,
+                key_hashes: checked.key_hashes,
                 permit,
                 reply,
             })

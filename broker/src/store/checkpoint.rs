@@ -2,17 +2,25 @@
 //! consume queues are, so recovery only scans what came after.
 //!
 //! ```text
-//! u32 magic "FMQC" | u32 version (1) | u64 flushed commit-log offset
+//! u32 magic "FMQC" | u32 version (2) | u64 flushed commit-log offset
 //! | u64 cq-consistent commit-log offset | u64 written at (ms)
-//! | u32 queue count | per queue: u8 topic len, topic, u32 queue id, u64 entries
+//! | u8 index state (0 unknown, 1 no file yet, 2 at) | u64 index file
+//! | u32 index next entry
+//! | u32 queue count | per queue: u8 topic len, topic, u32 queue id,
+//!   u64 entries, u64 min offset
 //! | u32 CRC32C of everything before it
 //! ```
 //!
-//! "cq-consistent" offset D: every consume-queue entry for a record below D
-//! was fsynced before the file was written, and each queue then held exactly
-//! the listed number of entries. Written to a temp file, fsynced, renamed
-//! over the old one and the directory fsynced, so a crash leaves either the
-//! old or the new checkpoint, never a torn one.
+//! Version 1 (no index fields, no min offsets) is still read: its index
+//! state is "unknown" (the index is rebuilt) and its mins are 0.
+//!
+//! "cq-consistent" offset D: every consume-queue and index entry for a
+//! record below D was fsynced before the file was written, and each queue
+//! then held exactly the listed number of entries (the index: exactly its
+//! files up to the listed one, which had the listed next entry). Written to
+//! a temp file, fsynced, renamed over the old one and the directory
+//! fsynced, so a crash leaves either the old or the new checkpoint, never a
+//! torn one.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -22,19 +30,30 @@ use ferromq_protocol::{QueueId, TopicName};
 
 use super::error::{io_at, StoreError};
 use super::fsutil::{now_ms, sync_dir};
+use super::index::{IndexPos, IndexState};
 
 const MAGIC: u32 = 0x464D_5143;
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 pub(crate) const FILE: &str = "checkpoint";
 const TMP: &str = "checkpoint.tmp";
 /// Refuse to read anything larger: ~ 4 million queues.
 const MAX_LEN: u64 = 512 << 20;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct QueueMark {
+    pub(crate) topic: TopicName,
+    pub(crate) queue_id: QueueId,
+    /// Entries, i.e. the max offset.
+    pub(crate) count: u64,
+    pub(crate) min: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Checkpoint {
     pub(crate) flushed: u64,
     pub(crate) cq_consistent: u64,
-    pub(crate) queues: Vec<(TopicName, QueueId, u64)>,
+    pub(crate) index: IndexState,
+    pub(crate) queues: Vec<QueueMark>,
 }
 
 impl Checkpoint {
@@ -45,13 +64,22 @@ impl Checkpoint {
         b.extend_from_slice(&self.flushed.to_be_bytes());
         b.extend_from_slice(&self.cq_consistent.to_be_bytes());
         b.extend_from_slice(&now_ms().to_be_bytes());
+        let (state, pos) = match self.index {
+            IndexState::Unknown => (0u8, IndexPos { base: 0, next: 0 }),
+            IndexState::Empty => (1, IndexPos { base: 0, next: 0 }),
+            IndexState::At(pos) => (2, pos),
+        };
+        b.push(state);
+        b.extend_from_slice(&pos.base.to_be_bytes());
+        b.extend_from_slice(&pos.next.to_be_bytes());
         b.extend_from_slice(&(self.queues.len() as u32).to_be_bytes());
-        for (topic, qid, n) in &self.queues {
-            let t = topic.as_str().as_bytes();
+        for q in &self.queues {
+            let t = q.topic.as_str().as_bytes();
             b.push(t.len() as u8); // topic names are at most 127 bytes
             b.extend_from_slice(t);
-            b.extend_from_slice(&qid.get().to_be_bytes());
-            b.extend_from_slice(&n.to_be_bytes());
+            b.extend_from_slice(&q.queue_id.get().to_be_bytes());
+            b.extend_from_slice(&q.count.to_be_bytes());
+            b.extend_from_slice(&q.min.to_be_bytes());
         }
         let crc = crc32c::crc32c(&b);
         b.extend_from_slice(&crc.to_be_bytes());
@@ -70,19 +98,42 @@ impl Checkpoint {
             return Err("bad magic".into());
         }
         let version = r.u32()?;
-        if version != VERSION {
+        if version != 1 && version != VERSION {
             return Err(format!("unsupported version {version}"));
         }
         let flushed = r.u64()?;
         let cq_consistent = r.u64()?;
         let _written_at = r.u64()?;
+        let index = if version == 1 {
+            IndexState::Unknown
+        } else {
+            let state = r.take(1)?[0];
+            let pos = IndexPos {
+                base: r.u64()?,
+                next: r.u32()?,
+            };
+            match state {
+                0 => IndexState::Unknown,
+                1 => IndexState::Empty,
+                2 => IndexState::At(pos),
+                other => return Err(format!("unknown index state {other}")),
+            }
+        };
         let n = r.u32()?;
         let mut queues = Vec::new();
         for _ in 0..n {
             let len = usize::from(r.take(1)?[0]);
             let name = std::str::from_utf8(r.take(len)?).map_err(|_| "topic is not UTF-8")?;
             let topic = TopicName::new(name).map_err(|e| e.to_string())?;
-            queues.push((topic, QueueId::new(r.u32()?), r.u64()?));
+            let queue_id = QueueId::new(r.u32()?);
+            let count = r.u64()?;
+            let min = if version == 1 { 0 } else { r.u64()? };
+            queues.push(QueueMark {
+                topic,
+                queue_id,
+                count,
+                min,
+            });
         }
         if !r.0.is_empty() {
             return Err("trailing bytes".into());
@@ -90,6 +141,7 @@ impl Checkpoint {
         Ok(Self {
             flushed,
             cq_consistent,
+            index,
             queues,
         })
     }
@@ -155,15 +207,46 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Checkpoint>, StoreError> {
 mod tests {
     use super::*;
 
+    fn mark(t: &str, q: u32, count: u64, min: u64) -> QueueMark {
+        QueueMark {
+            topic: TopicName::new(t).unwrap(),
+            queue_id: QueueId::new(q),
+            count,
+            min,
+        }
+    }
+
     fn sample() -> Checkpoint {
         Checkpoint {
             flushed: 123_456,
             cq_consistent: 120_000,
-            queues: vec![
-                (TopicName::new("TopicA").unwrap(), QueueId::new(0), 17),
-                (TopicName::new("%RETRY%g").unwrap(), QueueId::new(3), 0),
-            ],
+            index: IndexState::At(IndexPos {
+                base: 4096,
+                next: 77,
+            }),
+            queues: vec![mark("TopicA", 0, 17, 5), mark("%RETRY%g", 3, 0, 0)],
         }
+    }
+
+    #[test]
+    fn version_1_is_still_read() {
+        let mut b = Vec::new();
+        b.extend_from_slice(&MAGIC.to_be_bytes());
+        b.extend_from_slice(&1u32.to_be_bytes());
+        for v in [10u64, 9, 0] {
+            b.extend_from_slice(&v.to_be_bytes());
+        }
+        b.extend_from_slice(&1u32.to_be_bytes());
+        b.push(1);
+        b.push(b'T');
+        b.extend_from_slice(&2u32.to_be_bytes());
+        b.extend_from_slice(&33u64.to_be_bytes());
+        let crc = crc32c::crc32c(&b);
+        b.extend_from_slice(&crc.to_be_bytes());
+        let c = Checkpoint::decode(&b).unwrap();
+        assert_eq!(c.index, IndexState::Unknown);
+        assert_eq!((c.flushed, c.cq_consistent), (10, 9));
+        assert_eq!(c.queues, vec![mark("T", 2, 33, 0)]);
     }
 
     #[test]

@@ -1,13 +1,15 @@
-//! Periodic checkpoints: fsync the consume queues and record how far they
-//! and the log are durable, so recovery after a crash only scans the tail.
+//! Periodic checkpoints: fsync the consume queues and the index and record
+//! how far they and the log are durable, so recovery after a crash only
+//! scans the tail.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::checkpoint::{self, Checkpoint};
+use super::checkpoint::{self, Checkpoint, QueueMark};
 use super::config::FlushMode;
 use super::error::StoreError;
+use super::index::{IndexPos, IndexState};
 use super::shared::Shared;
 
 /// How often a changed store is checkpointed. This bounds how much of the
@@ -24,7 +26,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
         if stop || shared.is_poisoned() {
             break;
         }
-        if let Err(e) = checkpoint(&shared, false) {
+        if let Err(e) = checkpoint(&shared, Mode::IfChanged) {
             // Consume-queue fsync or checkpoint write failed: same rule as
             // the log, stop pretending.
             shared.poison(format!("checkpoint failed: {e}"));
@@ -34,26 +36,37 @@ pub(crate) fn run(shared: Arc<Shared>) {
     tracing::debug!("checkpointer stopped");
 }
 
-/// Writes a checkpoint if anything was dispatched since the last one (or
-/// always, with `force`).
-pub(crate) fn checkpoint(shared: &Shared, force: bool) -> Result<(), StoreError> {
+/// When a checkpoint is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Only if something was dispatched since the last one.
+    IfChanged,
+    /// Always (after deleting a topic or segments).
+    Force,
+    /// Always, at a clean shutdown: also writes the index's in-memory slots
+    /// so the next open need not rebuild them.
+    Final,
+}
+
+/// Writes a checkpoint according to `mode`.
+pub(crate) fn checkpoint(shared: &Shared, mode: Mode) -> Result<(), StoreError> {
     let mut last = shared.checkpoint_lock.lock();
-    checkpoint_locked(shared, &mut last, force)
+    checkpoint_locked(shared, &mut last, mode)
 }
 
 /// As [`checkpoint`], for a caller already holding `checkpoint_lock`.
 pub(crate) fn checkpoint_locked(
     shared: &Shared,
     last: &mut u64,
-    force: bool,
+    mode: Mode,
 ) -> Result<(), StoreError> {
     if let Some(m) = shared.poison_message() {
         return Err(StoreError::Poisoned(m));
     }
-    let (d, queues) = {
+    let (d, queues, index) = {
         let _round = shared.dispatch_lock.lock();
         let d = shared.dispatched.load(Ordering::Acquire);
-        if !force && d == *last {
+        if mode == Mode::IfChanged && d == *last {
             return Ok(());
         }
         let queues: Vec<_> = shared
@@ -61,26 +74,35 @@ pub(crate) fn checkpoint_locked(
             .all()
             .into_iter()
             .map(|cq| {
-                let n = cq.max();
-                (cq, n)
+                let (n, min) = (cq.max(), cq.min());
+                (cq, n, min)
             })
             .collect();
-        (d, queues)
+        (d, queues, shared.index.snapshot())
     };
     if shared.config.flush == FlushMode::Async {
         // Entries may point at records not yet fsynced; make the log durable
         // at least up to `d` first.
         shared.flush_log()?;
     }
-    for (cq, n) in &queues {
+    for (cq, n, _) in &queues {
         cq.sync(*n)?;
     }
+    shared.index.persist(index.as_ref(), mode == Mode::Final)?;
     let cp = Checkpoint {
         flushed: shared.flushed.load(Ordering::Acquire),
         cq_consistent: d,
+        index: index.map_or(IndexState::Empty, |(f, next)| {
+            IndexState::At(IndexPos { base: f.base, next })
+        }),
         queues: queues
             .iter()
-            .map(|(cq, n)| (cq.topic().clone(), cq.queue_id(), *n))
+            .map(|(cq, n, min)| QueueMark {
+                topic: cq.topic().clone(),
+                queue_id: cq.queue_id(),
+                count: *n,
+                min: *min,
+            })
             .collect(),
     };
     checkpoint::write(&shared.config.dir, &cp)?;

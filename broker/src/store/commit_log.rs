@@ -1,7 +1,9 @@
 //! The commit log: contiguous fixed-size segments named by base offset.
 //!
-//! Only the writer thread appends (and creates segments); readers, the
-//! flusher and recovery share the open handles through `segments`.
+//! Only the writer thread appends. Segments are created ahead of the writer
+//! by the allocator thread (or by the writer itself if it gets there
+//! first), and deleted from the front by retention; readers, the flusher
+//! and recovery share the open handles through `segments`.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -9,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use super::error::StoreError;
 use super::fsutil::{numbered_files, sync_dir};
@@ -23,8 +25,12 @@ pub(crate) struct CommitLog {
     dir: PathBuf,
     segment_size: u64,
     /// Open segments by base offset. Read-locked by every read and fsync,
-    /// write-locked only to add (roll) or drop (recovery) a segment.
+    /// write-locked only to add (roll) or drop (recovery, retention) a
+    /// segment.
     segments: RwLock<BTreeMap<u64, Arc<Segment>>>,
+    /// Serialises segment creation between the allocator and the writer,
+    /// so neither finds the other's half-created file.
+    create: Mutex<()>,
 }
 
 impl CommitLog {
@@ -58,6 +64,7 @@ impl CommitLog {
             dir: dir.to_path_buf(),
             segment_size,
             segments: RwLock::new(segments),
+            create: Mutex::new(()),
         })
     }
 
@@ -81,12 +88,46 @@ impl CommitLog {
         self.segments.read().keys().copied().collect()
     }
 
-    /// Creates the segment starting at `base` (a roll).
-    pub(crate) fn create_segment(&self, base: u64) -> io::Result<Arc<Segment>> {
+    /// First offset still stored: the base of the oldest segment (0 for
+    /// an empty log).
+    pub(crate) fn min_offset(&self) -> u64 {
+        self.segments.read().keys().next().copied().unwrap_or(0)
+    }
+
+    /// The segment starting at `base`, created (sized, fsynced, directory
+    /// fsynced) if it does not exist yet. Normally the allocator has made
+    /// it before the writer rolls into it, so this is a map lookup.
+    pub(crate) fn ensure_segment(&self, base: u64) -> io::Result<Arc<Segment>> {
+        if let Some(seg) = self.segments.read().get(&base) {
+            return Ok(seg.clone());
+        }
+        let _creating = self.create.lock();
+        if let Some(seg) = self.segments.read().get(&base) {
+            return Ok(seg.clone());
+        }
         let seg = Arc::new(Segment::create(&self.dir, base, self.segment_size)?);
         self.segments.write().insert(base, seg.clone());
         tracing::debug!(base, "created commit-log segment");
         Ok(seg)
+    }
+
+    /// Deletes the oldest segment if it is the one at `base`. Readers that
+    /// already hold it keep reading the unlinked file.
+    pub(crate) fn remove_front(&self, base: u64) -> io::Result<bool> {
+        let seg = {
+            let mut segs = self.segments.write();
+            match segs.first_key_value() {
+                Some((&b, _)) if b == base => segs.remove(&b),
+                _ => None,
+            }
+        };
+        let Some(seg) = seg else {
+            return Ok(false);
+        };
+        std::fs::remove_file(seg.path())
+            .map_err(super::error::io_at("remove segment", seg.path()))?;
+        sync_dir(&self.dir)?;
+        Ok(true)
     }
 
     /// Reads `len` bytes at `offset`; the range must lie in one segment
@@ -136,7 +177,15 @@ impl CommitLog {
             later.into_values().collect()
         };
         for seg in &later {
-            tracing::warn!(segment = %seg.path().display(), "removing commit-log segment past the recovered end");
+            // A segment made ahead of time and never written is expected
+            // past the end; anything else is worth a warning.
+            let mut head = [0u8; EOS_MARKER_LEN as usize];
+            seg.read_zero_filled(&mut head, 0)?;
+            if head.iter().any(|&b| b != 0) {
+                tracing::warn!(segment = %seg.path().display(), "removing commit-log segment past the recovered end");
+            } else {
+                tracing::debug!(segment = %seg.path().display(), "removing unused pre-created segment");
+            }
             std::fs::remove_file(seg.path())
                 .map_err(super::error::io_at("remove segment", seg.path()))?;
         }
@@ -145,7 +194,7 @@ impl CommitLog {
         }
         match self.segment(end) {
             Some(seg) => seg.cut(end - base, self.segment_size),
-            None => self.create_segment(base).map(|_| ()),
+            None => self.ensure_segment(base).map(|_| ()),
         }
     }
 }

@@ -74,11 +74,36 @@ pub struct StoreConfig {
     pub cq_entries_per_file: u64,
     /// Stamped into every record; part of the offset message id.
     pub store_host: SocketAddr,
+    /// Largest total size of one append of more than one record (a single
+    /// record is limited by `max_message_size` alone).
+    pub max_batch_bytes: usize,
+    /// Commit-log segments last modified longer ago than this are deleted
+    /// by retention (RocketMQ `fileReservedTime`).
+    pub file_reserved_time: Duration,
+    /// Hour of the day, **UTC**, at which expired segments are deleted even
+    /// when the disk has room (RocketMQ `deleteWhen`).
+    pub delete_when_hour: u8,
+    /// Above this used fraction of the store's file system, expired
+    /// segments are deleted at any hour.
+    pub disk_clean_ratio: f64,
+    /// Above this, the oldest segments are deleted even if not expired.
+    pub disk_force_clean_ratio: f64,
+    /// Above this, appends fail with `DiskFull` (reads go on).
+    pub disk_reject_ratio: f64,
+    /// How often the retention thread measures the disk and deletes.
+    pub retention_check_interval: Duration,
+    /// Hash slots per index file (RocketMQ `maxHashSlotNum`).
+    pub index_hash_slots: u32,
+    /// Entries per index file (RocketMQ `maxIndexNum`); a full file is
+    /// sealed and a new one started.
+    pub index_max_entries: u32,
 }
 
 impl StoreConfig {
     /// RocketMQ-like defaults: 1 GiB segments, sync flush, 300 000 entries
-    /// per consume-queue file.
+    /// per consume-queue file, 4 MiB batches, 72 h retention deleting at
+    /// 04:00 UTC, disk thresholds 75 % / 85 % / 90 %, index files of
+    /// 5 million slots and 20 million entries.
     pub fn new(dir: impl Into<PathBuf>, store_host: SocketAddr) -> Self {
         Self {
             dir: dir.into(),
@@ -89,6 +114,15 @@ impl StoreConfig {
             max_message_size: ferromq_protocol::DEFAULT_MAX_MESSAGE_SIZE,
             cq_entries_per_file: 300_000,
             store_host,
+            max_batch_bytes: 4 << 20,
+            file_reserved_time: Duration::from_secs(72 * 3600),
+            delete_when_hour: 4,
+            disk_clean_ratio: 0.75,
+            disk_force_clean_ratio: 0.85,
+            disk_reject_ratio: 0.90,
+            retention_check_interval: Duration::from_secs(10),
+            index_hash_slots: 5_000_000,
+            index_max_entries: 20_000_000,
         }
     }
 
@@ -119,6 +153,43 @@ impl StoreConfig {
         if self.async_flush_interval.is_zero() {
             return bad("async_flush_interval must be above zero".into());
         }
+        if self.max_batch_bytes == 0 {
+            return bad("max_batch_bytes must be above zero".into());
+        }
+        self.validate_retention()?;
+        if self.index_hash_slots == 0 || self.index_max_entries < 2 {
+            return bad(format!(
+                "index_hash_slots {} / index_max_entries {} are out of range",
+                self.index_hash_slots, self.index_max_entries
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_retention(&self) -> Result<(), StoreError> {
+        let bad = |m: String| Err(StoreError::InvalidConfig(m));
+        if self.delete_when_hour > 23 {
+            return bad(format!(
+                "delete_when_hour {} is not an hour of the day (0-23)",
+                self.delete_when_hour
+            ));
+        }
+        let ratios = [
+            self.disk_clean_ratio,
+            self.disk_force_clean_ratio,
+            self.disk_reject_ratio,
+        ];
+        let in_range = ratios.iter().all(|r| *r > 0.0 && *r <= 1.0);
+        let ordered = ratios[0] <= ratios[1] && ratios[1] <= ratios[2];
+        if !(in_range && ordered) {
+            return bad(format!(
+                "disk ratios must satisfy 0 < clean ({}) <= force clean ({}) <= reject ({}) <= 1",
+                ratios[0], ratios[1], ratios[2]
+            ));
+        }
+        if self.retention_check_interval.is_zero() {
+            return bad("retention_check_interval must be above zero".into());
+        }
         Ok(())
     }
 }
@@ -141,6 +212,30 @@ mod tests {
         let mut c = StoreConfig::new("/tmp/x", "127.0.0.1:1".parse().unwrap());
         assert!(c.validate().is_ok());
         c.segment_size = 100;
+        assert!(matches!(c.validate(), Err(StoreError::InvalidConfig(_))));
+    }
+
+    #[test]
+    fn retention_defaults_and_checks() {
+        let mut c = StoreConfig::new("/tmp/x", "127.0.0.1:1".parse().unwrap());
+        assert_eq!(c.file_reserved_time, Duration::from_secs(72 * 3600));
+        assert_eq!(c.delete_when_hour, 4);
+        assert_eq!(c.max_batch_bytes, 4 << 20);
+        assert_eq!(
+            (
+                c.disk_clean_ratio,
+                c.disk_force_clean_ratio,
+                c.disk_reject_ratio
+            ),
+            (0.75, 0.85, 0.90)
+        );
+        c.disk_force_clean_ratio = 0.95;
+        assert!(matches!(c.validate(), Err(StoreError::InvalidConfig(_))));
+        c.disk_force_clean_ratio = 0.85;
+        c.delete_when_hour = 24;
+        assert!(matches!(c.validate(), Err(StoreError::InvalidConfig(_))));
+        c.delete_when_hour = 0;
+        c.index_max_entries = 1;
         assert!(matches!(c.validate(), Err(StoreError::InvalidConfig(_))));
     }
 }

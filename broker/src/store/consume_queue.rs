@@ -7,6 +7,11 @@
 //! appends; readers take the `files` read lock and `pread`. `max` is
 //! published with Release after the entries are written, so a reader that
 //! sees `max` can read every entry below it.
+//!
+//! Retention moves `min` up (to the first entry pointing at or above the
+//! commit log's new start) and then deletes files that lie wholly below it;
+//! a reader that loses that race sees `min` above its offset and answers
+//! "offset too small" instead of an error.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -56,13 +61,25 @@ impl CqFile {
     }
 }
 
+/// Where a loaded queue stands.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Bounds {
+    pub(crate) min: u64,
+    pub(crate) max: u64,
+    /// Entries below this are known to be fsynced.
+    pub(crate) synced: u64,
+}
+
 pub(crate) struct ConsumeQueue {
     topic: TopicName,
     queue_id: QueueId,
     dir: PathBuf,
     per_file: u64,
-    /// Files in queue order, contiguous. Write-locked only to add a file.
+    /// Files in queue order, contiguous. Write-locked only to add a file
+    /// (dispatcher) or drop old ones (retention).
     files: RwLock<Vec<Arc<CqFile>>>,
+    /// First entry still served (the queue's min offset).
+    min: AtomicU64,
     /// One past the last entry (the queue's max offset).
     max: AtomicU64,
     /// Entries below this are fsynced (the checkpoint relies on it).
@@ -86,8 +103,7 @@ impl ConsumeQueue {
             queue_id,
             per_file,
             Vec::new(),
-            0,
-            0,
+            Bounds::default(),
         ))
     }
 
@@ -97,8 +113,7 @@ impl ConsumeQueue {
         queue_id: QueueId,
         per_file: u64,
         files: Vec<Arc<CqFile>>,
-        max: u64,
-        synced: u64,
+        b: Bounds,
     ) -> Self {
         Self {
             topic,
@@ -106,8 +121,9 @@ impl ConsumeQueue {
             dir,
             per_file,
             files: RwLock::new(files),
-            max: AtomicU64::new(max),
-            synced: AtomicU64::new(synced),
+            min: AtomicU64::new(b.min.min(b.max)),
+            max: AtomicU64::new(b.max),
+            synced: AtomicU64::new(b.synced),
             last_ts: AtomicU64::new(0),
         }
     }
@@ -124,12 +140,75 @@ impl ConsumeQueue {
         self.max.load(Ordering::Acquire)
     }
 
-    /// First offset still stored (0 until retention deletes files).
+    /// First offset still served: entries below it point below the start
+    /// of the commit log.
     pub(crate) fn min(&self) -> u64 {
-        self.files
-            .read()
-            .first()
-            .map_or_else(|| self.max(), |f| f.first)
+        self.min.load(Ordering::Acquire)
+    }
+
+    /// Moves `min` to the first entry whose record is at or above
+    /// `log_min` (binary search: entries are in log order). Returns the new
+    /// min.
+    pub(crate) fn advance_min(&self, log_min: u64) -> Result<u64, StoreError> {
+        let (mut lo, max) = (self.min(), self.max());
+        let below = |idx: u64| -> Result<bool, StoreError> {
+            Ok(self
+                .read(idx, 1)?
+                .first()
+                .is_some_and(|e| e.offset < log_min))
+        };
+        if lo >= max || !below(lo)? {
+            return Ok(lo);
+        }
+        // Invariant: entry `lo` is below, entry `hi` is not (or is max).
+        let mut hi = max;
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if below(mid)? {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(self.min.fetch_max(hi, Ordering::AcqRel).max(hi))
+    }
+
+    /// Deletes the files that lie wholly below `min`. Returns how many.
+    pub(crate) fn drop_files_below_min(&self) -> Result<usize, StoreError> {
+        let min = self.min();
+        let doomed: Vec<Arc<CqFile>> = {
+            let mut files = self.files.write();
+            let n = files
+                .iter()
+                .take_while(|f| f.first + self.per_file <= min)
+                .count();
+            files.drain(..n).collect()
+        };
+        for f in &doomed {
+            match std::fs::remove_file(&f.path) {
+                Ok(()) => {}
+                // The topic was deleted meanwhile.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_at("remove consume-queue file", &f.path)(e).into()),
+            }
+        }
+        if !doomed.is_empty() {
+            match sync_dir(&self.dir) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                other => other?,
+            }
+        }
+        Ok(doomed.len())
+    }
+
+    /// Recovery only, on an empty queue: the log's first record for it has
+    /// queue offset `q` (older ones were deleted by retention), so the queue
+    /// starts there. Files wholly below `q` go, so the rest stay contiguous.
+    pub(crate) fn start_at(&self, q: u64) -> Result<(), StoreError> {
+        self.max.store(q, Ordering::Release);
+        self.min.store(q, Ordering::Release);
+        self.synced.store(q, Ordering::Release);
+        self.drop_files_below_min().map(|_| ())
     }
 
     pub(crate) fn last_timestamp(&self) -> u64 {

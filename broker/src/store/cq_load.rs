@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use ferromq_protocol::{QueueId, TopicName};
 
-use super::consume_queue::{ConsumeQueue, CqFile};
+use super::consume_queue::{Bounds, ConsumeQueue, CqFile};
 use super::cq_entry::CqEntry;
 use super::error::{io_at, StoreError};
 use super::fsutil::{numbered_files, sync_dir};
@@ -35,6 +35,9 @@ pub(crate) struct LoadParams {
     pub(crate) per_file: u64,
     /// Entries the checkpoint says were durable, if it knows the queue.
     pub(crate) known: Option<u64>,
+    /// The queue's min offset at the checkpoint (retention may have moved
+    /// it into the middle of the first file, or past every file).
+    pub(crate) known_min: Option<u64>,
     /// Recovered end of the commit log: entries reaching past it are cut.
     pub(crate) log_end: u64,
     /// First commit-log offset still stored.
@@ -78,7 +81,10 @@ pub(crate) fn load(
         }
         files.push(Arc::new(f));
     }
-    let min = files.first().map_or(0, |f| f.first);
+    let file_min = files.first().map_or(0, |f| f.first);
+    // Entries below a retained min may never have been written (a queue
+    // rebuilt to start mid-file), so scanning starts at the min.
+    let min = p.known_min.map_or(file_min, |m| m.max(file_min));
     let cap = files.last().map_or(0, |f| f.first + p.per_file);
 
     // Trust the checkpointed prefix when its last entry is still there.
@@ -115,7 +121,12 @@ pub(crate) fn load(
     // Entries past the trusted prefix may only be in the page cache of a
     // crashed process: the next checkpoint must fsync them.
     let synced = start.0.min(count);
-    let cq = ConsumeQueue::with_files(dir, topic, queue_id, p.per_file, files, count, synced);
+    let bounds = Bounds {
+        min: min.min(count),
+        max: count,
+        synced,
+    };
+    let cq = ConsumeQueue::with_files(dir, topic, queue_id, p.per_file, files, bounds);
     Ok(Loaded { cq, lagging_from })
 }
 

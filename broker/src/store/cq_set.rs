@@ -23,6 +23,15 @@ pub(crate) struct ConsumeQueues {
     map: RwLock<QueueMap>,
 }
 
+/// What the checkpoint recorded for a queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KnownQueue {
+    /// Entries (the max offset).
+    pub(crate) count: u64,
+    /// The min offset.
+    pub(crate) min: u64,
+}
+
 /// A queue that must be refilled from the commit log during recovery.
 pub(crate) struct Lagging {
     pub(crate) topic: TopicName,
@@ -37,16 +46,18 @@ impl ConsumeQueues {
     pub(crate) fn load(
         root: &Path,
         per_file: u64,
-        known: &HashMap<(TopicName, QueueId), u64>,
+        known: &HashMap<(TopicName, QueueId), KnownQueue>,
         log_end: u64,
         log_start: u64,
     ) -> Result<(Self, Vec<Lagging>), StoreError> {
         let mut map = QueueMap::new();
         let mut lagging = Vec::new();
         for (topic, queue_id, dir) in queue_dirs(root)? {
+            let k = known.get(&(topic.clone(), queue_id));
             let params = LoadParams {
                 per_file,
-                known: known.get(&(topic.clone(), queue_id)).copied(),
+                known: k.map(|k| k.count),
+                known_min: k.map(|k| k.min),
                 log_end,
                 log_start,
             };
@@ -67,15 +78,22 @@ impl ConsumeQueues {
             per_file,
             map: RwLock::new(map),
         };
-        for ((topic, queue_id), &count) in known {
-            if count > 0 && set.get(topic.as_str(), *queue_id).is_none() {
-                tracing::warn!(%topic, %queue_id, entries = count, "consume queue missing; rebuilding it from the commit log");
-                set.get_or_create(topic, *queue_id)?;
+        for ((topic, queue_id), k) in known {
+            if k.count == 0 || set.get(topic.as_str(), *queue_id).is_some() {
+                continue;
+            }
+            // Recreated even when retention had emptied it: its offsets
+            // must not restart at 0 under consumers' committed offsets.
+            let cq = set.get_or_create(topic, *queue_id)?;
+            if k.count > k.min {
+                tracing::warn!(%topic, %queue_id, entries = k.count, "consume queue missing; rebuilding it from the commit log");
                 lagging.push(Lagging {
                     topic: topic.clone(),
                     queue_id: *queue_id,
                     from: log_start,
                 });
+            } else {
+                cq.start_at(k.count)?;
             }
         }
         Ok((set, lagging))

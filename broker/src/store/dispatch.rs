@@ -1,6 +1,6 @@
-//! The dispatcher thread: turns written batches into consume-queue entries
-//! once they are visible (durable in sync mode, written in async mode), then
-//! tells the arrival listener so held pulls wake up.
+//! The dispatcher thread: turns written batches into consume-queue and
+//! index entries once they are visible (durable in sync mode, written in
+//! async mode), then tells the arrival listener so held pulls wake up.
 //!
 //! It is fed in memory by the writer (`Shared::pending`), so the live path
 //! never re-reads or re-parses the log; recovery feeds the same
@@ -17,6 +17,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::consume_queue::ConsumeQueue;
 use super::cq_entry::CqEntry;
 use super::error::StoreError;
+use super::index::IndexItem;
 use super::shared::Shared;
 use super::validate::RecordMeta;
 
@@ -33,6 +34,8 @@ pub(crate) struct DispatchBatch {
     /// Commit-log offset just past the batch.
     pub(crate) end: u64,
     pub(crate) metas: Vec<RecordMeta>,
+    /// Index key hashes of the records, in order.
+    pub(crate) key_hashes: Vec<u32>,
     pub(crate) store_ts: u64,
     /// Write-queue budget, given back once the batch is visible.
     pub(crate) _permit: OwnedSemaphorePermit,
@@ -54,6 +57,22 @@ impl DispatchBatch {
             })
             .collect()
     }
+
+    /// Index entries for the batch's keys, in log order.
+    fn index_items(&self, out: &mut Vec<IndexItem>) {
+        let mut at = self.first_offset;
+        let mut hashes = self.key_hashes.iter();
+        for m in &self.metas {
+            for &hash in hashes.by_ref().take(m.keys as usize) {
+                out.push(IndexItem {
+                    hash,
+                    phys: at,
+                    ts: self.store_ts,
+                });
+            }
+            at += u64::from(m.size);
+        }
+    }
 }
 
 pub(crate) fn run(shared: Arc<Shared>) {
@@ -67,6 +86,13 @@ pub(crate) fn run(shared: Arc<Shared>) {
             break;
         }
         let visible = shared.visible();
+        #[cfg(any(test, feature = "fault-injection"))]
+        if visible > shared.dispatched.load(Ordering::Acquire)
+            && shared.crash_here(super::hooks::CrashPoint::AfterFlushBeforeDispatch)
+        {
+            // Dies here: flushed records never reach the consume queues.
+            break;
+        }
         if visible > shared.dispatched.load(Ordering::Acquire) {
             if let Err(e) = dispatch_round(&shared, visible) {
                 shared.poison(format!("building consume queues failed: {e}"));
@@ -87,6 +113,7 @@ fn dispatch_round(shared: &Shared, visible: u64) -> Result<(), StoreError> {
     };
     let mut touched: Vec<Arc<ConsumeQueue>> = Vec::new();
     let mut seen = HashSet::new();
+    let mut items = Vec::new();
     {
         let _round = shared.dispatch_lock.lock();
         for b in &batches {
@@ -95,7 +122,11 @@ fn dispatch_round(shared: &Shared, visible: u64) -> Result<(), StoreError> {
             if seen.insert(Arc::as_ptr(&cq)) {
                 touched.push(cq);
             }
+            b.index_items(&mut items);
         }
+        // One pwrite for the round's index entries, inside the round so a
+        // checkpoint sees the index and the queues at the same offset.
+        shared.index.add(&items)?;
         shared.dispatched.store(visible, Ordering::Release);
     }
     shared

@@ -51,6 +51,11 @@ pub enum AppendError {
     /// The store is shutting down; nothing was written.
     #[error("store is shutting down")]
     ShuttingDown,
+    /// The store's file system is fuller than `disk_reject_ratio`; nothing
+    /// was written. Reads go on; appends resume once retention (or the
+    /// operator) frees space.
+    #[error("disk full: {0}")]
+    DiskFull(String),
     /// The write queue stayed full; nothing was written, retry later.
     #[error("store is busy; write queue full")]
     Busy,

@@ -4,16 +4,21 @@
 //! # How data flows
 //!
 //! ```text
-//! append() ──validate (CRC, topic, sizes)──▶ bounded write queue
+//! append() ──validate (CRC, topic, sizes, key hashes)──▶ bounded write queue
 //!   writer thread: assign commit-log + queue offsets in log order, stamp,
 //!                  one pwrite per group ──▶ commitlog/<base>      [written]
+//!   allocator thread: creates the next segment before the writer needs it
 //!   flusher thread: fdatasync up to written (group commit)         [flushed]
 //!        │ sync mode: append resolves here; async: after the write
 //!   dispatcher thread: visible = flushed (sync) / written (async)
 //!        ──▶ consumequeue/<topic>/<queue>/<file> entries           [dispatched]
+//!        ──▶ index/<file> entries per key and unique id
 //!        ──▶ ArrivalListener::on_arrival (wakes held pulls)
-//!   checkpointer thread (1 s): fsync consume queues, write `checkpoint`
-//! read() ──▶ consume-queue entries ──▶ records by pread from segments, verified
+//!   checkpointer thread (1 s): fsync consume queues + index, write `checkpoint`
+//!   cleaner thread (10 s): disk usage, retention of old segments
+//! read() ──▶ consume-queue entries ──▶ one pread per run of adjacent records,
+//!            sliced (no copy per record), each verified
+//! query_by_key() / query_by_unique_id() ──▶ index chain ──▶ read_at(offset)
 //! ```
 //!
 //! Only visible entries are served, so in sync mode a consumer can never see
@@ -24,6 +29,7 @@
 //! `open` recovers (see `recovery`); `docs/STORE.md` describes the on-disk
 //! layout and the rules in full.
 
+mod allocator;
 mod append;
 mod checkpoint;
 mod checkpointer;
@@ -33,12 +39,18 @@ mod consume_queue;
 mod cq_entry;
 mod cq_load;
 mod cq_set;
+mod disk;
 mod dispatch;
 mod error;
 mod flusher;
 mod fsutil;
+#[cfg(any(test, feature = "fault-injection"))]
+mod hooks;
+mod index;
+mod query;
 mod read;
 mod recovery;
+mod retention;
 mod scan;
 mod segment;
 mod shared;
@@ -61,8 +73,11 @@ use parking_lot::Mutex;
 
 pub use config::{FlushMode, FlushModeError, StoreConfig, MIN_SEGMENT_SIZE};
 pub use error::{AppendError, StoreError};
+#[cfg(any(test, feature = "fault-injection"))]
+pub use hooks::CrashPoint;
 pub use types::{AppendResult, ArrivalListener, NoopListener, ReadResult, ReadStatus, StoreStats};
 
+use checkpointer::Mode;
 use error::io_at;
 use fsutil::{create_dir_durable, sync_dir};
 use shared::Shared;
@@ -87,6 +102,8 @@ struct Workers {
     flusher: JoinHandle<()>,
     dispatcher: JoinHandle<()>,
     checkpointer: JoinHandle<()>,
+    allocator: JoinHandle<()>,
+    cleaner: JoinHandle<()>,
 }
 
 impl MessageStore {
@@ -118,10 +135,10 @@ impl MessageStore {
             .map_err(io_at("create", &abort))?;
         sync_dir(&config.dir)?;
 
-        let rec = recovery::recover(&config, unclean)?;
-        let shared = Arc::new(Shared::new(
-            config, rec.log, rec.cqs, listener, rec.end, rec.end,
-        ));
+        let parts = recovery::recover(&config, unclean)?;
+        let shared = Arc::new(Shared::new(config, parts, listener));
+        // Appends are refused from the start if the disk is already full.
+        retention::measure(&shared);
         let workers = start(&shared)?;
         Ok(Arc::new(Self {
             shared,
@@ -144,7 +161,8 @@ impl MessageStore {
         )
     }
 
-    /// First message still stored in the queue (0 until retention exists).
+    /// First message still stored in the queue: retention moves it past
+    /// messages whose commit-log segments it deleted.
     pub fn min_offset(&self, topic: &TopicName, queue_id: QueueId) -> QueueOffset {
         QueueOffset::new(
             self.shared
@@ -175,6 +193,45 @@ impl MessageStore {
     #[cfg(any(test, feature = "fault-injection"))]
     pub fn inject_fsync_delay(&self, delay: std::time::Duration) {
         *self.shared.fsync_delay.lock() = delay;
+    }
+
+    /// Pretends the store's disk is this full (`None`: measure it again).
+    /// Takes effect at once for `DiskFull`; retention sees it on its next
+    /// pass (or `delete_expired_now`).
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn set_disk_usage_override(&self, usage: Option<f64>) {
+        *self.shared.disk.usage_override.lock() = usage;
+        retention::measure(&self.shared);
+    }
+
+    /// Moves retention's clock forward, so segments look older than they
+    /// are (nothing else in the store uses it).
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn advance_retention_clock(&self, by: std::time::Duration) {
+        *self.shared.clock_skew.lock() += by;
+    }
+
+    /// Makes the store stop at `point` as a crashed process would:
+    /// `AfterSegmentRoll` halts every thread (the append that rolled gets
+    /// `ShuttingDown`); `AfterFlushBeforeDispatch` stops only the
+    /// dispatcher, so appends are still written, flushed and acknowledged
+    /// (after `sync_flush_timeout`) but never indexed. Finish with a drop.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn set_crash_point(&self, point: Option<CrashPoint>) {
+        *self.shared.crash_point.lock() = point;
+    }
+
+    /// Runs a retention pass now, whatever the hour: deletes the segments
+    /// older than `file_reserved_time` (and, above `disk_force_clean_ratio`,
+    /// the oldest ones even if younger), moves every queue's min offset and
+    /// deletes consume-queue and index files below the log's new start.
+    /// Blocking; returns how many segments were deleted. The active segment
+    /// and anything not yet flushed, dispatched and checkpointed are kept.
+    ///
+    /// # Errors
+    /// `Poisoned`, or I/O errors deleting files or writing the checkpoint.
+    pub fn delete_expired_now(&self) -> Result<usize, StoreError> {
+        retention::pass(&self.shared, retention::Trigger::Now)
     }
 
     /// Drops the topic's consume queues (files removed); its commit-log
@@ -214,7 +271,7 @@ impl MessageStore {
                 tracing::info!(%topic, "deleted the topic's consume queues");
             }
         }
-        checkpointer::checkpoint_locked(s, &mut last, true)
+        checkpointer::checkpoint_locked(s, &mut last, Mode::Force)
     }
 
     /// Stops accepting appends (`ShuttingDown`), writes and fsyncs what was
@@ -255,11 +312,13 @@ impl Drop for MessageStore {
 type ThreadMain = fn(Arc<Shared>);
 
 fn start(shared: &Arc<Shared>) -> Result<Workers, StoreError> {
-    let stages: [(&str, ThreadMain); 4] = [
+    let stages: [(&str, ThreadMain); 6] = [
         ("ferromq-store-writer", writer::run),
         ("ferromq-store-flusher", flusher::run),
         ("ferromq-store-dispatch", dispatch::run),
         ("ferromq-store-checkpoint", checkpointer::run),
+        ("ferromq-store-alloc", allocator::run),
+        ("ferromq-store-clean", retention::run),
     ];
     let mut started = Vec::with_capacity(stages.len());
     for (name, f) in stages {
@@ -275,12 +334,14 @@ fn start(shared: &Arc<Shared>) -> Result<Workers, StoreError> {
             }
         }
     }
-    match <[JoinHandle<()>; 4]>::try_from(started) {
-        Ok([writer, flusher, dispatcher, checkpointer]) => Ok(Workers {
+    match <[JoinHandle<()>; 6]>::try_from(started) {
+        Ok([writer, flusher, dispatcher, checkpointer, allocator, cleaner]) => Ok(Workers {
             writer,
             flusher,
             dispatcher,
             checkpointer,
+            allocator,
+            cleaner,
         }),
         Err(_) => Err(StoreError::ShuttingDown),
     }
@@ -322,6 +383,14 @@ fn stop(s: &Shared, workers: &Mutex<Option<Workers>>) -> Result<(), StoreError> 
             .poison_message()
             .map_or(Ok(()), |m| Err(StoreError::Poisoned(m)));
     };
+    // Retention and pre-allocation first: neither may touch files while
+    // the final checkpoint is written.
+    s.stop.cleaner.store(true, Ordering::Release);
+    s.stop.allocator.store(true, Ordering::Release);
+    s.wake_cleaner.notify();
+    s.wake_allocator.notify();
+    join("cleaner", w.cleaner);
+    join("allocator", w.allocator);
     join("writer", w.writer);
     s.stop.flusher.store(true, Ordering::Release);
     s.wake_flusher.notify();
@@ -338,7 +407,7 @@ fn stop(s: &Shared, workers: &Mutex<Option<Workers>>) -> Result<(), StoreError> 
     if let Some(m) = s.poison_message() {
         return Err(StoreError::Poisoned(m));
     }
-    checkpointer::checkpoint(s, true)?;
+    checkpointer::checkpoint(s, Mode::Final)?;
     let abort = s.config.dir.join(ABORT_FILE);
     fs::remove_file(&abort).map_err(io_at("remove", &abort))?;
     sync_dir(&s.config.dir)?;
@@ -358,4 +427,6 @@ fn halt(s: &Shared, workers: &Mutex<Option<Workers>>) {
     join("flusher", w.flusher);
     join("dispatcher", w.dispatcher);
     join("checkpointer", w.checkpointer);
+    join("allocator", w.allocator);
+    join("cleaner", w.cleaner);
 }

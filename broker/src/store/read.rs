@@ -1,6 +1,8 @@
 //! `MessageStore::read` and friends: consume-queue entries, then the
 //! records they point at, each verified before it is served.
 
+use std::sync::atomic::Ordering;
+
 use bytes::Bytes;
 use ferromq_protocol::record;
 use ferromq_protocol::{QueueId, QueueOffset, TopicName};
@@ -21,7 +23,12 @@ const MAX_COALESCED_READ: u64 = 4 << 20;
 impl MessageStore {
     /// Reads up to `max_messages` records (and about `max_bytes`; at least
     /// one if there is any) of a queue from `offset`. Only visible entries
-    /// are served.
+    /// are served. Records adjacent in the log (the usual case) come from
+    /// one pread into one buffer; each returned `Bytes` is a slice of it.
+    ///
+    /// An offset below the queue's min (retention deleted what it pointed
+    /// at, possibly while this read ran) is `OffsetTooSmall` with
+    /// `next_offset` = min.
     ///
     /// # Errors
     /// `Io` reading files; `Corrupt` if a record fails verification or does
@@ -55,42 +62,26 @@ impl MessageStore {
         let want = (max - at)
             .min(u64::from(max_messages.max(1)))
             .min(MAX_READ_ENTRIES);
-        let mut records = Vec::new();
-        let mut bytes = 0u64;
-        let mut pos = at;
-        while pos < at + want {
-            let entries = cq.read(pos, (at + want - pos).min(ENTRY_CHUNK))?;
-            if entries.is_empty() {
-                break;
+        let entries = match entries_within(&cq, at, want, u64::from(max_bytes)) {
+            Ok(e) => e,
+            Err(e) => return moved_or(&cq, at, e),
+        };
+        let mut records = Vec::with_capacity(entries.len());
+        if let Err(e) = self.read_contiguous(&cq, at, &entries, &mut records) {
+            if records.is_empty() {
+                return moved_or(&cq, at, e);
             }
-            let mut take = 0;
-            for e in &entries {
-                let over = bytes + u64::from(e.size) > u64::from(max_bytes);
-                if over && (take > 0 || !records.is_empty()) {
-                    break;
-                }
-                bytes += u64::from(e.size);
-                take += 1;
-            }
-            if let Err(e) = self.read_records(&cq, pos, &entries[..take], &mut records) {
-                if records.is_empty() {
-                    return Err(e);
-                }
-                tracing::warn!(error = %e, "returning the records before a corrupt one");
-                break;
-            }
-            pos += take as u64;
-            if take < entries.len() {
-                break;
-            }
+            tracing::warn!(error = %e, "returning the records before a corrupt one");
         }
         let next = at + records.len() as u64;
         Ok(result(ReadStatus::Found, records, next, min, max))
     }
 
-    /// Reads the records of `entries` (queue offsets from `first`), one pread
-    /// per run of records adjacent in the log.
-    fn read_records(
+    /// Reads the records of `entries` (queue offsets from `first`) into
+    /// `out`: one pread per run of records adjacent in the log (up to
+    /// `MAX_COALESCED_READ` bytes, never across a segment), sliced without
+    /// copying, each verified.
+    pub(crate) fn read_contiguous(
         &self,
         cq: &ConsumeQueue,
         first: u64,
@@ -111,6 +102,7 @@ impl MessageStore {
                 j += 1;
             }
             let run = log.read(start, (entries[j - 1].end() - start) as usize)?;
+            self.shared.stats.read_calls.fetch_add(1, Ordering::Relaxed);
             for (k, e) in entries[i..j].iter().enumerate() {
                 let from = (e.offset - start) as usize;
                 let rec = run.slice(from..from + e.size as usize);
@@ -156,8 +148,57 @@ impl MessageStore {
     }
 }
 
+/// Up to `want` entries from `at`, as many as fit in `max_bytes` (at least
+/// one).
+fn entries_within(
+    cq: &ConsumeQueue,
+    at: u64,
+    want: u64,
+    max_bytes: u64,
+) -> Result<Vec<CqEntry>, StoreError> {
+    let mut out: Vec<CqEntry> = Vec::new();
+    let mut bytes = 0u64;
+    let mut pos = at;
+    while pos < at + want {
+        let chunk = cq.read(pos, (at + want - pos).min(ENTRY_CHUNK))?;
+        if chunk.is_empty() {
+            break;
+        }
+        for e in &chunk {
+            bytes += u64::from(e.size);
+            if bytes > max_bytes && !out.is_empty() {
+                return Ok(out);
+            }
+            out.push(*e);
+        }
+        pos += chunk.len() as u64;
+    }
+    Ok(out)
+}
+
+/// A read that failed because retention moved the queue's min past it is
+/// "offset too small", not an error.
+fn moved_or(cq: &ConsumeQueue, at: u64, err: StoreError) -> Result<ReadResult, StoreError> {
+    let min = cq.min();
+    if at < min {
+        return Ok(result(
+            ReadStatus::OffsetTooSmall,
+            Vec::new(),
+            min,
+            min,
+            cq.max(),
+        ));
+    }
+    Err(err)
+}
+
 /// A record is served only if it verifies and is the one the entry names.
-fn verify(cq: &ConsumeQueue, queue_offset: u64, e: &CqEntry, rec: &[u8]) -> Result<(), StoreError> {
+pub(crate) fn verify(
+    cq: &ConsumeQueue,
+    queue_offset: u64,
+    e: &CqEntry,
+    rec: &[u8],
+) -> Result<(), StoreError> {
     let bad = |why: String| {
         let msg = format!(
             "record at commit-log offset {} for {}/{} queue offset {queue_offset}: {why}",

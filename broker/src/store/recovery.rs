@@ -1,5 +1,5 @@
 //! Recovery at open: find the valid end of the commit log, cut everything
-//! after it, and bring the consume queues in line with the log.
+//! after it, and bring the consume queues and the index in line with it.
 //!
 //! The scan starts at the checkpoint's cq-consistent offset D, not at the
 //! start of the log, so startup cost follows the amount written since the
@@ -9,25 +9,25 @@
 
 use std::collections::{HashMap, HashSet};
 
+use ferromq_protocol::record::RecordRef;
 use ferromq_protocol::{QueueId, TopicName};
 
-use super::checkpoint::{self, Checkpoint};
+use super::checkpoint::{self, Checkpoint, QueueMark};
 use super::commit_log::CommitLog;
 use super::config::StoreConfig;
 use super::cq_entry::CqEntry;
-use super::cq_set::ConsumeQueues;
+use super::cq_set::{ConsumeQueues, KnownQueue};
 use super::error::StoreError;
-use super::scan::{scan, StopReason};
+use super::index::hash::record_hashes;
+use super::index::{Index, IndexItem, IndexPos, IndexState};
+use super::scan::{scan_counted, ScanStats, StopReason};
+use super::shared::{Parts, RecoveryStats};
 use super::{COMMITLOG_DIR, CONSUMEQUEUE_DIR};
 
-pub(crate) struct Recovered {
-    pub(crate) log: CommitLog,
-    pub(crate) cqs: ConsumeQueues,
-    /// End of the log: where the next record goes.
-    pub(crate) end: u64,
-}
+/// Index entries buffered during recovery before one write.
+const INDEX_BATCH: usize = 4096;
 
-pub(crate) fn recover(config: &StoreConfig, unclean: bool) -> Result<Recovered, StoreError> {
+pub(crate) fn recover(config: &StoreConfig, unclean: bool) -> Result<Parts, StoreError> {
     let ck = match checkpoint::read(&config.dir) {
         Ok(ck) => ck,
         Err(e) => {
@@ -37,7 +37,8 @@ pub(crate) fn recover(config: &StoreConfig, unclean: bool) -> Result<Recovered, 
     };
     let log = CommitLog::open(&config.dir.join(COMMITLOG_DIR), config.segment_size)?;
     let scan_from = scan_start(&log, ck.as_ref())?;
-    let (end, why) = scan(&log, scan_from, None, |_, _| Ok(()))?;
+    let mut read = ScanStats::default();
+    let (end, why) = scan_counted(&log, scan_from, None, &mut read, |_, _| Ok(()))?;
     report(unclean, scan_from, end, &why, ck.as_ref());
     refuse_mass_loss(&log, end, ck.as_ref())?;
 
@@ -46,11 +47,17 @@ pub(crate) fn recover(config: &StoreConfig, unclean: bool) -> Result<Recovered, 
     // page cache; they become durable before anyone can read them.
     log.sync_range(scan_from, end)?;
 
-    let log_start = log.bases().first().copied().unwrap_or(0);
-    let known: HashMap<(TopicName, QueueId), u64> = ck
+    let log_start = log.min_offset();
+    let known: HashMap<(TopicName, QueueId), KnownQueue> = ck
         .iter()
         .flat_map(|c| c.queues.iter())
-        .map(|(t, q, n)| ((t.clone(), *q), *n))
+        .map(|q| {
+            let k = KnownQueue {
+                count: q.count,
+                min: q.min,
+            };
+            ((q.topic.clone(), q.queue_id), k)
+        })
         .collect();
     let (cqs, lagging) = ConsumeQueues::load(
         &config.dir.join(CONSUMEQUEUE_DIR),
@@ -59,23 +66,138 @@ pub(crate) fn recover(config: &StoreConfig, unclean: bool) -> Result<Recovered, 
         end,
         log_start,
     )?;
+    // Entries pointing below the log's start (retention deleted their
+    // segments, maybe just before a crash) are not served any more.
+    for cq in cqs.all() {
+        cq.advance_min(log_start)?;
+        cq.drop_files_below_min()?;
+    }
+
+    // The index is consistent at D like the queues, unless the checkpoint
+    // does not fit the log; then it is rebuilt from the log's start.
+    let d = ck.as_ref().map(|c| c.cq_consistent);
+    let state = match (ck.as_ref(), d) {
+        (Some(c), Some(d)) if (log_start..=end).contains(&d) => c.index,
+        _ => IndexState::Unknown,
+    };
+    let (index, index_ok) = Index::open(
+        &config.dir,
+        config.index_hash_slots,
+        config.index_max_entries,
+        state,
+    )?;
+    let index_from = match d {
+        Some(d) if index_ok => d,
+        _ => log_start,
+    };
 
     // Queues are only created for records past D: anything older belongs to
     // a queue the checkpoint knew (and so exists now) or to a deleted topic.
-    let create_from = ck.as_ref().map_or(0, |c| c.cq_consistent);
-    let lag_set: HashSet<(TopicName, QueueId)> = lagging
+    let mut redo = Redispatch {
+        cqs: &cqs,
+        create_from: d.unwrap_or(0),
+        lagging: lagging
+            .iter()
+            .map(|l| (l.topic.clone(), l.queue_id))
+            .collect(),
+        added: 0,
+    };
+    let mut items = Vec::new();
+    let mut hashes = Vec::new();
+    let from = lagging
         .iter()
-        .map(|l| (l.topic.clone(), l.queue_id))
-        .collect();
-    let from = lagging.iter().map(|l| l.from).fold(scan_from, u64::min);
-    let mut added = 0u64;
-    scan(&log, from, Some(end), |pos, rec| {
+        .map(|l| l.from)
+        .fold(scan_from, u64::min)
+        .min(index_from);
+    scan_counted(&log, from, Some(end), &mut read, |pos, rec| {
+        if pos >= index_from {
+            hashes.clear();
+            record_hashes(rec, &mut hashes);
+            items.extend(hashes.iter().map(|&hash| IndexItem {
+                hash,
+                phys: pos,
+                ts: rec.store_timestamp,
+            }));
+            if items.len() >= INDEX_BATCH {
+                index.add(&items)?;
+                items.clear();
+            }
+        }
+        redo.record(pos, rec)
+    })?;
+    index.add(&items)?;
+    if redo.added > 0 || !lagging.is_empty() || index_from < scan_from {
+        tracing::info!(
+            entries = redo.added,
+            rebuilt_queues = lagging.len(),
+            index_from,
+            "consume queues and index rebuilt from the commit log"
+        );
+    }
+    // A queue never restarts below what the checkpoint recorded, even if
+    // retention left nothing of it in the log.
+    for ((topic, queue_id), k) in &known {
+        if let Some(cq) = cqs.get(topic.as_str(), *queue_id) {
+            if cq.min() == cq.max() && cq.max() < k.count {
+                cq.start_at(k.count)?;
+            }
+        }
+    }
+
+    // Start from a fresh, durable checkpoint so the next recovery begins here.
+    let mut queues = Vec::new();
+    for cq in cqs.all() {
+        let n = cq.max();
+        cq.sync(n)?;
+        queues.push(QueueMark {
+            topic: cq.topic().clone(),
+            queue_id: cq.queue_id(),
+            count: n,
+            min: cq.min(),
+        });
+    }
+    let snap = index.snapshot();
+    index.persist(snap.as_ref(), false)?;
+    checkpoint::write(
+        &config.dir,
+        &Checkpoint {
+            flushed: end,
+            cq_consistent: end,
+            index: snap.map_or(IndexState::Empty, |(f, next)| {
+                IndexState::At(IndexPos { base: f.base, next })
+            }),
+            queues,
+        },
+    )?;
+    Ok(Parts {
+        log,
+        cqs,
+        index,
+        end,
+        recovery: RecoveryStats {
+            scan_from,
+            bytes_read: read.bytes,
+            lowest_read: read.lowest,
+        },
+    })
+}
+
+/// Puts records back into the consume queues during recovery.
+struct Redispatch<'a> {
+    cqs: &'a ConsumeQueues,
+    create_from: u64,
+    lagging: HashSet<(TopicName, QueueId)>,
+    added: u64,
+}
+
+impl Redispatch<'_> {
+    fn record(&mut self, pos: u64, rec: &RecordRef<'_>) -> Result<(), StoreError> {
         let topic = TopicName::new(rec.topic)
             .map_err(|e| StoreError::Corrupt(format!("record at {pos}: {e}")))?;
-        let cq = if pos >= create_from {
-            cqs.get_or_create(&topic, rec.queue_id)?
-        } else if lag_set.contains(&(topic.clone(), rec.queue_id)) {
-            match cqs.get(topic.as_str(), rec.queue_id) {
+        let cq = if pos >= self.create_from {
+            self.cqs.get_or_create(&topic, rec.queue_id)?
+        } else if self.lagging.contains(&(topic.clone(), rec.queue_id)) {
+            match self.cqs.get(topic.as_str(), rec.queue_id) {
                 Some(cq) => cq,
                 None => return Ok(()),
             }
@@ -88,9 +210,14 @@ pub(crate) fn recover(config: &StoreConfig, unclean: bool) -> Result<Recovered, 
             return Ok(()); // already there
         }
         if q > max {
-            tracing::warn!(%topic, queue_id = %rec.queue_id, queue_offset = q, max, offset = pos,
-                "record does not follow its consume queue (deleted topic?); not indexed");
-            return Ok(());
+            if cq.min() != max {
+                tracing::warn!(%topic, queue_id = %rec.queue_id, queue_offset = q, max, offset = pos,
+                    "record does not follow its consume queue (deleted topic?); not indexed");
+                return Ok(());
+            }
+            // An empty queue whose older records retention deleted: it
+            // starts at the first one the log still has.
+            cq.start_at(q)?;
         }
         let entry = CqEntry {
             offset: pos,
@@ -98,33 +225,9 @@ pub(crate) fn recover(config: &StoreConfig, unclean: bool) -> Result<Recovered, 
             tag_hash: rec.tag_hash(),
         };
         cq.append(q, &[entry], rec.store_timestamp)?;
-        added += 1;
+        self.added += 1;
         Ok(())
-    })?;
-    if added > 0 || !lagging.is_empty() {
-        tracing::info!(
-            entries = added,
-            rebuilt_queues = lagging.len(),
-            "consume queues rebuilt from the commit log"
-        );
     }
-
-    // Start from a fresh, durable checkpoint so the next recovery begins here.
-    let mut queues = Vec::new();
-    for cq in cqs.all() {
-        let n = cq.max();
-        cq.sync(n)?;
-        queues.push((cq.topic().clone(), cq.queue_id(), n));
-    }
-    checkpoint::write(
-        &config.dir,
-        &Checkpoint {
-            flushed: end,
-            cq_consistent: end,
-            queues,
-        },
-    )?;
-    Ok(Recovered { log, cqs, end })
 }
 
 /// Where the scan for the log's end begins: the checkpoint's cq-consistent

@@ -29,14 +29,48 @@ pub(crate) enum StopReason {
 /// Calls `f(offset, record)` for each valid record from `from` (a record
 /// boundary) until `limit` or the first invalid record; returns where it
 /// stopped.
+#[cfg(test)]
 pub(crate) fn scan(
     log: &CommitLog,
     from: u64,
     limit: Option<u64>,
+    f: impl FnMut(u64, &RecordRef<'_>) -> Result<(), StoreError>,
+) -> Result<(u64, StopReason), StoreError> {
+    scan_counted(log, from, limit, &mut ScanStats::default(), f)
+}
+
+/// What a scan read from disk: recovery reports it, and a test proves
+/// that recovery does not read below the checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ScanStats {
+    pub(crate) bytes: u64,
+    /// Lowest commit-log offset read; `u64::MAX` if none.
+    pub(crate) lowest: u64,
+}
+
+impl Default for ScanStats {
+    fn default() -> Self {
+        Self {
+            bytes: 0,
+            lowest: u64::MAX,
+        }
+    }
+}
+
+/// As [`scan`], adding what it reads to `stats`.
+pub(crate) fn scan_counted(
+    log: &CommitLog,
+    from: u64,
+    limit: Option<u64>,
+    stats: &mut ScanStats,
     mut f: impl FnMut(u64, &RecordRef<'_>) -> Result<(), StoreError>,
 ) -> Result<(u64, StopReason), StoreError> {
     let seg_size = log.segment_size();
-    let mut r = ChunkReader::default();
+    let mut r = ChunkReader {
+        stats,
+        buf: Vec::new(),
+        start: 0,
+    };
     let mut pos = from;
     loop {
         if limit.is_some_and(|l| pos >= l) {
@@ -101,14 +135,14 @@ pub(crate) fn scan(
 }
 
 /// Keeps one window of a segment in memory so small records cost no syscall.
-#[derive(Default)]
-struct ChunkReader {
+struct ChunkReader<'s> {
+    stats: &'s mut ScanStats,
     buf: Vec<u8>,
     /// Commit-log offset of `buf[0]`.
     start: u64,
 }
 
-impl ChunkReader {
+impl ChunkReader<'_> {
     /// `len` bytes at `pos`; the caller ensures `pos + len <= seg_end`.
     fn get(
         &mut self,
@@ -124,6 +158,8 @@ impl ChunkReader {
             self.buf.resize(n as usize, 0);
             seg.read_zero_filled(&mut self.buf, pos - seg.base())?;
             self.start = pos;
+            self.stats.bytes += n;
+            self.stats.lowest = self.stats.lowest.min(pos);
         }
         let from = (pos - self.start) as usize;
         Ok(&self.buf[from..from + len])

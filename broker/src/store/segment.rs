@@ -50,6 +50,14 @@ impl Segment {
         &self.path
     }
 
+    /// Last modification of the file: retention's notion of its age.
+    pub(crate) fn modified(&self) -> io::Result<std::time::SystemTime> {
+        self.file
+            .metadata()
+            .and_then(|m| m.modified())
+            .map_err(io_at("stat segment", &self.path))
+    }
+
     pub(crate) fn len_on_disk(&self) -> io::Result<u64> {
         Ok(self
             .file

@@ -11,8 +11,10 @@ use tokio::sync::watch;
 use super::commit_log::CommitLog;
 use super::config::{FlushMode, StoreConfig};
 use super::cq_set::ConsumeQueues;
+use super::disk::DiskMonitor;
 use super::dispatch::DispatchBatch;
 use super::error::StoreError;
+use super::index::Index;
 use super::signal::Signal;
 use super::types::{ArrivalListener, StoreStats};
 use super::write_queue::WriteQueue;
@@ -38,6 +40,17 @@ pub(crate) struct Counters {
     pub(crate) messages: AtomicU64,
     pub(crate) fsyncs: AtomicU64,
     pub(crate) write_groups: AtomicU64,
+    pub(crate) read_calls: AtomicU64,
+    pub(crate) segments_deleted: AtomicU64,
+}
+
+/// What recovery read of the commit log at open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RecoveryStats {
+    pub(crate) scan_from: u64,
+    pub(crate) bytes_read: u64,
+    /// Lowest commit-log offset read; `u64::MAX` if nothing was read.
+    pub(crate) lowest_read: u64,
 }
 
 /// Stop requests, checked by each thread's loop.
@@ -46,14 +59,31 @@ pub(crate) struct StopFlags {
     pub(crate) flusher: AtomicBool,
     pub(crate) dispatcher: AtomicBool,
     pub(crate) checkpointer: AtomicBool,
+    pub(crate) allocator: AtomicBool,
+    pub(crate) cleaner: AtomicBool,
     /// Crash-like stop: every thread exits at once, nothing more is flushed.
     pub(crate) halt: AtomicBool,
+}
+
+/// What recovery hands over to the running store.
+pub(crate) struct Parts {
+    pub(crate) log: CommitLog,
+    pub(crate) cqs: ConsumeQueues,
+    pub(crate) index: Index,
+    /// End of the log.
+    pub(crate) end: u64,
+    pub(crate) recovery: RecoveryStats,
 }
 
 pub(crate) struct Shared {
     pub(crate) config: StoreConfig,
     pub(crate) log: CommitLog,
     pub(crate) cqs: ConsumeQueues,
+    pub(crate) index: Index,
+    pub(crate) disk: DiskMonitor,
+    /// Appends are refused while set (usage above `disk_reject_ratio`).
+    pub(crate) disk_full: AtomicBool,
+    pub(crate) recovery: RecoveryStats,
     pub(crate) listener: Arc<dyn ArrivalListener>,
     pub(crate) queue: WriteQueue,
     pub(crate) offsets: Mutex<OffsetTable>,
@@ -75,9 +105,14 @@ pub(crate) struct Shared {
     /// Serialises checkpoints (timer, delete_topic, shutdown); holds the
     /// cq-consistent offset of the last one written.
     pub(crate) checkpoint_lock: Mutex<u64>,
+    /// One retention pass at a time (timer or `delete_expired_now`).
+    pub(crate) retention_lock: Mutex<()>,
     pub(crate) wake_flusher: Signal,
     pub(crate) wake_dispatcher: Signal,
     pub(crate) wake_checkpointer: Signal,
+    /// Wakes the allocator after a roll, so the next segment is made early.
+    pub(crate) wake_allocator: Signal,
+    pub(crate) wake_cleaner: Signal,
     /// Notified after each dispatch round.
     pub(crate) dispatch_progress: Signal,
     pub(crate) stop: StopFlags,
@@ -87,17 +122,26 @@ pub(crate) struct Shared {
     /// Added before every commit-log fdatasync (slow-disk simulation).
     #[cfg(any(test, feature = "fault-injection"))]
     pub(crate) fsync_delay: Mutex<std::time::Duration>,
+    /// Added to the wall clock when retention judges a segment's age.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub(crate) clock_skew: Mutex<std::time::Duration>,
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub(crate) crash_point: Mutex<Option<super::hooks::CrashPoint>>,
 }
 
 impl Shared {
     pub(crate) fn new(
         config: StoreConfig,
-        log: CommitLog,
-        cqs: ConsumeQueues,
+        parts: Parts,
         listener: Arc<dyn ArrivalListener>,
-        end: u64,
-        last_checkpoint: u64,
     ) -> Self {
+        let Parts {
+            log,
+            cqs,
+            index,
+            end,
+            recovery,
+        } = parts;
         let mut offsets = OffsetTable::new();
         for cq in cqs.all() {
             offsets
@@ -110,10 +154,15 @@ impl Shared {
             dispatched: end,
             ..FlushState::default()
         });
+        let disk = DiskMonitor::new(config.dir.clone());
         Self {
             config,
             log,
             cqs,
+            index,
+            disk,
+            disk_full: AtomicBool::new(false),
+            recovery,
             listener,
             queue: WriteQueue::new(),
             offsets: Mutex::new(offsets),
@@ -125,10 +174,13 @@ impl Shared {
             poisoned: AtomicBool::new(false),
             pending: Mutex::new(VecDeque::new()),
             dispatch_lock: Mutex::new(()),
-            checkpoint_lock: Mutex::new(last_checkpoint),
+            checkpoint_lock: Mutex::new(end),
+            retention_lock: Mutex::new(()),
             wake_flusher: Signal::default(),
             wake_dispatcher: Signal::default(),
             wake_checkpointer: Signal::default(),
+            wake_allocator: Signal::default(),
+            wake_cleaner: Signal::default(),
             dispatch_progress: Signal::default(),
             stop: StopFlags::default(),
             stats: Counters::default(),
@@ -136,7 +188,22 @@ impl Shared {
             fail_next_fsync: AtomicBool::new(false),
             #[cfg(any(test, feature = "fault-injection"))]
             fsync_delay: Mutex::new(std::time::Duration::ZERO),
+            #[cfg(any(test, feature = "fault-injection"))]
+            clock_skew: Mutex::new(std::time::Duration::ZERO),
+            #[cfg(any(test, feature = "fault-injection"))]
+            crash_point: Mutex::new(None),
         }
+    }
+
+    /// Whether the test hook asks for a crash at `p`; if so the store is
+    /// halted (like a dead process) before this returns.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub(crate) fn crash_here(&self, p: super::hooks::CrashPoint) -> bool {
+        if *self.crash_point.lock() != Some(p) {
+            return false;
+        }
+        tracing::warn!(point = ?p, "injected crash");
+        true
     }
 
     /// Where consume queues may be built up to: durable data in sync mode
@@ -192,6 +259,8 @@ impl Shared {
         self.wake_flusher.notify();
         self.wake_dispatcher.notify();
         self.wake_checkpointer.notify();
+        self.wake_allocator.notify();
+        self.wake_cleaner.notify();
         self.dispatch_progress.notify();
     }
 
@@ -251,6 +320,12 @@ impl Shared {
             flushed_offset: self.flushed.load(Ordering::Acquire),
             dispatched_offset: self.dispatched.load(Ordering::Acquire),
             poisoned: self.is_poisoned(),
+            read_calls: c.read_calls.load(Ordering::Relaxed),
+            recovery_scan_from: self.recovery.scan_from,
+            recovery_scanned_bytes: self.recovery.bytes_read,
+            recovery_lowest_read: self.recovery.lowest_read,
+            segments_deleted: c.segments_deleted.load(Ordering::Relaxed),
+            disk_full: self.disk_full.load(Ordering::Acquire),
         }
     }
 }

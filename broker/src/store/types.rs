@@ -81,4 +81,17 @@ pub struct StoreStats {
     pub dispatched_offset: u64,
     /// The store refuses writes after a failed write or fsync.
     pub poisoned: bool,
+    /// Commit-log reads (`pread`) done by `read`: one per run of records
+    /// adjacent in the log, not one per record.
+    pub read_calls: u64,
+    /// Where the last open's recovery scan of the commit log started.
+    pub recovery_scan_from: u64,
+    /// Commit-log bytes that recovery read (both passes).
+    pub recovery_scanned_bytes: u64,
+    /// Lowest commit-log offset recovery read; `u64::MAX` if it read none.
+    pub recovery_lowest_read: u64,
+    /// Commit-log segments deleted by retention since open.
+    pub segments_deleted: u64,
+    /// Appends are refused because the disk is above `disk_reject_ratio`.
+    pub disk_full: bool,
 }

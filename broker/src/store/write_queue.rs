@@ -39,6 +39,8 @@ pub(crate) struct WriteReq {
     pub(crate) queue_id: QueueId,
     pub(crate) records: BytesMut,
     pub(crate) metas: Vec<RecordMeta>,
+    /// Index key hashes of the records, in order (see `RecordMeta::keys`).
+    pub(crate) key_hashes: Vec<u32>,
     pub(crate) permit: OwnedSemaphorePermit,
     pub(crate) reply: oneshot::Sender<Result<Written, AppendError>>,
 }

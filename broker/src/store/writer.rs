@@ -54,6 +54,7 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
     // The error, and the request that was being placed when it happened.
     let mut failure: Option<(std::io::Error, Option<WriteReq>)> = None;
     let mut group = group.into_iter();
+    let mut rolled = false;
     for mut req in group.by_ref() {
         let len = req.records.len() as u64;
         let seg_end = shared.log.segment_base(*pos) + seg_size;
@@ -61,11 +62,23 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
             // Close the segment with a marker and continue in a new one.
             buf.extend_from_slice(&((seg_end - *pos) as u32).to_be_bytes());
             buf.extend_from_slice(&END_OF_SEGMENT_MAGIC.to_be_bytes());
-            let rolled = write_out(shared, buf_start, buf)
-                .and_then(|()| shared.log.create_segment(seg_end).map(|_| ()));
-            if let Err(e) = rolled {
+            // The allocator has normally made the next segment already, so
+            // this is a lookup, not a file creation with fsyncs.
+            let roll = write_out(shared, buf_start, buf)
+                .and_then(|()| shared.log.ensure_segment(seg_end).map(|_| ()));
+            if let Err(e) = roll {
                 failure = Some((e, Some(req)));
                 break;
+            }
+            rolled = true;
+            #[cfg(any(test, feature = "fault-injection"))]
+            if shared.crash_here(super::hooks::CrashPoint::AfterSegmentRoll) {
+                shared.halt();
+                let rest = placed.into_iter().map(|p| p.req).chain([req]).chain(group);
+                for r in rest {
+                    let _ = r.reply.send(Err(AppendError::ShuttingDown));
+                }
+                return;
             }
             *pos = seg_end;
             buf_start = seg_end;
@@ -124,12 +137,17 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
     }
     publish(shared, *pos, placed, now);
     drop(offsets);
+    if rolled {
+        // After `written` moved into the new segment, so the allocator
+        // sees which one is next.
+        shared.wake_allocator.notify();
+    }
 }
 
 fn write_out(shared: &Shared, start: u64, buf: &[u8]) -> std::io::Result<()> {
     let seg: Arc<Segment> = match shared.log.segment(start) {
         Some(s) => s,
-        None => shared.log.create_segment(shared.log.segment_base(start))?,
+        None => shared.log.ensure_segment(shared.log.segment_base(start))?,
     };
     seg.write_all_at(buf, start - seg.base())?;
     shared.stats.write_groups.fetch_add(1, Ordering::Relaxed);
@@ -149,6 +167,7 @@ fn publish(shared: &Shared, end: u64, placed: Vec<Placed>, now: u64) {
                 topic,
                 queue_id,
                 metas,
+                key_hashes,
                 permit,
                 reply,
                 ..
@@ -161,6 +180,7 @@ fn publish(shared: &Shared, end: u64, placed: Vec<Placed>, now: u64) {
                 first_offset: p.result.commit_log_offset.get(),
                 end: p.end,
                 metas,
+                key_hashes,
                 store_ts: now,
                 _permit: permit,
             });

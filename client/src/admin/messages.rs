@@ -3,9 +3,10 @@
 
 use bytes::Bytes;
 use ferromq_protocol::header::{GetMaxOffsetRequest, GetMinOffsetRequest, PullMessageRequest};
-use ferromq_protocol::{record, GroupName, QueueOffset, ResponseCode, StoredMessage};
+use ferromq_protocol::{GroupName, QueueOffset, ResponseCode, StoredMessage};
 
 use super::AdminClient;
+use crate::decode;
 use crate::error::{ClientError, Result};
 use crate::route::MessageQueue;
 
@@ -14,7 +15,7 @@ use crate::route::MessageQueue;
 pub const TOOLS_CONSUMER_GROUP: &str = "TOOLS_CONSUMER";
 
 impl AdminClient {
-    async fn queue_addr(&self, q: &MessageQueue) -> Result<String> {
+    pub(super) async fn queue_addr(&self, q: &MessageQueue) -> Result<String> {
         let route = self.client.topic_route(&q.topic).await?;
         route
             .master_addr(&q.broker_name)
@@ -50,7 +51,7 @@ impl AdminClient {
     /// and without committing anything. Empty if there are none there.
     ///
     /// # Errors
-    /// Route and broker errors; a corrupt record.
+    /// Route and broker errors; a corrupt record or compressed body.
     pub async fn read_messages(
         &self,
         q: &MessageQueue,
@@ -70,7 +71,7 @@ impl AdminClient {
         let timeout = self.client.config().request_timeout();
         let reply = self.client.call(&addr, &req, Bytes::new(), timeout).await?;
         match reply.code {
-            ResponseCode::Success => Ok(record::decode_all(&reply.body)?),
+            ResponseCode::Success => decode::messages(&reply.body),
             _ => Ok(Vec::new()),
         }
     }

@@ -1,10 +1,12 @@
-//! [`AdminClient`]: topic, cluster and consumer-progress administration,
-//! the library side of `mqadmin`. Kept apart from producers and consumers
-//! so that authentication can later be required for exactly these calls.
+//! [`AdminClient`]: topic, cluster and consumer-progress administration
+//! and message lookups, the library side of `mqadmin`. Kept apart from
+//! producers and consumers so that authentication can later be required
+//! for exactly these calls.
 
 mod cluster;
 mod messages;
 mod progress;
+mod query;
 mod topic;
 
 pub use progress::{ConsumerProgress, QueueLag};

@@ -14,6 +14,7 @@ use tracing::{debug, warn};
 
 use super::pull_consumer::Shared;
 use super::ConsumeFrom;
+use crate::decode;
 use crate::error::{ClientError, Result};
 use crate::route::MessageQueue;
 
@@ -200,6 +201,8 @@ impl PullTask {
                         } else {
                             next.max(after_last)
                         };
+                        // After `next` is known: a skipped message is passed.
+                        let msgs = decode::decompress_or_skip(msgs, &self.queue);
                         Ok(Pulled::Messages(msgs, next))
                     }
                 }
@@ -219,6 +222,9 @@ impl PullTask {
     /// Puts a batch into the buffer in order, waiting for room for all of
     /// it. Returns false once the consumer is gone.
     async fn push(&self, msgs: Vec<StoredMessage>) -> bool {
+        if msgs.is_empty() {
+            return !self.shared.cancel.is_cancelled();
+        }
         let permits = tokio::select! {
             _ = self.shared.cancel.cancelled() => return false,
             p = self.shared.tx.reserve_many(msgs.len()) => p,

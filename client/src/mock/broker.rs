@@ -157,7 +157,8 @@ impl MockBroker {
                     queue_id: h.queue_id,
                     queue_offset: QueueOffset::new(first_qo + appended.len() as u64),
                     commit_log_offset: CommitLogOffset::new(first_cl + pos as u64),
-                    timestamp: 1,
+                    // Distinct and increasing, for time lookups.
+                    timestamp: 1000 + first_cl + pos as u64,
                     host: store_host,
                 },
             );
@@ -311,7 +312,78 @@ impl MockBroker {
                     .collect();
                 Ok(Response::ok(&ConsumeStats { queues }))
             }
+            RequestCode::QueryMessage => {
+                let h: QueryMessageRequest = decode_header(hdr).unwrap();
+                self.topic(&h.topic)?;
+                let mut found = self.records(&h.topic, |r| match &h.by {
+                    QueryBy::Key {
+                        key,
+                        begin_ms,
+                        end_ms,
+                        ..
+                    } => {
+                        r.keys.split(' ').any(|k| k == key)
+                            && (*begin_ms..=*end_ms).contains(&r.store_timestamp)
+                    }
+                    QueryBy::UniqueId(id) => r.property(record::PROPERTY_UNIQ_KEY) == Some(id),
+                });
+                found.sort_by_key(|(ts, _)| std::cmp::Reverse(*ts));
+                if let QueryBy::Key { max, .. } = h.by {
+                    found.truncate(max as usize);
+                }
+                let mut body = BytesMut::new();
+                for (_, r) in found {
+                    body.extend_from_slice(&r);
+                }
+                Ok(Response::ok(&QueryMessageResponse { truncated: false })
+                    .with_body(body.freeze()))
+            }
+            RequestCode::ViewMessageById => {
+                let h: ViewMessageByIdRequest = decode_header(hdr).unwrap();
+                let s = self.state.lock();
+                s.queues
+                    .values()
+                    .flat_map(|(_, recs)| recs)
+                    .find(|r| record::parse(r).unwrap().commit_log_offset == h.offset)
+                    .map(|r| Response::ok(&Empty {}).with_body(r.clone()))
+                    .ok_or_else(|| err(ResponseCode::QueryNotFound, "no message there (mock)"))
+            }
+            RequestCode::SearchOffsetByTimestamp => {
+                let h: SearchOffsetRequest = decode_header(hdr).unwrap();
+                self.topic(&h.topic)?;
+                let s = self.state.lock();
+                let (min, recs) = s
+                    .queues
+                    .get(&(h.topic.clone(), h.queue_id.get()))
+                    .cloned()
+                    .unwrap_or_default();
+                let i = recs
+                    .iter()
+                    .position(|r| record::parse(r).unwrap().store_timestamp >= h.timestamp_ms)
+                    .unwrap_or(recs.len());
+                let offset = QueueOffset::new(min + i as u64);
+                Ok(Response::ok(&OffsetResponse { offset }))
+            }
             _ => Err(err(ResponseCode::RequestCodeNotSupported, "?")),
         }
+    }
+
+    /// Records of `topic` (all queues) that `keep` accepts, with their
+    /// store time.
+    fn records(
+        &self,
+        topic: &TopicName,
+        keep: impl Fn(&record::RecordRef<'_>) -> bool,
+    ) -> Vec<(u64, Bytes)> {
+        let s = self.state.lock();
+        s.queues
+            .iter()
+            .filter(|((t, _), _)| t == topic)
+            .flat_map(|(_, (_, recs))| recs)
+            .filter_map(|r| {
+                let parsed = record::parse(r).unwrap();
+                keep(&parsed).then(|| (parsed.store_timestamp, r.clone()))
+            })
+            .collect()
     }
 }

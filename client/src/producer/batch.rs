@@ -1,18 +1,19 @@
-//! Turning messages into the body of a send: validated, stamped with a
-//! unique id and born info, and encoded as records once, so every retry
-//! sends the same bytes (and the same unique ids).
+//! Turning messages into the body of a send: validated against the size
+//! limits, compressed when large, stamped with a unique id and born info,
+//! and encoded as records once, so every retry sends the same bytes (and
+//! the same unique ids).
 
 use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
 use ferromq_protocol::record::{self, BornInfo, PROPERTY_UNIQ_KEY};
-use ferromq_protocol::{Message, TopicName, DEFAULT_MAX_FRAME_LEN, MAX_HEADER_LEN};
+use ferromq_protocol::{compression, Message, TopicName, DEFAULT_MAX_FRAME_LEN, MAX_HEADER_LEN};
 
 use super::unique_id::{now_ms, UniqueIdGenerator};
 use crate::error::{ClientError, Result};
 
 /// Room left in a frame for the send header.
-const MAX_SEND_BODY: usize = DEFAULT_MAX_FRAME_LEN - MAX_HEADER_LEN;
+pub(crate) const MAX_SEND_BODY: usize = DEFAULT_MAX_FRAME_LEN - MAX_HEADER_LEN;
 
 /// Records ready to send.
 #[derive(Clone, Debug)]
@@ -33,22 +34,34 @@ impl EncodedBatch {
     }
 }
 
-/// Validates and encodes `msgs`.
+/// The size limits and compression setting a batch is encoded under.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Largest body as sent (after compression).
+    pub(crate) max_body: usize,
+    /// Largest encoded batch of two or more messages.
+    pub(crate) max_batch_bytes: usize,
+    /// Bodies longer than this are compressed; `None` never compresses.
+    pub(crate) compress_threshold: Option<usize>,
+}
+
+/// Validates, compresses and encodes `msgs`.
 ///
 /// # Errors
 /// [`ClientError::InvalidArgument`] for an empty batch, mixed topics, an
-/// empty or oversized body, invalid keys/tags/properties, or a batch over
-/// the frame limit. Nothing is sent then.
+/// empty or oversized body, invalid keys/tags/properties, a batch over
+/// `max_batch_bytes` or over the frame limit. Nothing is sent then.
 pub(crate) fn encode_batch(
     msgs: Vec<Message>,
     ids: &UniqueIdGenerator,
     born_host: SocketAddr,
-    max_body: usize,
+    limits: Limits,
 ) -> Result<EncodedBatch> {
     let invalid = ClientError::InvalidArgument;
     let Some(topic) = msgs.first().map(|m| m.topic.clone()) else {
         return Err(invalid("a batch needs at least one message".into()));
     };
+    let count = msgs.len();
     let born = BornInfo {
         timestamp: now_ms(),
         host: born_host,
@@ -56,8 +69,8 @@ pub(crate) fn encode_batch(
         reconsume_times: 0,
     };
     let mut body = BytesMut::new();
-    let mut sizes = Vec::with_capacity(msgs.len());
-    let mut unique_ids = Vec::with_capacity(msgs.len());
+    let mut sizes = Vec::with_capacity(count);
+    let mut unique_ids = Vec::with_capacity(count);
     for (i, mut msg) in msgs.into_iter().enumerate() {
         if msg.topic != topic {
             return Err(invalid(format!(
@@ -68,10 +81,23 @@ pub(crate) fn encode_batch(
         if msg.body.is_empty() {
             return Err(invalid(format!("message {i} has an empty body")));
         }
-        if msg.body.len() > max_body {
+        let original = msg.body.len();
+        let mut born = born;
+        if let Some(compressed) = compress(&msg.body, limits.compress_threshold) {
+            msg.body = compressed;
+            born.flags |= record::COMPRESSION_LZ4;
+        }
+        // The limit is the broker's, and the broker sees the body as sent.
+        if msg.body.len() > limits.max_body {
+            let how = if msg.body.len() == original {
+                String::new()
+            } else {
+                format!(" ({original} bytes before compression)")
+            };
             return Err(invalid(format!(
-                "message body of {} bytes exceeds the maximum message size of {max_body} bytes",
-                msg.body.len()
+                "message {i}: body of {} bytes{how} exceeds the maximum message size of {} bytes",
+                msg.body.len(),
+                limits.max_body
             )));
         }
         // Like RocketMQ, keep an id the application set itself.
@@ -80,8 +106,19 @@ pub(crate) fn encode_batch(
             .entry(PROPERTY_UNIQ_KEY.to_string())
             .or_insert_with(|| ids.next_id())
             .clone();
-        let size = record::encode(&msg, born, max_body, &mut body)
+        let size = record::encode(&msg, born, limits.max_body, &mut body)
             .map_err(|e| invalid(format!("message {i}: {e}")))?;
+        // Checked as the batch grows, so a huge batch is refused without
+        // encoding (and compressing) all of it.
+        if count > 1 && body.len() > limits.max_batch_bytes {
+            return Err(invalid(format!(
+                "batch of {count} messages exceeds the maximum batch size of {} bytes: \
+                 the first {} already encode to {} bytes; send fewer messages at once",
+                limits.max_batch_bytes,
+                i + 1,
+                body.len()
+            )));
+        }
         if body.len() > MAX_SEND_BODY {
             return Err(invalid(format!(
                 "batch exceeds the frame limit of {MAX_SEND_BODY} bytes; send fewer messages at once"
@@ -96,6 +133,16 @@ pub(crate) fn encode_batch(
         sizes,
         unique_ids,
     })
+}
+
+/// The body compressed, if it is over the threshold and compression makes
+/// it smaller.
+fn compress(body: &Bytes, threshold: Option<usize>) -> Option<Bytes> {
+    let threshold = threshold?;
+    if body.len() <= threshold {
+        return None;
+    }
+    compression::compress_lz4(body)
 }
 
 #[cfg(test)]
@@ -116,6 +163,21 @@ mod tests {
         "127.0.0.1:0".parse().unwrap()
     }
 
+    fn limits(max_body: usize) -> Limits {
+        Limits {
+            max_body,
+            max_batch_bytes: 1 << 20,
+            compress_threshold: None,
+        }
+    }
+
+    fn err(r: Result<EncodedBatch>) -> String {
+        match r {
+            Err(ClientError::InvalidArgument(m)) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn encodes_records_with_unique_ids() {
         let user_id = "MY-OWN-ID";
@@ -123,7 +185,7 @@ mod tests {
             msg("T", "a"),
             msg("T", "bb").with_property(PROPERTY_UNIQ_KEY, user_id),
         ];
-        let b = encode_batch(msgs, &gen(), host(), 100).unwrap();
+        let b = encode_batch(msgs, &gen(), host(), limits(100)).unwrap();
         assert_eq!(b.count(), 2);
         assert_eq!(b.unique_ids[1], user_id);
         assert_eq!(b.unique_ids[0].len(), 32);
@@ -143,14 +205,87 @@ mod tests {
     #[test]
     fn refuses_bad_batches_before_sending() {
         let g = gen();
-        let err = |msgs| match encode_batch(msgs, &g, host(), 4) {
-            Err(ClientError::InvalidArgument(m)) => m,
-            other => panic!("{other:?}"),
-        };
+        let err = |msgs| err(encode_batch(msgs, &g, host(), limits(4)));
         assert!(err(vec![]).contains("at least one"));
         assert!(err(vec![msg("T", "a"), msg("U", "a")]).contains("one topic"));
         assert!(err(vec![msg("T", "")]).contains("empty body"));
         assert!(err(vec![msg("T", "12345")]).contains("exceeds the maximum message size of 4"));
         assert!(err(vec![msg("T", "1").with_key("has space")]).contains("keys"));
+    }
+
+    #[test]
+    fn large_bodies_are_compressed_when_it_pays() {
+        let text = "all work and no play makes jack a dull boy ".repeat(400);
+        let l = Limits {
+            compress_threshold: Some(4096),
+            ..limits(1 << 20)
+        };
+        let msgs = vec![msg("T", &text), msg("T", "short")];
+        let b = encode_batch(msgs, &gen(), host(), l).unwrap();
+        let mut all = record::decode_all(&b.body).unwrap();
+        assert_eq!(
+            all[0].flags & record::COMPRESSION_MASK,
+            record::COMPRESSION_LZ4
+        );
+        assert!(all[0].message.body.len() < text.len() / 10);
+        assert_eq!(all[1].flags, 0, "under the threshold");
+        compression::decompress_message(&mut all[0], 1 << 20).unwrap();
+        assert_eq!(all[0].message.body, text);
+
+        let off = Limits {
+            compress_threshold: None,
+            ..l
+        };
+        let b = encode_batch(vec![msg("T", &text)], &gen(), host(), off).unwrap();
+        assert_eq!(record::decode_all(&b.body).unwrap()[0].flags, 0);
+    }
+
+    #[test]
+    fn size_limit_applies_to_the_body_as_sent() {
+        let text = "0123456789".repeat(1000);
+        let tight = Limits {
+            compress_threshold: Some(10),
+            ..limits(2000)
+        };
+        assert!(encode_batch(vec![msg("T", &text)], &gen(), host(), tight).is_ok());
+        let e = err(encode_batch(
+            vec![msg("T", &text)],
+            &gen(),
+            host(),
+            limits(2000),
+        ));
+        assert!(
+            e.contains("body of 10000 bytes exceeds the maximum message size of 2000"),
+            "{e}"
+        );
+        // Incompressible and over the limit: the message names both sizes
+        // only when compression changed something.
+        let l = Limits {
+            compress_threshold: Some(10),
+            ..limits(20)
+        };
+        let e = err(encode_batch(
+            vec![msg("T", "abcdefghijklmnopqrstu")],
+            &gen(),
+            host(),
+            l,
+        ));
+        assert!(e.contains("body of 21 bytes exceeds"), "{e}");
+    }
+
+    #[test]
+    fn batch_limit_names_the_limit_and_the_sizes() {
+        let l = Limits {
+            max_batch_bytes: 1000,
+            ..limits(1 << 20)
+        };
+        let msgs: Vec<Message> = (0..10).map(|_| msg("T", &"y".repeat(300))).collect();
+        let e = err(encode_batch(msgs, &gen(), host(), l));
+        assert!(
+            e.contains("batch of 10 messages exceeds the maximum batch size of 1000 bytes"),
+            "{e}"
+        );
+        // One message is limited by the message size only.
+        assert!(encode_batch(vec![msg("T", &"y".repeat(3000))], &gen(), host(), l).is_ok());
     }
 }

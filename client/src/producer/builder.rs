@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ferromq_protocol::{GroupName, DEFAULT_MAX_MESSAGE_SIZE};
 
+use super::batch::{Limits, MAX_SEND_BODY};
 use super::chooser::QueueChooser;
 use super::unique_id::UniqueIdGenerator;
 use super::{Inner, Producer};
@@ -22,7 +23,15 @@ pub struct ProducerBuilder {
     send_timeout: Duration,
     retries: u32,
     max_message_size: usize,
+    max_batch_bytes: usize,
+    compress_threshold: Option<usize>,
 }
+
+/// Default largest encoded batch (RocketMQ's 4 MiB batch limit).
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Default size above which bodies are compressed (RocketMQ's
+/// `compressMsgBodyOverHowmuch`).
+pub const DEFAULT_COMPRESS_THRESHOLD: usize = 4 * 1024;
 
 impl Default for ProducerBuilder {
     fn default() -> Self {
@@ -33,6 +42,8 @@ impl Default for ProducerBuilder {
             send_timeout: Duration::from_secs(3),
             retries: 2,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
+            compress_threshold: Some(DEFAULT_COMPRESS_THRESHOLD),
         }
     }
 }
@@ -73,10 +84,30 @@ impl ProducerBuilder {
         self
     }
 
-    /// Largest message body accepted (default 4 MiB, the broker's default).
+    /// Largest message body accepted (default 4 MiB, the broker's default),
+    /// checked before sending against the body as sent, i.e. after
+    /// compression.
     #[must_use]
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// Largest encoded size of a batch of two or more messages (default
+    /// 4 MiB), checked before sending. A single message is limited by
+    /// [`Self::max_message_size`] only.
+    #[must_use]
+    pub fn max_batch_bytes(mut self, bytes: usize) -> Self {
+        self.max_batch_bytes = bytes;
+        self
+    }
+
+    /// Compress bodies longer than this many bytes with LZ4 (default
+    /// `Some(4096)`); `None` never compresses. A compressed body is kept
+    /// only if it is smaller; consumers decompress transparently.
+    #[must_use]
+    pub fn compress_threshold(mut self, bytes: Option<usize>) -> Self {
+        self.compress_threshold = bytes;
         self
     }
 
@@ -84,15 +115,22 @@ impl ProducerBuilder {
     ///
     /// # Errors
     /// [`ClientError::InvalidArgument`] for both or neither of a client and
-    /// NameServers, a zero timeout or size; [`ClientError::Name`] for an
-    /// invalid group.
+    /// NameServers, a zero timeout or size, a batch size over the frame
+    /// limit; [`ClientError::Name`] for an invalid group.
     pub fn build(self) -> Result<Producer> {
         let client = MqClient::from_builder(self.client, self.namesrv)?;
         let group = self.group.map(GroupName::new).transpose()?;
-        if self.send_timeout.is_zero() || self.max_message_size == 0 {
+        if self.send_timeout.is_zero() || self.max_message_size == 0 || self.max_batch_bytes == 0 {
             return Err(ClientError::InvalidArgument(
-                "send timeout and max message size must be greater than zero".into(),
+                "send timeout, max message size and max batch bytes must be greater than zero"
+                    .into(),
             ));
+        }
+        if self.max_batch_bytes > MAX_SEND_BODY {
+            return Err(ClientError::InvalidArgument(format!(
+                "max batch bytes {} exceeds what one frame carries ({MAX_SEND_BODY} bytes)",
+                self.max_batch_bytes
+            )));
         }
         let ids = UniqueIdGenerator::new(client.local_ip());
         let born_host = SocketAddr::new(client.local_ip(), 0);
@@ -102,7 +140,11 @@ impl ProducerBuilder {
                 group,
                 send_timeout: self.send_timeout,
                 retries: self.retries,
-                max_message_size: self.max_message_size,
+                limits: Limits {
+                    max_body: self.max_message_size,
+                    max_batch_bytes: self.max_batch_bytes,
+                    compress_threshold: self.compress_threshold,
+                },
                 chooser: QueueChooser::new(),
                 ids,
                 born_host,

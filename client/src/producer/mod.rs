@@ -18,11 +18,11 @@ use ferromq_protocol::{BrokerName, GroupName, Message, TopicName};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-pub use builder::ProducerBuilder;
+pub use builder::{ProducerBuilder, DEFAULT_COMPRESS_THRESHOLD, DEFAULT_MAX_BATCH_BYTES};
 pub use future::SendFuture;
 pub use result::{SendResult, SendStatus};
 
-use self::batch::{encode_batch, EncodedBatch};
+use self::batch::{encode_batch, EncodedBatch, Limits};
 use self::chooser::QueueChooser;
 use self::unique_id::UniqueIdGenerator;
 use crate::error::{ClientError, Result};
@@ -44,7 +44,8 @@ struct Inner {
     group: Option<GroupName>,
     send_timeout: Duration,
     retries: u32,
-    max_message_size: usize,
+    /// Size limits and compression, applied before anything is sent.
+    limits: Limits,
     chooser: QueueChooser,
     ids: UniqueIdGenerator,
     born_host: SocketAddr,
@@ -60,7 +61,8 @@ enum Target<'a> {
 }
 
 impl Producer {
-    /// A builder with the defaults (3 s send timeout, 2 retries, 4 MiB).
+    /// A builder with the defaults (3 s send timeout, 2 retries, 4 MiB
+    /// message and batch limits, compression above 4 KiB).
     pub fn builder() -> ProducerBuilder {
         ProducerBuilder::default()
     }
@@ -73,9 +75,10 @@ impl Producer {
     /// Sends one message to a write queue of its topic.
     ///
     /// # Errors
-    /// [`ClientError::InvalidArgument`] for an invalid message (nothing is
-    /// sent), [`ClientError::NoRoute`] for an unknown topic, otherwise the
-    /// error of the last attempt.
+    /// [`ClientError::InvalidArgument`] for an invalid message, e.g. a body
+    /// over the maximum message size after compression (nothing is sent,
+    /// nothing retried), [`ClientError::NoRoute`] for an unknown topic,
+    /// otherwise the error of the last attempt.
     pub async fn send(&self, msg: Message) -> Result<SendResult> {
         let mut results = self.send_batch(vec![msg]).await?;
         results
@@ -94,7 +97,8 @@ impl Producer {
     /// consecutive queue offsets. Results are in the order of `msgs`.
     ///
     /// # Errors
-    /// As [`Self::send`]; mixed topics are an invalid argument.
+    /// As [`Self::send`]; mixed topics and a batch whose encoded size is
+    /// over [`ProducerBuilder::max_batch_bytes`] are invalid arguments.
     pub async fn send_batch(&self, msgs: Vec<Message>) -> Result<Vec<SendResult>> {
         let batch = self.encode(msgs)?;
         self.send_encoded(&batch, Target::AnyQueue).await
@@ -121,7 +125,7 @@ impl Producer {
 
     fn encode(&self, msgs: Vec<Message>) -> Result<EncodedBatch> {
         let i = &self.inner;
-        encode_batch(msgs, &i.ids, i.born_host, i.max_message_size)
+        encode_batch(msgs, &i.ids, i.born_host, i.limits)
     }
 
     async fn send_encoded(

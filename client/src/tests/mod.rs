@@ -4,6 +4,7 @@ mod admin;
 mod consumer;
 mod namesrv;
 mod producer;
+mod query;
 
 use std::time::Duration;
 

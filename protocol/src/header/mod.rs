@@ -4,9 +4,11 @@
 
 mod broker;
 mod namesrv;
+mod query;
 
 pub use broker::*;
 pub use namesrv::*;
+pub use query::*;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;

@@ -12,6 +12,7 @@ async fn invalid_appends_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path(), FlushMode::Sync);
     c.max_message_size = 1000;
+    c.max_batch_bytes = 4000;
     let (store, arrivals) = open_with(c);
     let t = topic("Valid");
     let q = QueueId::new(0);
@@ -51,6 +52,11 @@ async fn invalid_appends_write_nothing() {
     let (b, n) = encode(&t, &big);
     cases.push(("larger than a segment", b, n, &t));
 
+    let big: Vec<Vec<u8>> = (0..5).map(|_| vec![7u8; 900]).collect();
+    let (b, n) = encode(&t, &big);
+    assert!(b.len() > 4000);
+    cases.push(("batch over max_batch_bytes", b, n, &t));
+
     for (what, buf, count, topic) in cases {
         match store.append(topic, q, buf, count).await {
             Err(AppendError::Invalid(msg)) => assert!(!msg.is_empty(), "{what}"),
@@ -63,5 +69,16 @@ async fn invalid_appends_write_nothing() {
     append_n(&store, "Valid", 0, 3, 2).await;
     wait_visible(&arrivals, "Valid", 0, 5);
     assert_queue(&store, "Valid", 0, 5);
+    // The batch limit says so, and applies to batches only: a single
+    // message of the maximum body size is accepted.
+    let (b, n) = encode(&t, &(0..5).map(|_| vec![7u8; 900]).collect::<Vec<_>>());
+    match store.append(&t, q, b, n).await {
+        Err(AppendError::Invalid(msg)) => assert!(msg.contains("maximum batch size"), "{msg}"),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    let (b, n) = encode(&t, &[vec![1u8; 1000]]);
+    assert!(b.len() > 1000);
+    let r = store.append(&t, q, b, n).await.unwrap();
+    assert_eq!(r.queue_offset.get(), 5);
     store.shutdown().await.unwrap();
 }

@@ -3,12 +3,19 @@
 mod cq_rebuild;
 mod crash;
 mod delete_topic;
+mod dispatch_crash;
 mod flush_timeout;
 mod group_commit;
+mod index_query;
 mod invalid;
 mod poison;
+mod read_path;
+mod recovery_scan;
 mod reopen;
+mod retention;
+mod roll_crash;
 mod roundtrip;
+mod timestamp;
 mod torn_tail;
 
 use std::collections::HashMap;
@@ -35,11 +42,14 @@ pub(super) fn topic(name: &str) -> TopicName {
     TopicName::new(name).unwrap()
 }
 
-/// Small segments and consume-queue files so tests cross many boundaries.
+/// Small segments, consume-queue and index files so tests cross many
+/// boundaries (and index hashes collide).
 pub(super) fn config(dir: &Path, flush: FlushMode) -> StoreConfig {
     let mut c = StoreConfig::new(dir, host());
     c.segment_size = 64 * 1024;
     c.cq_entries_per_file = 16;
+    c.index_hash_slots = 16;
+    c.index_max_entries = 64;
     c.flush = flush;
     c.async_flush_interval = Duration::from_millis(20);
     c
@@ -128,6 +138,52 @@ pub(super) async fn append_n(store: &MessageStore, t: &str, q: u32, from: u64, n
     }
 }
 
+/// Polls `done` until it holds; fails the test after `WAIT`. For state
+/// that has no listener to wait on (files made by a background thread).
+pub(super) fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A record with keys and (optionally) a unique id.
+pub(super) fn encode_keyed(
+    t: &TopicName,
+    msgs: &[(Vec<u8>, Vec<String>, Option<String>)],
+) -> (BytesMut, u32) {
+    let mut buf = BytesMut::new();
+    for (b, keys, uniq) in msgs {
+        let mut m = Message::new(t.clone(), Bytes::from(b.clone()));
+        for k in keys {
+            m = m.with_key(k.clone());
+        }
+        if let Some(u) = uniq {
+            m = m.with_property(record::PROPERTY_UNIQ_KEY, u.clone());
+        }
+        record::encode(&m, born(), 1 << 20, &mut buf).unwrap();
+    }
+    (buf, msgs.len() as u32)
+}
+
+/// As `append_n`, in batches of up to 10 records (fills segments faster).
+pub(super) async fn append_batches(store: &MessageStore, t: &str, q: u32, from: u64, n: u64) {
+    let tn = topic(t);
+    let mut i = from;
+    while i < from + n {
+        let k = (from + n - i).min(10);
+        let bodies: Vec<Vec<u8>> = (i..i + k).map(|j| body(t, q, j)).collect();
+        let (buf, count) = encode(&tn, &bodies);
+        let r = store
+            .append(&tn, QueueId::new(q), buf, count)
+            .await
+            .unwrap();
+        assert_eq!(r.queue_offset.get(), i, "queue offsets are sequential");
+        i += k;
+    }
+}
+
 /// Waits until the dispatcher announced max offset `n` for the queue.
 pub(super) fn wait_visible(arrivals: &Arrivals, t: &str, q: u32, n: u64) {
     let deadline = Instant::now() + WAIT;
@@ -196,7 +252,7 @@ pub(super) fn assert_consistent(store: &MessageStore) {
             .copied()
             .unwrap_or(0);
         assert_eq!(
-            cq.max(),
+            cq.max() - cq.min(),
             n,
             "{}/{} size matches the log",
             cq.topic(),

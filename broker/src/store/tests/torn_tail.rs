@@ -151,6 +151,49 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn flipped_byte_in_one_of_the_last_records_keeps_what_precedes_it(
+        back in 0usize..12, at in any::<u64>(), bit in 0u8..8,
+    ) {
+        let t = template_once();
+        let rec = t.recs[t.recs.len() - 1 - back];
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&t.path, dir.path());
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(segment_path(dir.path(), rec.pos))
+            .unwrap();
+        let off = (rec.pos + at % rec.size) % (64 * 1024);
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, off).unwrap();
+        f.write_all_at(&[b[0] ^ (1 << bit)], off).unwrap();
+        // Everything from the damaged record on is dropped, later segments
+        // included (no checkpoint vouches for them), and never served.
+        check_prefix(t, dir.path(), rec.pos);
+    }
+
+    #[test]
+    fn random_garbage_after_the_end_is_cut(
+        garbage in proptest::collection::vec(any::<u8>(), 1..2000),
+    ) {
+        let t = template_once();
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&t.path, dir.path());
+        let room = (64 * 1024 - t.end % (64 * 1024)) as usize;
+        let f = OpenOptions::new()
+            .write(true)
+            .open(segment_path(dir.path(), t.end))
+            .unwrap();
+        f.write_all_at(&garbage[..garbage.len().min(room)], t.end % (64 * 1024))
+            .unwrap();
+        check_prefix(t, dir.path(), t.end);
+    }
+}
+
 #[test]
 fn garbage_after_the_end_is_cut() {
     let t = template_once();

@@ -1,0 +1,45 @@
+//! The allocator thread: keeps the segment after the active one created
+//! ahead of time (sized with `set_len`, file and directory fsynced), so a
+//! roll is a map lookup for the writer instead of a file creation and three
+//! fsyncs while every append waits.
+//!
+//! If the allocator is late (or failed), the writer creates the segment
+//! itself; `CommitLog::ensure_segment` makes them agree on who does it.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::shared::Shared;
+
+/// Upper bound on a sleep; the writer wakes the allocator on every roll.
+const IDLE_WAIT: Duration = Duration::from_secs(1);
+
+pub(crate) fn run(shared: Arc<Shared>) {
+    let stopping = || shared.halted() || shared.stop.allocator.load(Ordering::Acquire);
+    loop {
+        let next = next_base(&shared);
+        let mut failed = false;
+        if shared.log.segment(next).is_none() {
+            if let Err(e) = shared.log.ensure_segment(next) {
+                // Not fatal: the writer retries when it rolls, and poisons
+                // the store if it cannot create the segment either.
+                tracing::warn!(base = next, error = %e, "could not create the next commit-log segment ahead of time");
+                failed = true;
+            }
+        }
+        shared.wake_allocator.wait_until(IDLE_WAIT, || {
+            stopping() || (!failed && shared.log.segment(next_base(&shared)).is_none())
+        });
+        if stopping() {
+            break;
+        }
+    }
+    tracing::debug!("allocator stopped");
+}
+
+/// Base of the segment after the one being written.
+fn next_base(shared: &Shared) -> u64 {
+    let written = shared.written.load(Ordering::Acquire);
+    shared.log.segment_base(written) + shared.log.segment_size()
+}

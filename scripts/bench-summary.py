@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Summarises a scripts/bench.sh result directory as Markdown: every
+scenario's figures, their ratios to the machine limits, and the targets of
+docs/PERFORMANCE.md marked met or not met.
+
+Usage: scripts/bench-summary.py DIR
+"""
+import json
+import sys
+from pathlib import Path
+
+# Stored bytes of one 1 KiB message: 92-byte fixed header, topic (length
+# byte + name), tags and keys (empty, 2 + 2), properties (4 + UNIQ_KEY entry
+# of 4 + 8 + 32), body (4 + 1024). See protocol/src/record.rs.
+def record_bytes(topic: str, body: int = 1024) -> int:
+    return 92 + 1 + len(topic) + 2 + 2 + 4 + (4 + 8 + 32) + 4 + body
+
+
+TOPIC = {"async-produce-batched": "BenchBacklog", "async-consume-backlog": "BenchBacklog"}
+
+
+def load(d: Path):
+    limits = json.loads((d / "limits.json").read_text())
+    runs = {}
+    for f in sorted(d.glob("*.json")):
+        if f.name == "limits.json":
+            continue
+        try:
+            r = json.loads(f.read_text())
+        except json.JSONDecodeError:
+            r = {"error": (d / f"{f.stem}.err").read_text().strip()[-300:]}
+        cpu = d / f"{f.stem}.cpu"
+        if cpu.exists():
+            r["cpu"] = json.loads(cpu.read_text())
+        runs[f.stem] = r
+    return limits, runs
+
+
+def main() -> int:
+    d = Path(sys.argv[1])
+    limits, runs = load(d)
+    disk = limits["seq_write_mb_s"]
+    print("### Machine limits (MB = 10^6 bytes)\n")
+    print("| limit | value |\n|---|---|")
+    print(f"| sequential write, O_DIRECT 1 MiB ({limits['disk_tool']}) | {disk:.0f} MB/s |")
+    print(f"| sequential write, buffered + one fdatasync | {limits['seq_write_buffered_mb_s']:.0f} MB/s |")
+    print(f"| fdatasync after a 4 KiB append | {limits['fdatasync_per_s']}/s "
+          f"(p50 {limits['fdatasync_p50_us']} µs, p99 {limits['fdatasync_p99_us']} µs) |")
+    print(f"| loopback TCP, one stream ({limits['net_tool']}) | {limits['loopback_tcp_mb_s']:.0f} MB/s |")
+    print(f"| cores | {limits['cores']} |")
+    for when in ("start", "end"):
+        f = d / f"loadavg-{when}"
+        if f.exists():
+            print(f"| load average (1/5/15 min) at {when} of the scenarios | {f.read_text().strip()} |")
+    print()
+
+    print("### Scenarios (1 KiB bodies)\n")
+    print("| scenario | msgs/s | body MB/s | log MB/s | % disk seq write | % loopback | "
+          "latency p50 / p99 / p99.9 / max (µs, from) | errors | CPU s broker / bench |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, r in runs.items():
+        if "error" in r:
+            print(f"| {name} | failed: {r['error']} | | | | | | | |")
+            continue
+        rec = record_bytes(TOPIC.get(name, "BenchTopic"))
+        log_mb = r["msgs_per_sec"] * rec / 1e6
+        lat = r["latency_us"]
+        cpu = r.get("cpu", {})
+        print(f"| {name} | {r['msgs_per_sec']:,.0f} | {r['mb_per_sec']:.1f} | {log_mb:.1f} | "
+              f"{100 * log_mb / disk:.1f} % | {100 * log_mb / limits['loopback_tcp_mb_s']:.1f} % | "
+              f"{lat['p50']:,} / {lat['p99']:,} / {lat['p999']:,} / {lat['max']:,} ({r['latency_from']}) | "
+              f"{r['errors']} | {cpu.get('broker_cpu', '?')} / {cpu.get('bench_cpu', '?')} |")
+    print()
+
+    def rate(name):
+        r = runs.get(name)
+        return r["msgs_per_sec"] if r and "msgs_per_sec" in r else None
+
+    print("### Targets\n")
+    print("| target | measured | verdict |\n|---|---|---|")
+    prod = rate("async-produce-batched")
+    if prod is not None:
+        mb = prod * record_bytes("BenchBacklog") / 1e6
+        pct = 100 * mb / disk
+        print(f"| async batched produce ≥ 60 % of disk sequential write | {mb:.0f} of {disk:.0f} MB/s "
+              f"= {pct:.1f} % | {'met' if pct >= 60 else 'not met'} |")
+    long_ = rate("async-produce-batched-long")
+    if long_ is not None and prod:
+        print(f"| … sustained (longer run) | {long_:,.0f} msgs/s = {100 * long_ / prod:.0f} % of the short run | "
+              f"{'met' if long_ >= 0.6 * disk * 1e6 / record_bytes('BenchTopic') else 'not met'} |")
+    for s in ("sync-produce-64x1", "sync-produce-64x1-shared", "sync-produce-8x8", "sync-produce-8x8-shared"):
+        v = rate(s)
+        if v is not None and prod:
+            print(f"| {s} ≥ 50 % of async batched | {v:,.0f} vs {prod:,.0f} msgs/s = {100 * v / prod:.1f} % | "
+                  f"{'met' if v >= 0.5 * prod else 'not met'} |")
+    cons = rate("async-consume-backlog")
+    if cons is not None and prod:
+        print(f"| consume (backlog catch-up) ≥ produce | {cons:,.0f} vs {prod:,.0f} msgs/s | "
+              f"{'met' if cons >= prod else 'not met'} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

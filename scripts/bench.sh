@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Runs the benchmark scenarios of docs/PERFORMANCE.md on a standalone broker
+# (1 KiB messages) and prints a summary with ratios to the machine's limits.
+#
+# Usage: scripts/bench.sh [--flush sync|async|both] [--quick] [--out DIR]
+#                         [--bin-dir DIR] [--no-build] [--no-limits]
+#                         [--store-parent DIR] [--secs N] [--drop-caches]
+#   --flush         which broker flush mode(s) to run (default both)
+#   --quick         shorter runs and a 256 MiB backlog instead of 2 GiB
+#   --out DIR       where results go (default target/bench/<timestamp>)
+#   --bin-dir DIR   take mqbroker/mqbench/mqadmin from DIR (default
+#                   target/release, built first unless --no-build)
+#   --no-limits     reuse DIR/limits.json instead of measuring the machine
+#   --store-parent  where the broker's temp store goes (default $TMPDIR or
+#                   /tmp); put it on the disk you measure
+#   --secs N        length of the duration-based runs (default 20)
+#   --drop-caches   drop the page cache before the backlog consume (root;
+#                   slows every other process on the machine for a while)
+#
+# Scenarios (each writes DIR/<name>.json, mqbench's --json report):
+#   async: produce-batched (2 GiB backlog by count, 2 producers x 4 in flight
+#          x 32 per send), produce-batched-long (sustained, --secs x 3),
+#          consume-backlog (catch up from the start), e2e (5000 msg/s)
+#   sync:  produce-64x1 (64 producers x 1 in flight; -shared: one client),
+#          produce-8x8 (and -shared), produce-batched, e2e (5000 msg/s)
+# Ports: NameServer 127.0.0.1:19876, broker 127.0.0.1:20911 (override with
+# BENCH_NS_PORT / BENCH_BROKER_PORT), so a developer's broker on the
+# defaults is left alone.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+flush_modes=(async sync)
+quick=0
+out=""
+bin_dir=""
+build=1
+limits=1
+store_parent="${TMPDIR:-/tmp}"
+secs=20
+drop_caches=0
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --flush) case "$2" in both) flush_modes=(async sync) ;; sync|async) flush_modes=("$2") ;;
+                 *) echo "--flush takes sync, async or both" >&2; exit 2 ;; esac; shift 2 ;;
+        --quick) quick=1; secs=5; shift ;;
+        --out) out="$2"; shift 2 ;;
+        --bin-dir) bin_dir="$2"; build=0; shift 2 ;;
+        --no-build) build=0; shift ;;
+        --no-limits) limits=0; shift ;;
+        --store-parent) store_parent="$2"; shift 2 ;;
+        --secs) secs="$2"; shift 2 ;;
+        --drop-caches) drop_caches=1; shift ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; exit 2 ;;
+    esac
+done
+
+bin_dir="${bin_dir:-$root/target/release}"
+out="${out:-$root/target/bench/$(date +%Y%m%d-%H%M%S)}"
+mkdir -p "$out"
+ns_port="${BENCH_NS_PORT:-19876}"
+broker_port="${BENCH_BROKER_PORT:-20911}"
+ns="127.0.0.1:$ns_port"
+backlog_msgs=$(( quick ? 262144 : 2097152 ))   # 256 MiB or 2 GiB of 1 KiB bodies
+unset NAMESRV_ADDR
+
+log() { echo "[bench] $*" >&2; }
+
+if [[ $build -eq 1 ]]; then
+    log "building release binaries"
+    (cd "$root" && cargo build --release --bin mqbroker --bin mqbench --bin mqadmin)
+fi
+for b in mqbroker mqbench mqadmin; do
+    [[ -x "$bin_dir/$b" ]] || { echo "missing $bin_dir/$b" >&2; exit 1; }
+done
+
+if [[ $limits -eq 1 || ! -f "$out/limits.json" ]]; then
+    log "measuring machine limits"
+    "$root/scripts/machine-limits.sh" --dir "$store_parent" --out "$out/limits.json" \
+        $([[ $quick -eq 1 ]] && echo --quick) | tee "$out/limits.txt"
+fi
+
+broker_pid=""
+store=""
+stop_broker() {
+    if [[ -n "$broker_pid" ]]; then
+        kill -TERM "$broker_pid" 2>/dev/null || true
+        wait "$broker_pid" 2>/dev/null || true
+        broker_pid=""
+    fi
+    [[ -n "$store" ]] && rm -rf "$store"
+    store=""
+}
+trap stop_broker EXIT
+
+start_broker() {
+    local flush="$1"
+    store="$(mktemp -d "$store_parent/ferromq-bench-store.XXXXXX")"
+    RUST_LOG=warn "$bin_dir/mqbroker" --standalone --flush "$flush" --store-dir "$store" \
+        --listen "127.0.0.1:$broker_port" --namesrv-listen "$ns" -n "$ns" \
+        2>"$out/broker-$flush.log" &
+    broker_pid=$!
+    for _ in $(seq 100); do
+        if "$bin_dir/mqadmin" -n "$ns" clusterList 2>/dev/null | grep -q "$broker_port"; then
+            log "broker up ($flush flush, pid $broker_pid, store $store)"
+            return
+        fi
+        kill -0 "$broker_pid" 2>/dev/null || { cat "$out/broker-$flush.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "broker did not register within 10 s" >&2
+    exit 1
+}
+
+# CPU seconds (user + system) the broker has used so far.
+broker_cpu() {
+    awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$broker_pid/stat"
+}
+
+# run NAME MQBENCH-ARGS…: runs mqbench with --json into $out/NAME.json and
+# records wall/CPU time of mqbench and the broker in $out/NAME.cpu.
+run() {
+    local name="$1"; shift
+    log "$name: mqbench $*"
+    local before after
+    before=$(broker_cpu)
+    local TIMEFORMAT="%R %U %S"
+    { time "$bin_dir/mqbench" "$@" -n "$ns" --json >"$out/$name.json" 2>"$out/$name.err"; } \
+        2>"$out/$name.time" || log "$name: mqbench exited non-zero (see $out/$name.err)"
+    after=$(broker_cpu)
+    read -r wall user sys <"$out/$name.time"
+    awk -v w="$wall" -v u="$user" -v s="$sys" -v b="$before" -v a="$after" \
+        'BEGIN { printf "{\"wall\": %s, \"bench_cpu\": %.2f, \"broker_cpu\": %.2f}\n", w, u + s, a - b }' \
+        >"$out/$name.cpu"
+    cat "$out/$name.json" >&2
+}
+
+# Other work on the machine skews every figure: keep the load with the results.
+cut -d' ' -f1-3 /proc/loadavg >"$out/loadavg-start"
+for flush in "${flush_modes[@]}"; do
+    start_broker "$flush"
+    "$bin_dir/mqadmin" -n "$ns" updateTopic -t BenchTopic -c DefaultCluster -r 8 -w 8 >/dev/null
+    if [[ "$flush" == async ]]; then
+        "$bin_dir/mqadmin" -n "$ns" updateTopic -t BenchBacklog -c DefaultCluster -r 8 -w 8 >/dev/null
+        run async-produce-batched produce -t BenchBacklog --count "$backlog_msgs" \
+            --producers 2 --inflight 4 --batch 32 --warmup 1
+        if [[ $drop_caches -eq 1 ]]; then
+            sync; echo 3 >/proc/sys/vm/drop_caches
+        fi
+        run async-consume-backlog consume -t BenchBacklog -g "bench-$(date +%s)" \
+            --from-beginning --count "$backlog_msgs" --pull-batch 256
+        run async-produce-batched-long produce -t BenchTopic --duration $(( secs * 3 )) \
+            --producers 2 --inflight 4 --batch 32
+        run async-e2e e2e -t BenchTopic --rate 5000 --duration "$secs"
+    else
+        # 64 producers as 64 processes would be (a connection each), and as
+        # 64 threads of one process sharing its client (one connection).
+        run sync-produce-64x1 produce -t BenchTopic --duration "$secs" --producers 64 --inflight 1 --warmup 1
+        run sync-produce-64x1-shared produce -t BenchTopic --duration "$secs" --producers 64 --inflight 1 \
+            --shared-client --warmup 1
+        run sync-produce-8x8 produce -t BenchTopic --duration "$secs" --producers 8 --inflight 8 --warmup 1
+        run sync-produce-8x8-shared produce -t BenchTopic --duration "$secs" --producers 8 --inflight 8 \
+            --shared-client --warmup 1
+        run sync-produce-batched produce -t BenchTopic --duration "$secs" \
+            --producers 2 --inflight 4 --batch 32 --warmup 1
+        run sync-e2e e2e -t BenchTopic --rate 5000 --duration "$secs"
+    fi
+    stop_broker
+done
+
+cut -d' ' -f1-3 /proc/loadavg >"$out/loadavg-end"
+python3 "$root/scripts/bench-summary.py" "$out" | tee "$out/summary.md"
+log "results in $out"
