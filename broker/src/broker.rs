@@ -6,7 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use ferromq_client::remoting::{self, Handler, Request, Response, ServerOptions};
-use ferromq_protocol::header::TopicConfig;
+use ferromq_protocol::header::{
+    TopicConfig, AUTO_CREATE_QUEUES, AUTO_CREATE_TOPIC, PERM_READ_WRITE,
+};
 use ferromq_protocol::{BrokerName, ResponseCode, TopicName};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -18,6 +20,8 @@ use crate::error::BrokerError;
 use crate::long_poll::LongPollRegistry;
 use crate::offsets::OffsetManager;
 use crate::register;
+use crate::state::BrokerState;
+use crate::stats::RuntimeStats;
 use crate::store::{MessageStore, StoreConfig};
 use crate::topics::TopicManager;
 
@@ -27,6 +31,10 @@ pub struct Broker {
     store: Arc<MessageStore>,
     topics: TopicManager,
     offsets: OffsetManager,
+    /// Broker-wide permission (write wiped for maintenance), persisted.
+    state: BrokerState,
+    /// Put/get counters and rates.
+    stats: RuntimeStats,
     long_poll: Arc<LongPollRegistry>,
     /// Cancelled when shutdown begins: stops accepting and answers held pulls.
     shutdown: CancellationToken,
@@ -55,6 +63,12 @@ impl Broker {
     pub(crate) fn offsets(&self) -> &OffsetManager {
         &self.offsets
     }
+    pub(crate) fn state(&self) -> &BrokerState {
+        &self.state
+    }
+    pub(crate) fn stats(&self) -> &RuntimeStats {
+        &self.stats
+    }
     pub(crate) fn long_poll(&self) -> &LongPollRegistry {
         &self.long_poll
     }
@@ -82,15 +96,44 @@ impl Broker {
 
     /// The topic's config, or a `TopicNotExist` answer.
     pub(crate) fn topic_config(&self, topic: &TopicName) -> Result<TopicConfig, Response> {
-        self.topics.get(topic).ok_or_else(|| {
+        self.topics.get(topic).ok_or_else(|| self.no_topic(topic))
+    }
+
+    /// For a send: the topic's config, creating the topic first when it is
+    /// unknown and this broker creates topics on first send.
+    pub(crate) fn topic_config_for_send(&self, topic: &TopicName) -> Result<TopicConfig, Response> {
+        if let Some(c) = self.topics.get(topic) {
+            return Ok(c);
+        }
+        if !self.config.auto_create_topic || topic.as_str() == AUTO_CREATE_TOPIC {
+            return Err(self.no_topic(topic));
+        }
+        let config = TopicConfig {
+            name: topic.clone(),
+            read_queues: AUTO_CREATE_QUEUES,
+            write_queues: AUTO_CREATE_QUEUES,
+            perm: PERM_READ_WRITE,
+        };
+        self.topics.upsert(config.clone()).map_err(|e| {
             Response::error(
-                ResponseCode::TopicNotExist,
-                format!(
-                    "topic {topic} does not exist on broker {} — create it with mqadmin updateTopic",
-                    self.config.broker_name
-                ),
+                ResponseCode::SystemError,
+                format!("cannot create topic {topic}: {e}"),
             )
-        })
+        })?;
+        info!(%topic, queues = AUTO_CREATE_QUEUES, "topic created on first send");
+        self.register_soon();
+        // A concurrent creator may have won with the same config; read back.
+        Ok(self.topics.get(topic).unwrap_or(config))
+    }
+
+    fn no_topic(&self, topic: &TopicName) -> Response {
+        Response::error(
+            ResponseCode::TopicNotExist,
+            format!(
+                "topic {topic} does not exist on broker {} — create it with mqadmin updateTopic",
+                self.config.broker_name
+            ),
+        )
     }
 }
 
@@ -189,6 +232,8 @@ pub async fn start(
     }
     let config_dir = dir.join("config");
     let topics = TopicManager::load(config_dir.clone()).map_err(BrokerError::io("load topics"))?;
+    let state =
+        BrokerState::load(config_dir.clone()).map_err(BrokerError::io("load broker state"))?;
     let offsets =
         OffsetManager::load(config_dir).map_err(BrokerError::io("load consumer offsets"))?;
 
@@ -208,6 +253,8 @@ pub async fn start(
         store,
         topics,
         offsets,
+        state,
+        stats: RuntimeStats::new(),
         long_poll,
         shutdown: shutdown.child_token(),
         register_now: Notify::new(),
@@ -235,6 +282,7 @@ async fn serve_until_shutdown(
 ) -> Result<(), BrokerError> {
     let reg = tokio::spawn(register::register_loop(broker.clone()));
     let persist = tokio::spawn(persist_loop(broker.clone()));
+    let sampler = tokio::spawn(sample_loop(broker.clone()));
     let opts = ServerOptions {
         max_frame_len: broker.config.max_frame_len,
         ..ServerOptions::default()
@@ -245,6 +293,7 @@ async fn serve_until_shutdown(
     broker.shutdown.cancel();
     let _ = reg.await;
     let _ = persist.await;
+    let _ = sampler.await;
     let store_result = broker.store.shutdown().await;
     if let Err(e) = &store_result {
         error!(error = %e, "store shutdown failed");
@@ -265,6 +314,16 @@ async fn persist_loop(b: Arc<Broker>) {
         }
         if let Err(e) = b.offsets.persist() {
             warn!(error = %e, "persisting consumer offsets failed; will retry");
+        }
+    }
+}
+
+async fn sample_loop(b: Arc<Broker>) {
+    loop {
+        b.stats.sample(b.store.stats().messages);
+        tokio::select! {
+            _ = b.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
         }
     }
 }

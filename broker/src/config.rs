@@ -44,8 +44,9 @@ pub struct BrokerConfig {
     pub heartbeat_timeout: Option<Duration>,
     /// Period of consumer-offset persistence.
     pub offset_flush_interval: Duration,
-    /// Queues of a topic created without explicit counts.
-    pub default_topic_queues: u32,
+    /// Create topics on first send (and register `TBW102` so producers
+    /// know this broker does).
+    pub auto_create_topic: bool,
 }
 
 impl BrokerConfig {
@@ -67,7 +68,7 @@ impl BrokerConfig {
             register_interval: Duration::from_secs(30),
             heartbeat_timeout: None,
             offset_flush_interval: Duration::from_secs(5),
-            default_topic_queues: 8,
+            auto_create_topic: false,
         }
     }
 }
@@ -105,6 +106,8 @@ pub struct FileConfig {
     pub sync_flush_timeout_ms: Option<u64>,
     /// NameServer registration period in milliseconds.
     pub register_interval_ms: Option<u64>,
+    /// `--auto-create-topic`.
+    pub auto_create_topic: Option<bool>,
 }
 
 impl FileConfig {

@@ -18,6 +18,8 @@ mod long_poll;
 mod offsets;
 mod persist;
 mod register;
+mod state;
+mod stats;
 pub mod store;
 mod topics;
 

@@ -9,7 +9,10 @@ use std::time::Duration;
 use ferromq_client::remoting::Connection;
 use ferromq_client::ClientError;
 use ferromq_protocol::header::{RegisterBrokerRequest, UnregisterBrokerRequest};
-use ferromq_protocol::Rpc;
+use ferromq_protocol::header::{
+    TopicConfig, AUTO_CREATE_QUEUES, AUTO_CREATE_TOPIC, PERM_READ_WRITE,
+};
+use ferromq_protocol::{Rpc, TopicName};
 use futures::future::join_all;
 use tracing::{debug, info, warn};
 
@@ -37,7 +40,7 @@ async fn register_all(b: &Broker, log_success: bool) {
         broker_name: b.config().broker_name.clone(),
         broker_id: b.config().broker_id,
         broker_addr: b.addr().to_string(),
-        topics: b.topics().all(),
+        topics: registered_topics(b),
         version: env!("CARGO_PKG_VERSION").to_string(),
         heartbeat_timeout_ms: b.config().heartbeat_timeout.map(|d| d.as_millis() as u64),
     };
@@ -86,4 +89,31 @@ async fn call_all<'a, R: Rpc + Clone>(
         .iter()
         .zip(join_all(calls).await)
         .collect()
+}
+
+/// The topics as NameServers should route them: with the broker's own
+/// permission applied (a wiped broker is not writable for any topic), plus
+/// `TBW102` when the broker creates topics on first send.
+fn registered_topics(b: &Broker) -> Vec<TopicConfig> {
+    let perm = b.state().perm();
+    let mut topics: Vec<TopicConfig> = b
+        .topics()
+        .all()
+        .into_iter()
+        .map(|mut t| {
+            t.perm &= perm;
+            t
+        })
+        .collect();
+    if b.config().auto_create_topic {
+        if let Ok(name) = TopicName::new(AUTO_CREATE_TOPIC) {
+            topics.push(TopicConfig {
+                name,
+                read_queues: AUTO_CREATE_QUEUES,
+                write_queues: AUTO_CREATE_QUEUES,
+                perm: PERM_READ_WRITE & perm,
+            });
+        }
+    }
+    topics
 }

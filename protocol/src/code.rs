@@ -48,6 +48,8 @@ codes!(
         UpdateTopic = 17,
         /// First queue offset stored at or after a time.
         SearchOffsetByTimestamp = 29,
+        /// A broker's runtime figures (version, uptime, TPS, store).
+        GetBrokerRuntimeInfo = 28,
         /// Highest queue offset (exclusive) of a queue.
         GetMaxOffset = 30,
         /// Lowest queue offset still stored in a queue.
@@ -68,10 +70,14 @@ codes!(
         GetAllTopicList = 206,
         /// Per-queue broker and consumer offsets of a group on a broker.
         GetConsumeStats = 208,
+        /// Stop producers from choosing a broker (it keeps serving reads).
+        WipeWritePerm = 205,
         /// Delete a topic from a broker.
         DeleteTopicInBroker = 215,
         /// Delete a topic from a NameServer's route table.
         DeleteTopicInNamesrv = 216,
+        /// Let producers choose a broker again after [`Self::WipeWritePerm`].
+        AddWritePerm = 327,
     }
 );
 

@@ -58,6 +58,9 @@ struct Args {
     /// NameServer registration period in milliseconds [default: 30000]
     #[arg(long)]
     register_interval_ms: Option<u64>,
+    /// Create topics on first send [default: true with --standalone, else false]
+    #[arg(long)]
+    auto_create_topic: Option<bool>,
 }
 
 fn main() -> Result<()> {
@@ -117,6 +120,10 @@ async fn start(args: Args, file: FileConfig) -> Result<()> {
         config.register_interval = Duration::from_millis(ms);
     }
     config.advertise_addr = args.advertise_addr.or(file.advertise_addr);
+    config.auto_create_topic = args
+        .auto_create_topic
+        .or(file.auto_create_topic)
+        .unwrap_or(standalone);
     let listen = args
         .listen
         .or(file.listen)

@@ -6,6 +6,7 @@ mod admin;
 mod offset;
 mod pull;
 mod query;
+mod runtime;
 mod search_offset;
 mod send;
 
@@ -32,6 +33,9 @@ pub(crate) async fn dispatch(b: &Broker, req: Request) -> Response {
         RequestCode::DeleteTopicInBroker => admin::delete_topic(b, &req).await,
         RequestCode::GetTopicStats => admin::topic_stats(b, &req),
         RequestCode::GetConsumeStats => admin::consume_stats(b, &req),
+        RequestCode::GetBrokerRuntimeInfo => runtime::runtime_info(b, &req),
+        RequestCode::WipeWritePerm => runtime::wipe_write_perm(b, &req),
+        RequestCode::AddWritePerm => runtime::add_write_perm(b, &req),
         RequestCode::QueryMessage => query::query_message(b, &req).await,
         RequestCode::ViewMessageById => query::view_by_id(b, &req),
         RequestCode::SearchOffsetByTimestamp => search_offset::search_offset(b, &req),

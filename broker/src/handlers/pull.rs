@@ -48,6 +48,7 @@ pub(super) async fn pull(b: &Broker, req: Request) -> HandlerResult {
         let empty = matches!(read.status, ReadStatus::NoNewMessage)
             || (matches!(read.status, ReadStatus::NoQueue) && h.queue_offset.get() == 0);
         if !empty || Instant::now() >= deadline || b.is_shutting_down() {
+            b.stats().add_gets(read.records.len() as u64);
             return Ok(answer(read, h.queue_offset));
         }
         tokio::select! {

@@ -11,7 +11,16 @@ use crate::store::{AppendError, AppendResult};
 
 pub(super) async fn send(b: &Broker, req: Request) -> HandlerResult {
     let h: SendMessageRequest = decode(&req)?;
-    let topic = b.topic_config(&h.topic)?;
+    if !b.state().writable() {
+        return Err(Response::error(
+            ResponseCode::NoPermission,
+            format!(
+                "broker {} is not writable (write permission wiped); send elsewhere",
+                b.name()
+            ),
+        ));
+    }
+    let topic = b.topic_config_for_send(&h.topic)?;
     if topic.perm & PERM_WRITE == 0 {
         return Err(Response::error(
             ResponseCode::NoPermission,

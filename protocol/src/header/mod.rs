@@ -5,10 +5,12 @@
 mod broker;
 mod namesrv;
 mod query;
+mod runtime;
 
 pub use broker::*;
 pub use namesrv::*;
 pub use query::*;
+pub use runtime::*;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
