@@ -243,6 +243,13 @@ pub async fn start(
     sc.flush = config.flush;
     sc.max_message_size = config.max_message_size;
     sc.sync_flush_timeout = config.sync_flush_timeout;
+    sc.max_batch_bytes = config.max_batch_bytes;
+    sc.async_flush_interval = config.async_flush_interval;
+    sc.file_reserved_time = config.file_reserved_time;
+    sc.delete_when_hour = config.delete_when_hour;
+    sc.disk_clean_ratio = config.disk_clean_ratio;
+    sc.disk_force_clean_ratio = config.disk_force_clean_ratio;
+    sc.disk_reject_ratio = config.disk_reject_ratio;
     let listener_arc = long_poll.clone();
     let store = tokio::task::spawn_blocking(move || MessageStore::open(sc, listener_arc))
         .await

@@ -44,6 +44,21 @@ pub struct BrokerConfig {
     pub heartbeat_timeout: Option<Duration>,
     /// Period of consumer-offset persistence.
     pub offset_flush_interval: Duration,
+    /// Largest total size of one batch send.
+    pub max_batch_bytes: usize,
+    /// Async-flush period.
+    pub async_flush_interval: Duration,
+    /// Commit-log segments older than this are deleted (72 h).
+    pub file_reserved_time: Duration,
+    /// Hour of the day (UTC) when expired segments are deleted (4).
+    pub delete_when_hour: u8,
+    /// Disk usage above which expired segments are deleted at any hour (0.75).
+    pub disk_clean_ratio: f64,
+    /// Disk usage above which the oldest segments are deleted even if not
+    /// expired (0.85).
+    pub disk_force_clean_ratio: f64,
+    /// Disk usage above which sends are refused (0.90).
+    pub disk_reject_ratio: f64,
     /// Create topics on first send (and register `TBW102` so producers
     /// know this broker does).
     pub auto_create_topic: bool,
@@ -69,6 +84,13 @@ impl BrokerConfig {
             heartbeat_timeout: None,
             offset_flush_interval: Duration::from_secs(5),
             auto_create_topic: false,
+            max_batch_bytes: 4 * 1024 * 1024,
+            async_flush_interval: Duration::from_millis(500),
+            file_reserved_time: Duration::from_secs(72 * 3600),
+            delete_when_hour: 4,
+            disk_clean_ratio: 0.75,
+            disk_force_clean_ratio: 0.85,
+            disk_reject_ratio: 0.90,
         }
     }
 }
@@ -108,6 +130,20 @@ pub struct FileConfig {
     pub register_interval_ms: Option<u64>,
     /// `--auto-create-topic`.
     pub auto_create_topic: Option<bool>,
+    /// Largest total size of one batch send in bytes.
+    pub max_batch_bytes: Option<usize>,
+    /// Async-flush period in milliseconds.
+    pub async_flush_interval_ms: Option<u64>,
+    /// Hours a commit-log segment is kept (`fileReservedTime`).
+    pub file_reserved_hours: Option<u64>,
+    /// Hour of the day (UTC, 0-23) when expired segments are deleted.
+    pub delete_when_hour: Option<u8>,
+    /// Disk usage (0-1) above which expired segments are deleted at any hour.
+    pub disk_clean_ratio: Option<f64>,
+    /// Disk usage (0-1) above which the oldest segments are deleted.
+    pub disk_force_clean_ratio: Option<f64>,
+    /// Disk usage (0-1) above which sends are refused.
+    pub disk_reject_ratio: Option<f64>,
 }
 
 impl FileConfig {

@@ -58,6 +58,15 @@ struct Args {
     /// NameServer registration period in milliseconds [default: 30000]
     #[arg(long)]
     register_interval_ms: Option<u64>,
+    /// Hours a commit-log segment is kept [default: 72]
+    #[arg(long)]
+    file_reserved_hours: Option<u64>,
+    /// Hour of the day (UTC) when expired segments are deleted [default: 4]
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..24))]
+    delete_when_hour: Option<u8>,
+    /// Largest total size of one batch send in bytes [default: 4 MiB]
+    #[arg(long)]
+    max_batch_bytes: Option<usize>,
     /// Create topics on first send [default: true with --standalone, else false]
     #[arg(long)]
     auto_create_topic: Option<bool>,
@@ -120,6 +129,27 @@ async fn start(args: Args, file: FileConfig) -> Result<()> {
         config.register_interval = Duration::from_millis(ms);
     }
     config.advertise_addr = args.advertise_addr.or(file.advertise_addr);
+    if let Some(v) = args.max_batch_bytes.or(file.max_batch_bytes) {
+        config.max_batch_bytes = v;
+    }
+    if let Some(ms) = file.async_flush_interval_ms {
+        config.async_flush_interval = Duration::from_millis(ms);
+    }
+    if let Some(h) = args.file_reserved_hours.or(file.file_reserved_hours) {
+        config.file_reserved_time = Duration::from_secs(h * 3600);
+    }
+    if let Some(h) = args.delete_when_hour.or(file.delete_when_hour) {
+        config.delete_when_hour = h;
+    }
+    if let Some(r) = file.disk_clean_ratio {
+        config.disk_clean_ratio = r;
+    }
+    if let Some(r) = file.disk_force_clean_ratio {
+        config.disk_force_clean_ratio = r;
+    }
+    if let Some(r) = file.disk_reject_ratio {
+        config.disk_reject_ratio = r;
+    }
     config.auto_create_topic = args
         .auto_create_topic
         .or(file.auto_create_topic)

@@ -77,6 +77,10 @@ fn append_error(e: AppendError) -> Response {
             format!("the store refuses writes after a disk error ({m}); restart the broker after fixing the disk"),
         ),
         AppendError::ShuttingDown => (ResponseCode::ServiceNotAvailable, "broker is shutting down".to_string()),
+        AppendError::DiskFull(m) => (
+            ResponseCode::DiskFull,
+            format!("disk full: {m}; sends are refused until retention frees space, reads go on"),
+        ),
         AppendError::Busy => (ResponseCode::SystemBusy, "broker is busy; try again".to_string()),
         other => (ResponseCode::SystemError, other.to_string()),
     };
