@@ -16,6 +16,8 @@ pub struct ClientConfig {
     request_timeout: Duration,
     connect_timeout: Duration,
     route_refresh_interval: Duration,
+    reconnect_backoff_initial: Duration,
+    reconnect_backoff_max: Duration,
 }
 
 impl Default for ClientConfig {
@@ -25,6 +27,8 @@ impl Default for ClientConfig {
             request_timeout: Duration::from_secs(3),
             connect_timeout: Duration::from_secs(3),
             route_refresh_interval: Duration::from_secs(30),
+            reconnect_backoff_initial: Duration::from_millis(100),
+            reconnect_backoff_max: Duration::from_secs(5),
         }
     }
 }
@@ -54,6 +58,18 @@ impl ClientConfig {
     pub fn route_refresh_interval(&self) -> Duration {
         self.route_refresh_interval
     }
+
+    /// Wait before re-dialling an address after its first failed dial; it
+    /// doubles with every further failure up to
+    /// [`Self::reconnect_backoff_max`].
+    pub fn reconnect_backoff_initial(&self) -> Duration {
+        self.reconnect_backoff_initial
+    }
+
+    /// Longest wait between dials of an address that keeps failing.
+    pub fn reconnect_backoff_max(&self) -> Duration {
+        self.reconnect_backoff_max
+    }
 }
 
 /// Builds a [`ClientConfig`].
@@ -63,6 +79,7 @@ pub struct ClientConfigBuilder {
     request_timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
     route_refresh_interval: Option<Duration>,
+    reconnect_backoff: Option<(Duration, Duration)>,
 }
 
 impl ClientConfigBuilder {
@@ -95,11 +112,21 @@ impl ClientConfigBuilder {
         self
     }
 
+    /// Re-dial backoff per address: `initial` after the first failed dial,
+    /// doubling up to `max` (defaults 100 ms and 5 s). Calls to an address
+    /// that is backing off fail at once with
+    /// [`ClientError::Backoff`] instead of dialling.
+    #[must_use]
+    pub fn reconnect_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.reconnect_backoff = Some((initial, max));
+        self
+    }
+
     /// Checks the settings.
     ///
     /// # Errors
-    /// [`ClientError::InvalidArgument`] for a malformed NameServer list or a
-    /// zero duration.
+    /// [`ClientError::InvalidArgument`] for a malformed NameServer list, a
+    /// zero duration, or a backoff maximum below its initial value.
     pub fn build(self) -> Result<ClientConfig> {
         let d = ClientConfig::default();
         let namesrv_addrs = match self.namesrv {
@@ -113,11 +140,24 @@ impl ClientConfigBuilder {
             route_refresh_interval: self
                 .route_refresh_interval
                 .unwrap_or(d.route_refresh_interval),
+            reconnect_backoff_initial: self
+                .reconnect_backoff
+                .map_or(d.reconnect_backoff_initial, |b| b.0),
+            reconnect_backoff_max: self
+                .reconnect_backoff
+                .map_or(d.reconnect_backoff_max, |b| b.1),
         };
+        if config.reconnect_backoff_max < config.reconnect_backoff_initial {
+            return Err(ClientError::InvalidArgument(format!(
+                "reconnect backoff maximum {:?} is below its initial value {:?}",
+                config.reconnect_backoff_max, config.reconnect_backoff_initial
+            )));
+        }
         for (name, v) in [
             ("request timeout", config.request_timeout),
             ("connect timeout", config.connect_timeout),
             ("route refresh interval", config.route_refresh_interval),
+            ("reconnect backoff", config.reconnect_backoff_initial),
         ] {
             if v.is_zero() {
                 return Err(ClientError::InvalidArgument(format!(
@@ -208,5 +248,18 @@ mod tests {
             .connect_timeout(Duration::ZERO)
             .build()
             .is_err());
+        assert_eq!(c.reconnect_backoff_initial(), Duration::from_millis(100));
+        assert_eq!(c.reconnect_backoff_max(), Duration::from_secs(5));
+        let c = ClientConfig::builder()
+            .reconnect_backoff(Duration::from_millis(10), Duration::from_millis(50))
+            .build()
+            .unwrap();
+        assert_eq!(c.reconnect_backoff_max(), Duration::from_millis(50));
+        for (initial, max) in [(0, 10), (20, 10)] {
+            assert!(ClientConfig::builder()
+                .reconnect_backoff(Duration::from_millis(initial), Duration::from_millis(max))
+                .build()
+                .is_err());
+        }
     }
 }

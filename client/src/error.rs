@@ -19,6 +19,18 @@ pub enum ClientError {
         /// Cause.
         source: std::io::Error,
     },
+    /// Recent dials to the address failed; until the backoff has passed,
+    /// calls to it fail at once with this error instead of dialling again,
+    /// so a producer moves on to another broker without waiting.
+    #[error("not dialling {addr} again for {retry_in_ms} ms: the last dial failed ({cause})")]
+    Backoff {
+        /// Address not dialled.
+        addr: String,
+        /// Time until the next dial is allowed.
+        retry_in_ms: u64,
+        /// Why the last dial failed.
+        cause: String,
+    },
     /// The connection broke or was closed while the call was in flight.
     #[error("connection to {0} closed")]
     ConnectionClosed(String),
@@ -106,6 +118,7 @@ impl ClientError {
         matches!(
             self,
             Self::Connect { .. }
+                | Self::Backoff { .. }
                 | Self::ConnectionClosed(_)
                 | Self::Timeout { .. }
                 | Self::Frame(_)
@@ -117,6 +130,7 @@ impl ClientError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Connect { .. }
+            | Self::Backoff { .. }
             | Self::ConnectionClosed(_)
             | Self::Timeout { .. }
             | Self::NoWritableQueue(_)
@@ -130,6 +144,33 @@ impl ClientError {
                     | ResponseCode::DiskFull
                     | ResponseCode::NoPermission
                     | ResponseCode::TopicNotExist
+            ),
+            _ => false,
+        }
+    }
+}
+
+impl ClientError {
+    /// Whether a failed send says something is wrong with the *broker*
+    /// (unreachable, broken connection, busy, store trouble), so the
+    /// latency fault strategy should avoid it for a while. A stale route
+    /// (`NoPermission` from a broker whose write permission was wiped,
+    /// `TopicNotExist`) is not: the route refresh that follows fixes it.
+    /// A timeout is judged by its latency instead.
+    pub(crate) fn is_broker_fault(&self) -> bool {
+        match self {
+            Self::Connect { .. }
+            | Self::Backoff { .. }
+            | Self::ConnectionClosed(_)
+            | Self::Frame(_)
+            | Self::BrokerUnavailable(_) => true,
+            Self::Server { code, .. } => matches!(
+                code,
+                ResponseCode::SystemBusy
+                    | ResponseCode::SystemError
+                    | ResponseCode::ServiceNotAvailable
+                    | ResponseCode::StoreError
+                    | ResponseCode::DiskFull
             ),
             _ => false,
         }

@@ -48,7 +48,7 @@ mod mock;
 #[cfg(test)]
 mod tests;
 
-pub use admin::AdminClient;
+pub use admin::{AdminClient, PermChange};
 pub use config::{parse_namesrv_addrs, ClientConfig, ClientConfigBuilder, DEFAULT_NAMESRV_ADDR};
 pub use consumer::{ConsumeFrom, PolledMessage, PullConsumer, PullConsumerBuilder};
 pub use error::{ClientError, Result};

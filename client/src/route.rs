@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Instant;
 
-use ferromq_protocol::header::{TopicRouteData, PERM_READ, PERM_WRITE};
+use ferromq_protocol::header::{
+    QueueData, TopicRouteData, AUTO_CREATE_QUEUES, PERM_READ, PERM_READ_WRITE, PERM_WRITE,
+};
 use ferromq_protocol::{BrokerName, QueueId, TopicName};
 
 /// One queue of a topic on one broker name.
@@ -88,6 +90,47 @@ impl TopicRoute {
             data,
             fetched_at: Instant::now(),
         }
+    }
+
+    /// A route for `topic`, which no NameServer knows yet, made from the
+    /// route of the auto-create topic (`TBW102`, registered by brokers that
+    /// create topics on first send): every broker name that routes it with
+    /// write permission and a live master gets
+    /// `min(AUTO_CREATE_QUEUES, its write queues)` queues. `None` if no
+    /// such broker is left. A send to one of these queues makes the broker
+    /// create the topic.
+    pub fn provisional(topic: TopicName, auto_create: &TopicRoute) -> Option<Self> {
+        let queue_datas: Vec<QueueData> = auto_create
+            .data
+            .queue_datas
+            .iter()
+            .filter(|qd| qd.perm & PERM_WRITE != 0 && auto_create.masters.contains_key(&qd.broker_name))
+            .map(|qd| {
+                let n = AUTO_CREATE_QUEUES.min(qd.write_queues);
+                QueueData {
+                    broker_name: qd.broker_name.clone(),
+                    read_queues: n,
+                    write_queues: n,
+                    perm: PERM_READ_WRITE,
+                }
+            })
+            .filter(|qd| qd.write_queues > 0)
+            .collect();
+        if queue_datas.is_empty() {
+            return None;
+        }
+        let broker_datas = auto_create
+            .data
+            .broker_datas
+            .iter()
+            .filter(|b| queue_datas.iter().any(|q| q.broker_name == b.broker_name))
+            .cloned()
+            .collect();
+        let data = TopicRouteData {
+            queue_datas,
+            broker_datas,
+        };
+        Some(Self::from_data(topic, data))
     }
 
     /// The topic.
@@ -191,6 +234,42 @@ pub(crate) mod tests {
             r.master_addr(&BrokerName::new("broker-b").unwrap()),
             Some("10.0.0.0:10911")
         );
+    }
+
+    #[test]
+    fn provisional_route_uses_the_writable_auto_create_brokers() {
+        let auto = TopicRoute::from_data(
+            TopicName::new("TBW102").unwrap(),
+            data(&[
+                ("big", 8, PERM_READ_WRITE, true),
+                ("small", 2, PERM_READ_WRITE, true),
+                ("wiped", 8, PERM_READ, true),
+                ("dead", 8, PERM_READ_WRITE, false),
+            ]),
+        );
+        let t = TopicName::new("New").unwrap();
+        let r = TopicRoute::provisional(t.clone(), &auto).unwrap();
+        assert_eq!(r.topic(), &t);
+        let names: Vec<String> = r.write_queues().iter().map(|q| q.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "New@big/0",
+                "New@big/1",
+                "New@big/2",
+                "New@big/3",
+                "New@small/0",
+                "New@small/1"
+            ]
+        );
+        assert_eq!(r.masters().count(), 2);
+        assert_eq!(r.data().broker_datas.len(), 2);
+
+        let none = TopicRoute::from_data(
+            TopicName::new("TBW102").unwrap(),
+            data(&[("wiped", 8, PERM_READ, true)]),
+        );
+        assert!(TopicRoute::provisional(t, &none).is_none());
     }
 
     #[test]

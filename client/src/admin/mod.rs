@@ -3,12 +3,14 @@
 //! producers and consumers so that authentication can later be required
 //! for exactly these calls.
 
+mod broker;
 mod cluster;
 mod messages;
 mod progress;
 mod query;
 mod topic;
 
+pub use broker::PermChange;
 pub use progress::{ConsumerProgress, QueueLag};
 pub use topic::BrokerTopicStatus;
 

@@ -1,5 +1,7 @@
 //! Topic administration: create, delete, list, route and per-queue status.
 
+use std::collections::BTreeSet;
+
 use ferromq_protocol::header::{
     DeleteTopicInNamesrvRequest, DeleteTopicRequest, GetAllTopicListRequest, GetTopicStatsRequest,
     QueueStats, TopicConfig, TopicRouteData, UpdateTopicRequest,
@@ -122,6 +124,20 @@ impl AdminClient {
     /// [`ClientError::NoRoute`] for an unknown topic; NameServer errors.
     pub async fn topic_route(&self, topic: &TopicName) -> Result<TopicRouteData> {
         Ok(self.client.refresh_route(topic).await?.data().clone())
+    }
+
+    /// The clusters the brokers of `topic`'s route belong to.
+    ///
+    /// # Errors
+    /// [`ClientError::NoRoute`] for an unknown topic; NameServer errors.
+    pub async fn topic_clusters(&self, topic: &TopicName) -> Result<BTreeSet<ClusterName>> {
+        let route = self.client.refresh_route(topic).await?;
+        Ok(route
+            .data()
+            .broker_datas
+            .iter()
+            .map(|b| b.cluster.clone())
+            .collect())
     }
 
     /// Per broker and queue: min and max offset and last store time.

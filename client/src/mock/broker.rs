@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -35,6 +35,13 @@ pub(crate) struct MockBroker {
     pub(crate) fail_sends: AtomicU32,
     /// Answer sends with FlushDiskTimeout.
     pub(crate) flush_timeout: AtomicBool,
+    /// Answer sends with NoPermission (see [`Self::wipe_write_perm`]).
+    no_write: AtomicBool,
+    /// Create unknown topics on send (with 4 queues), like a real broker
+    /// with auto-create on; register `TBW102` to announce it.
+    pub(crate) auto_create: AtomicBool,
+    /// Hold every send this long before answering.
+    pub(crate) send_delay_ms: AtomicU64,
     pub(crate) sends: AtomicUsize,
     pub(crate) pulls: AtomicUsize,
 }
@@ -52,6 +59,9 @@ impl MockBroker {
             arrived: Notify::new(),
             fail_sends: AtomicU32::new(0),
             flush_timeout: AtomicBool::new(false),
+            no_write: AtomicBool::new(false),
+            auto_create: AtomicBool::new(false),
+            send_delay_ms: AtomicU64::new(0),
             sends: AtomicUsize::new(0),
             pulls: AtomicUsize::new(0),
         }
@@ -72,6 +82,24 @@ impl MockBroker {
                 perm: PERM_READ_WRITE,
             },
         );
+    }
+
+    /// Refuses sends from now on and takes write permission off every
+    /// topic, as a real broker does on `WipeWritePerm` (the NameServer
+    /// sees the new permissions at once; client caches do not).
+    pub(crate) fn wipe_write_perm(&self) {
+        self.no_write.store(true, Ordering::SeqCst);
+        for c in self.state.lock().topics.values_mut() {
+            c.perm &= !PERM_WRITE;
+        }
+    }
+
+    /// Undoes [`Self::wipe_write_perm`].
+    pub(crate) fn add_write_perm(&self) {
+        self.no_write.store(false, Ordering::SeqCst);
+        for c in self.state.lock().topics.values_mut() {
+            c.perm |= PERM_WRITE;
+        }
     }
 
     /// Drops the first `n` messages of a queue, as retention would.
@@ -118,7 +146,13 @@ impl MockBroker {
 
     pub(crate) async fn handle(&self, req: Request) -> Response {
         let r = match RequestCode::from_u16(req.code) {
-            Some(RequestCode::SendMessage) => self.send(&req),
+            Some(RequestCode::SendMessage) => {
+                let delay = self.send_delay_ms.load(Ordering::SeqCst);
+                if delay > 0 {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                }
+                self.send(&req)
+            }
             Some(RequestCode::PullMessage) => self.pull(&req).await,
             Some(c) => self.admin(c, &req),
             None => Err(err(ResponseCode::RequestCodeNotSupported, "?")),
@@ -129,6 +163,12 @@ impl MockBroker {
     fn send(&self, req: &Request) -> Result<Response, Response> {
         let h: SendMessageRequest = decode_header(&req.header).unwrap();
         self.sends.fetch_add(1, Ordering::SeqCst);
+        if self.no_write.load(Ordering::SeqCst) {
+            return Err(err(ResponseCode::NoPermission, "write permission wiped (mock)"));
+        }
+        if self.auto_create.load(Ordering::SeqCst) && self.topic(&h.topic).is_err() {
+            self.create_topic(h.topic.as_str(), 4);
+        }
         let config = self.topic(&h.topic)?;
         if h.queue_id.get() >= config.write_queues {
             return Err(err(ResponseCode::BadRequest, "queue out of range"));
@@ -363,6 +403,46 @@ impl MockBroker {
                     .unwrap_or(recs.len());
                 let offset = QueueOffset::new(min + i as u64);
                 Ok(Response::ok(&OffsetResponse { offset }))
+            }
+            RequestCode::WipeWritePerm | RequestCode::AddWritePerm => {
+                if code == RequestCode::WipeWritePerm {
+                    let h: WipeWritePermRequest = decode_header(hdr).unwrap();
+                    assert_eq!(h.broker_name, self.name);
+                    self.wipe_write_perm();
+                } else {
+                    let h: AddWritePermRequest = decode_header(hdr).unwrap();
+                    assert_eq!(h.broker_name, self.name);
+                    self.add_write_perm();
+                }
+                let topics = self.state.lock().topics.len() as u32;
+                Ok(Response::ok(&WritePermResponse { topics }))
+            }
+            RequestCode::GetBrokerRuntimeInfo => {
+                let s = self.state.lock();
+                Ok(Response::ok(&BrokerRuntimeInfo {
+                    version: "mock".into(),
+                    cluster: ClusterName::new(crate::mock::CLUSTER).unwrap(),
+                    broker_name: self.name.clone(),
+                    broker_id: 0,
+                    addr: self.addr.lock().clone(),
+                    uptime_ms: 1000,
+                    put_tps: 1.5,
+                    get_tps: 0.0,
+                    put_total: self.sends.load(Ordering::SeqCst) as u64,
+                    get_total: 0,
+                    commit_log_min_offset: 0,
+                    commit_log_max_offset: s.commit_log,
+                    disk_usage: 0.5,
+                    flush_mode: "sync".into(),
+                    topics: s.topics.len() as u32,
+                    perm: if self.no_write.load(Ordering::SeqCst) {
+                        PERM_READ
+                    } else {
+                        PERM_READ_WRITE
+                    },
+                    auto_create_topic: self.auto_create.load(Ordering::SeqCst),
+                    store_poisoned: false,
+                }))
             }
             _ => Err(err(ResponseCode::RequestCodeNotSupported, "?")),
         }

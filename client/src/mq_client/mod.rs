@@ -2,6 +2,8 @@
 //! connections, NameServer failover and the route cache. Producers,
 //! consumers and admin clients built on the same `MqClient` share all three.
 
+mod auto_create;
+mod backoff;
 mod local;
 mod namesrv;
 mod routes;
@@ -15,7 +17,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use ferromq_protocol::{Rpc, TopicName};
 use parking_lot::{Mutex, RwLock};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
 
 use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
@@ -23,8 +27,16 @@ use crate::remoting::{Connection, Reply};
 use crate::route::TopicRoute;
 
 /// A dial slot per address. The async mutex makes concurrent callers share
-/// one dial instead of racing several connections to the same server.
-type ConnSlot = Arc<tokio::sync::Mutex<Option<Connection>>>;
+/// one dial instead of racing several connections to the same server, and
+/// lets callers that queued behind a failed dial see its backoff at once.
+type ConnSlot = Arc<tokio::sync::Mutex<Slot>>;
+
+/// One address's connection and dial backoff.
+#[derive(Debug, Default)]
+struct Slot {
+    conn: Option<Connection>,
+    backoff: backoff::DialBackoff,
+}
 
 /// Shared client state. Cheap to clone; every clone is the same client.
 /// Background work (the route refresher) stops when the last clone is
@@ -41,6 +53,10 @@ struct Inner {
     conns: Mutex<HashMap<String, ConnSlot>>,
     /// Route cache by topic, read on every send; written by refreshes.
     routes: RwLock<HashMap<TopicName, Arc<TopicRoute>>>,
+    /// Routes made up for topics the NameServers do not know yet, from the
+    /// route of the auto-create topic. Producers only; kept apart so that
+    /// consumers and admin calls never see them.
+    provisional: RwLock<HashMap<TopicName, Arc<TopicRoute>>>,
     /// Index of the NameServer that answered last; tried first next time.
     namesrv_preferred: AtomicUsize,
     /// Set once the background refresher has been spawned (lazily, since
@@ -67,6 +83,7 @@ impl MqClient {
                 config,
                 conns: Mutex::default(),
                 routes: RwLock::default(),
+                provisional: RwLock::default(),
                 namesrv_preferred: AtomicUsize::new(0),
                 refresher_started: AtomicBool::new(false),
                 local_ip,
@@ -112,11 +129,14 @@ impl MqClient {
         self.inner.local_ip
     }
 
-    /// A connection to `addr`, reusing the cached one unless it is closed.
+    /// A connection to `addr`, reusing the cached one unless it is closed
+    /// (a closed one is dropped and the address dialled again). After a
+    /// failed dial the address is not dialled again until its backoff has
+    /// passed; calls in between fail at once.
     ///
     /// # Errors
-    /// [`ClientError::Connect`] if dialling fails, [`ClientError::Shutdown`]
-    /// after [`Self::shutdown`].
+    /// [`ClientError::Connect`] if dialling fails, [`ClientError::Backoff`]
+    /// while backing off, [`ClientError::Shutdown`] after [`Self::shutdown`].
     pub async fn connection(&self, addr: &str) -> Result<Connection> {
         if self.is_shut_down() {
             return Err(ClientError::Shutdown);
@@ -128,13 +148,42 @@ impl MqClient {
             .entry(addr.to_string())
             .or_default()
             .clone();
-        let mut guard = slot.lock().await;
-        if let Some(c) = guard.as_ref().filter(|c| !c.is_closed()) {
-            return Ok(c.clone());
+        let mut slot = slot.lock().await;
+        match &slot.conn {
+            Some(c) if !c.is_closed() => return Ok(c.clone()),
+            Some(_) => {
+                debug!(%addr, "connection closed; dropping it");
+                slot.conn = None;
+            }
+            None => {}
         }
-        let conn = Connection::connect(addr, self.inner.config.connect_timeout()).await?;
-        *guard = Some(conn.clone());
-        Ok(conn)
+        if let Some((wait, cause)) = slot.backoff.wait(Instant::now()) {
+            return Err(ClientError::Backoff {
+                addr: addr.to_string(),
+                retry_in_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                cause: cause.to_string(),
+            });
+        }
+        let config = &self.inner.config;
+        match Connection::connect(addr, config.connect_timeout()).await {
+            Ok(conn) => {
+                if slot.backoff.succeeded() {
+                    info!(%addr, "connected again");
+                }
+                slot.conn = Some(conn.clone());
+                Ok(conn)
+            }
+            Err(e) => {
+                let delay = slot.backoff.failed(
+                    Instant::now(),
+                    config.reconnect_backoff_initial(),
+                    config.reconnect_backoff_max(),
+                    e.to_string(),
+                );
+                debug!(%addr, error = %e, retry_in_ms = delay.as_millis() as u64, "dial failed; backing off");
+                Err(e)
+            }
+        }
     }
 
     /// Sends a typed request to the server at `addr` and waits for the typed

@@ -45,6 +45,7 @@ impl MqClient {
                     .routes
                     .write()
                     .insert(topic.clone(), route.clone());
+                self.inner.provisional.write().remove(topic);
                 Ok(route)
             }
             Err(e) => {
@@ -108,5 +109,6 @@ impl MqClient {
                 }
             }
         }
+        self.refresh_provisional_routes().await;
     }
 }

@@ -8,6 +8,7 @@ use ferromq_protocol::{GroupName, DEFAULT_MAX_MESSAGE_SIZE};
 
 use super::batch::{Limits, MAX_SEND_BODY};
 use super::chooser::QueueChooser;
+use super::fault::LatencyFaults;
 use super::unique_id::UniqueIdGenerator;
 use super::{Inner, Producer};
 use crate::error::{ClientError, Result};
@@ -25,6 +26,7 @@ pub struct ProducerBuilder {
     max_message_size: usize,
     max_batch_bytes: usize,
     compress_threshold: Option<usize>,
+    send_latency_fault: bool,
 }
 
 /// Default largest encoded batch (RocketMQ's 4 MiB batch limit).
@@ -44,6 +46,7 @@ impl Default for ProducerBuilder {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             compress_threshold: Some(DEFAULT_COMPRESS_THRESHOLD),
+            send_latency_fault: true,
         }
     }
 }
@@ -111,6 +114,17 @@ impl ProducerBuilder {
         self
     }
 
+    /// The latency fault strategy (RocketMQ's `sendLatencyFaultEnable`, on
+    /// by default): a broker whose latest send was slow or failed is
+    /// avoided for a while (550 ms → 30 s, 1 s → 60 s, … 15 s → 10 min; an
+    /// error → 30 s) as long as another broker has a writable queue. Off,
+    /// only the brokers that failed the current send are avoided.
+    #[must_use]
+    pub fn send_latency_fault(mut self, on: bool) -> Self {
+        self.send_latency_fault = on;
+        self
+    }
+
     /// Checks the settings and builds the producer. Connects lazily.
     ///
     /// # Errors
@@ -146,6 +160,7 @@ impl ProducerBuilder {
                     compress_threshold: self.compress_threshold,
                 },
                 chooser: QueueChooser::new(),
+                faults: self.send_latency_fault.then(LatencyFaults::default),
                 ids,
                 born_host,
             }),

@@ -1,10 +1,13 @@
 //! The [`Producer`]: encodes messages once, picks a write queue, sends, and
 //! on a retryable failure refreshes the route and retries on another broker
-//! within the send timeout.
+//! within the send timeout. With the latency fault strategy on (the
+//! default) it also remembers how each broker's recent sends went and
+//! avoids slow or failing brokers for a while ([`fault`]).
 
 mod batch;
 mod builder;
 mod chooser;
+mod fault;
 mod future;
 mod result;
 mod unique_id;
@@ -24,6 +27,7 @@ pub use result::{SendResult, SendStatus};
 
 use self::batch::{encode_batch, EncodedBatch, Limits};
 use self::chooser::QueueChooser;
+use self::fault::{LatencyFaults, Unavailable};
 use self::unique_id::UniqueIdGenerator;
 use crate::error::{ClientError, Result};
 use crate::route::{MessageQueue, TopicRoute};
@@ -47,6 +51,9 @@ struct Inner {
     /// Size limits and compression, applied before anything is sent.
     limits: Limits,
     chooser: QueueChooser,
+    /// Latest latency or error per broker; `None` with the latency fault
+    /// strategy off.
+    faults: Option<LatencyFaults>,
     ids: UniqueIdGenerator,
     born_host: SocketAddr,
 }
@@ -133,22 +140,34 @@ impl Producer {
         batch: &EncodedBatch,
         target: Target<'_>,
     ) -> Result<Vec<SendResult>> {
-        let deadline = Instant::now() + self.inner.send_timeout;
+        let i = &self.inner;
+        let deadline = Instant::now() + i.send_timeout;
+        let timed_out = || ClientError::Timeout {
+            addr: format!("topic {}", batch.topic),
+            millis: i.send_timeout.as_millis(),
+        };
         let mut failed: Vec<BrokerName> = Vec::new();
         let mut last_err = None;
-        for attempt in 0..=self.inner.retries {
+        for attempt in 0..=i.retries {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 break;
             }
-            let route = if attempt == 0 {
-                self.inner.client.topic_route(&batch.topic).await?
-            } else {
-                self.route_after_failure(&batch.topic).await?
+            // After a failure the route is read again: the broker may be
+            // gone from it, or no longer writable.
+            let route = i.client.send_route(&batch.topic, attempt > 0);
+            let route = match tokio::time::timeout(remaining, route).await {
+                Ok(r) => r?,
+                Err(_) => break,
             };
-            let result = match pick(&route, target, &self.inner.chooser, &failed) {
+            let avoid = match &i.faults {
+                Some(f) if matches!(target, Target::AnyQueue) => f.unavailable(Instant::now()),
+                _ => Unavailable::default(),
+            };
+            let result = match pick(&route, target, &i.chooser, &failed, &avoid) {
                 Ok((queue, addr)) => {
-                    let r = self.send_once(batch, &queue, addr, remaining).await;
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    let r = self.send_once(batch, &queue, &addr, remaining).await;
                     if r.is_err() {
                         failed.push(queue.broker_name);
                     }
@@ -158,30 +177,49 @@ impl Producer {
             };
             match result {
                 Ok(results) => return Ok(results),
-                Err(e) if e.is_retryable() && attempt < self.inner.retries => {
+                Err(e) if e.is_retryable() && attempt < i.retries => {
                     warn!(topic = %batch.topic, attempt, error = %e, "send failed; retrying");
                     last_err = Some(e);
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    if e.is_retryable() {
+                        self.refresh_in_background(&batch.topic);
+                    }
+                    return Err(e);
+                }
             }
         }
-        Err(last_err.unwrap_or_else(|| ClientError::Timeout {
-            addr: format!("topic {}", batch.topic),
-            millis: self.inner.send_timeout.as_millis(),
-        }))
+        self.refresh_in_background(&batch.topic);
+        Err(last_err.unwrap_or_else(timed_out))
     }
 
-    /// A fresh route after a failed attempt. If the NameServers cannot be
-    /// reached, the cached route is still the best guess.
-    async fn route_after_failure(&self, topic: &TopicName) -> Result<Arc<TopicRoute>> {
-        let client = &self.inner.client;
-        match client.refresh_route(topic).await {
-            Ok(r) => Ok(r),
-            Err(e @ ClientError::NoRoute(_)) => Err(e),
-            Err(e) => {
-                debug!(%topic, error = %e, "route refresh failed; using the cached route");
-                client.cached_route(topic).ok_or(e)
+    /// Re-reads a topic's route after a send that failed for good, so the
+    /// next send finds the cluster as it is now.
+    fn refresh_in_background(&self, topic: &TopicName) {
+        let client = self.inner.client.clone();
+        let topic = topic.clone();
+        tokio::spawn(async move {
+            if let Err(e) = client.send_route(&topic, true).await {
+                debug!(%topic, error = %e, "route refresh after a failed send failed");
             }
+        });
+    }
+
+    /// Reports an attempt's latency or error to the fault strategy.
+    fn record(&self, broker: &BrokerName, started: Instant, outcome: Result<(), &ClientError>) {
+        let Some(faults) = &self.inner.faults else {
+            return;
+        };
+        let now = Instant::now();
+        let elapsed = now - started;
+        match outcome {
+            Ok(()) => faults.record_latency(broker, elapsed, now),
+            Err(ClientError::Timeout { .. }) => faults.record_latency(broker, elapsed, now),
+            Err(e) if e.is_broker_fault() => {
+                debug!(broker = %broker, error = %e, "avoiding the broker for a while");
+                faults.record_error(broker, elapsed, now);
+            }
+            Err(_) => {}
         }
     }
 
@@ -189,7 +227,7 @@ impl Producer {
         &self,
         batch: &EncodedBatch,
         queue: &MessageQueue,
-        addr: String,
+        addr: &str,
         timeout: Duration,
     ) -> Result<Vec<SendResult>> {
         let req = SendMessageRequest {
@@ -198,12 +236,17 @@ impl Producer {
             queue_id: queue.queue_id,
             count: batch.count(),
         };
+        let started = Instant::now();
         let reply = self
             .inner
             .client
-            .call(&addr, &req, batch.body.clone(), timeout)
-            .await?;
-        result::results(reply.code, &reply.header, batch, &queue.broker_name, &addr)
+            .call(addr, &req, batch.body.clone(), timeout)
+            .await;
+        let results = reply.and_then(|reply| {
+            result::results(reply.code, &reply.header, batch, &queue.broker_name, addr)
+        });
+        self.record(&queue.broker_name, started, results.as_ref().map(|_| ()));
+        results
     }
 }
 
@@ -213,11 +256,12 @@ fn pick(
     target: Target<'_>,
     chooser: &QueueChooser,
     failed: &[BrokerName],
+    avoid: &Unavailable,
 ) -> Result<(MessageQueue, String)> {
     let queue = match target {
         Target::Queue(q) => q.clone(),
         Target::AnyQueue => chooser
-            .choose(route.write_queues(), failed)
+            .choose(route.write_queues(), failed, avoid)
             .cloned()
             .ok_or_else(|| ClientError::NoWritableQueue(route.topic().to_string()))?,
     };

@@ -90,3 +90,50 @@ async fn consumer_progress_reports_lag() {
     assert_eq!(min, QueueOffset::new(0));
     assert_eq!(max, QueueOffset::new(2));
 }
+
+#[tokio::test]
+async fn wipe_and_add_write_perm_reach_the_broker_and_routes_follow() {
+    let c = MockCluster::start(&["broker-a", "broker-b"]).await;
+    c.create_topic("T", 2);
+    c.create_topic("U", 2);
+    let admin = AdminClient::new(c.client());
+    let a = c.brokers[0].name.clone();
+    let changes = admin.wipe_write_perm(&a).await.unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].broker_id, 0);
+    assert_eq!(changes[0].addr, *c.brokers[0].addr.lock());
+    assert_eq!(*changes[0].result.as_ref().unwrap(), 2);
+    let info = admin.broker_runtime_info(&changes[0].addr).await.unwrap();
+    assert_eq!(info.perm, crate::PERM_READ);
+    assert_eq!(info.broker_name, a);
+
+    let p = producer(&c);
+    for i in 0..6 {
+        let r = p.send(msg("T", format!("m{i}"))).await.unwrap();
+        assert_eq!(r.broker_name.as_str(), "broker-b");
+    }
+    admin.add_write_perm(&a).await.unwrap();
+    p.client().refresh_route(&topic("T")).await.unwrap();
+    let mut brokers = std::collections::BTreeSet::new();
+    for i in 0..6 {
+        brokers.insert(p.send(msg("T", format!("n{i}"))).await.unwrap().broker_name);
+    }
+    assert_eq!(brokers.len(), 2, "broker-a takes sends again");
+
+    let unknown = ferromq_protocol::BrokerName::new("nope").unwrap();
+    let e = admin.wipe_write_perm(&unknown).await.unwrap_err();
+    assert!(e.to_string().contains("unknown to the NameServers"), "{e}");
+}
+
+#[tokio::test]
+async fn topic_clusters_name_the_clusters_of_the_route() {
+    let c = MockCluster::start(&["broker-a", "broker-b"]).await;
+    c.create_topic("T", 2);
+    let admin = AdminClient::new(c.client());
+    let clusters = admin.topic_clusters(&topic("T")).await.unwrap();
+    assert_eq!(clusters.into_iter().collect::<Vec<_>>(), [cluster()]);
+    assert!(matches!(
+        admin.topic_clusters(&topic("Nope")).await,
+        Err(ClientError::NoRoute(_))
+    ));
+}

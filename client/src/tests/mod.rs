@@ -2,6 +2,7 @@
 
 mod admin;
 mod consumer;
+mod failover;
 mod namesrv;
 mod producer;
 mod query;

@@ -125,8 +125,12 @@ pub(super) async fn producer_task(
                         }
                         () = tokio::time::sleep_until(due) => {}
                     }
-                } else if p.due.is_none() && plan.deadline.is_some_and(|d| Instant::now() >= d) {
-                    // Planned before the deadline, but the window only freed up after it.
+                }
+                if plan.deadline.is_some_and(|d| Instant::now() >= d) {
+                    // Planned before the deadline, but the window only freed
+                    // up after it: a run that falls behind its --rate ends on
+                    // time (the delay already shows in the latencies) instead
+                    // of sending its backlog of scheduled sends.
                     next = None;
                     continue;
                 }

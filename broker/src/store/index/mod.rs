@@ -10,6 +10,7 @@
 //! re-reads the record and compares the real key.
 
 pub(crate) mod file;
+mod format;
 pub(crate) mod hash;
 
 use std::fs;
