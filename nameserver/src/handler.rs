@@ -104,6 +104,7 @@ mod tests {
             header,
             body: Bytes::new(),
             peer: ([127, 0, 0, 1], 1).into(),
+            conn: ferromq_client::remoting::PeerHandle::detached(([127, 0, 0, 1], 1).into()),
         }
     }
 

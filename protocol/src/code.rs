@@ -56,6 +56,30 @@ codes!(
         GetMinOffset = 31,
         /// The record at a commit-log offset (an offset message id).
         ViewMessageById = 33,
+        /// A client's groups and subscriptions (every 30 s).
+        Heartbeat = 34,
+        /// A client leaves its groups.
+        UnregisterClient = 35,
+        /// A consumer hands a failed message back for redelivery.
+        ConsumerSendMsgBack = 36,
+        /// Client ids of a consumer group.
+        GetConsumerListByGroup = 38,
+        /// Broker to client (oneway): a group's membership changed; rebalance.
+        NotifyConsumerIdsChanged = 40,
+        /// Lock queues for orderly consumption.
+        LockBatchMq = 41,
+        /// Release queue locks.
+        UnlockBatchMq = 42,
+        /// Create or update a subscription group.
+        UpdateSubscriptionGroup = 200,
+        /// Connections and subscriptions of a consumer group.
+        GetConsumerConnectionList = 203,
+        /// Delete a subscription group.
+        DeleteSubscriptionGroup = 207,
+        /// Broker to client (oneway): move to these offsets now.
+        ResetOffsetNotify = 220,
+        /// Reset a group's offsets on a topic to a point in time.
+        ResetOffsetByTime = 222,
         /// Register a broker and its topics with a NameServer.
         RegisterBroker = 103,
         /// Remove a broker from a NameServer.

@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::error::{ClientError, Result};
@@ -24,6 +25,11 @@ use crate::error::{ClientError, Result};
 const WRITE_QUEUE: usize = 1024;
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Frame>>>>;
+
+/// Called with each request a server sends on its own (broker notifications
+/// such as "group membership changed"). Runs on the connection's reader
+/// task, so it must not block: hand the frame to a channel.
+pub type PushHandler = Arc<dyn Fn(Frame) + Send + Sync>;
 
 /// A multiplexed connection to one server. Cheap to clone; closed when the
 /// last clone is dropped or the peer goes away.
@@ -42,6 +48,8 @@ struct Inner {
     /// Into the writer task, which owns the socket's write half.
     tx: mpsc::Sender<Frame>,
     closed: Arc<AtomicBool>,
+    /// Receiver of server-initiated requests; set once by the client layer.
+    push: Arc<Mutex<Option<PushHandler>>>,
 }
 
 /// A typed response.
@@ -77,7 +85,13 @@ impl Connection {
 
         let w_closed = closed.clone();
         tokio::spawn(async move {
-            let _ = super::writer::write_frames(wr, FrameCodec::default(), rx).await;
+            let _ = super::writer::write_frames(
+                wr,
+                FrameCodec::default(),
+                rx,
+                CancellationToken::new(),
+            )
+            .await;
             w_closed.store(true, Ordering::Release);
         });
 
@@ -85,6 +99,8 @@ impl Connection {
         let r_pending = pending.clone();
         let r_closed = closed.clone();
         let r_addr = addr.to_string();
+        let push: Arc<Mutex<Option<PushHandler>>> = Arc::default();
+        let r_push = push.clone();
         tokio::spawn(async move {
             while let Some(item) = reader.next().await {
                 match item {
@@ -94,7 +110,13 @@ impl Connection {
                         }
                     }
                     Ok(frame) => {
-                        debug!(addr = %r_addr, code = frame.code, "ignoring request frame from server")
+                        let handler = r_push.lock().clone();
+                        match handler {
+                            Some(h) => h(frame),
+                            None => {
+                                debug!(addr = %r_addr, code = frame.code, "no handler for a request from the server")
+                            }
+                        }
                     }
                     Err(e) => {
                         debug!(addr = %r_addr, error = %e, "connection read failed");
@@ -114,8 +136,14 @@ impl Connection {
                 pending,
                 tx,
                 closed,
+                push,
             }),
         })
+    }
+
+    /// Sets the receiver of requests the server sends on its own.
+    pub fn set_push_handler(&self, handler: PushHandler) {
+        *self.inner.push.lock() = Some(handler);
     }
 
     /// The address this connection was dialled to.

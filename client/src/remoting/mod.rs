@@ -7,5 +7,5 @@ mod connection;
 mod server;
 mod writer;
 
-pub use connection::{Connection, Reply};
-pub use server::{serve, Handler, Request, Response, ServerOptions};
+pub use connection::{Connection, PushHandler, Reply};
+pub use server::{serve, Handler, PeerHandle, Request, Response, ServerOptions};

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ferromq_protocol::header::ErrorHeader;
-use ferromq_protocol::{encode_header, Frame, FrameCodec, FrameKind, ResponseCode};
+use ferromq_protocol::{encode_header, Frame, FrameCodec, FrameKind, ResponseCode, Rpc};
 use futures::StreamExt;
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
@@ -36,7 +36,73 @@ pub struct Request {
     pub body: Bytes,
     /// The peer's address.
     pub peer: SocketAddr,
+    /// The connection the request came on, for notifications later.
+    pub conn: PeerHandle,
 }
+
+/// A handle on one client connection that a handler may keep to send the
+/// client requests of its own (oneway notifications) later.
+#[derive(Clone, Debug)]
+pub struct PeerHandle {
+    id: u64,
+    addr: SocketAddr,
+    tx: mpsc::Sender<Frame>,
+    /// Cancelled when the connection ends, even while handles remain.
+    closed: CancellationToken,
+}
+
+impl PeerHandle {
+    /// A handle that is connected to nothing (for handler unit tests).
+    pub fn detached(addr: SocketAddr) -> Self {
+        let (tx, _) = mpsc::channel(1);
+        let closed = CancellationToken::new();
+        closed.cancel();
+        Self {
+            id: 0,
+            addr,
+            tx,
+            closed,
+        }
+    }
+
+    /// Process-unique id of the connection.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The client's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Whether the connection is gone.
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled() || self.tx.is_closed()
+    }
+
+    /// Sends a oneway request to the client. Best effort: returns false if
+    /// the connection is gone or its queue is full (the client's periodic
+    /// work catches up anyway).
+    pub fn notify<R: Rpc>(&self, req: &R) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        let Ok(header) = encode_header(req) else {
+            return false;
+        };
+        self.tx
+            .try_send(Frame {
+                kind: FrameKind::Oneway,
+                code: R::CODE.as_u16(),
+                request_id: 0,
+                header,
+                body: Bytes::new(),
+            })
+            .is_ok()
+    }
+}
+
+static NEXT_CONN_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// What a handler answers.
 #[derive(Debug, Clone)]
@@ -190,12 +256,20 @@ async fn serve_connection<H: Handler>(
     let mut reader = FramedRead::new(rd, codec.clone());
     let (tx, rx) = mpsc::channel::<Frame>(opts.max_inflight_per_connection);
 
+    let conn_done = CancellationToken::new();
+    let stop = conn_done.clone();
     let write_task = tokio::spawn(async move {
-        if let Err(e) = super::writer::write_frames(wr, codec, rx).await {
+        if let Err(e) = super::writer::write_frames(wr, codec, rx, stop).await {
             debug!(%peer, error = %e, "write failed");
         }
     });
 
+    let handle = PeerHandle {
+        id: NEXT_CONN_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        addr: peer,
+        tx: tx.clone(),
+        closed: conn_done.clone(),
+    };
     let inflight = Arc::new(Semaphore::new(opts.max_inflight_per_connection));
     let mut tasks = JoinSet::new();
     loop {
@@ -221,6 +295,7 @@ async fn serve_connection<H: Handler>(
         }
         let handler = handler.clone();
         let tx = tx.clone();
+        let conn = handle.clone();
         tasks.spawn(async move {
             let oneway = frame.kind == FrameKind::Oneway;
             let request_id = frame.request_id;
@@ -230,6 +305,7 @@ async fn serve_connection<H: Handler>(
                     header: frame.header,
                     body: frame.body,
                     peer,
+                    conn,
                 })
                 .await;
             if !oneway {
@@ -257,6 +333,9 @@ async fn serve_connection<H: Handler>(
         tasks.abort_all();
     }
     drop(tx);
+    drop(handle);
+    // Handlers may keep `PeerHandle`s; the connection ends regardless.
+    conn_done.cancel();
     let _ = write_task.await;
     debug!(%peer, "connection closed");
 }

@@ -5,17 +5,25 @@ use futures::SinkExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedWrite;
+use tokio_util::sync::CancellationToken;
 
-/// Writes queued frames until the queue closes or the socket fails. Frames
-/// that are already queued go out in one flush, so many small responses
-/// share a syscall under load.
+/// Writes queued frames until the queue closes, `stop` is cancelled (then
+/// what is already queued still goes out) or the socket fails. Frames that
+/// are already queued go out in one flush, so many small responses share a
+/// syscall under load.
 pub(crate) async fn write_frames(
     wr: OwnedWriteHalf,
     codec: FrameCodec,
     mut rx: mpsc::Receiver<Frame>,
+    stop: CancellationToken,
 ) -> Result<(), FrameError> {
     let mut writer = FramedWrite::new(wr, codec);
-    while let Some(frame) = rx.recv().await {
+    loop {
+        let frame = tokio::select! {
+            f = rx.recv() => f,
+            _ = stop.cancelled() => rx.try_recv().ok(),
+        };
+        let Some(frame) = frame else { break };
         writer.feed(frame).await?;
         while let Ok(f) = rx.try_recv() {
             writer.feed(f).await?;

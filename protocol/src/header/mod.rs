@@ -3,11 +3,13 @@
 //! handler cannot disagree on the pairing.
 
 mod broker;
+mod group;
 mod namesrv;
 mod query;
 mod runtime;
 
 pub use broker::*;
+pub use group::*;
 pub use namesrv::*;
 pub use query::*;
 pub use runtime::*;
