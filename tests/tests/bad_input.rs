@@ -65,6 +65,7 @@ async fn still_serving(addr: &str) -> u64 {
         max_messages: 1,
         max_bytes: 1 << 20,
         hold_ms: 0,
+        expression: None,
     };
     let r = conn.call(&pull, Bytes::new(), T).await.unwrap();
     assert_eq!(r.code, ResponseCode::Success);

@@ -79,6 +79,7 @@ async fn fsync_failure_fails_sends_and_keeps_reads() {
         max_messages: 32,
         max_bytes: 1 << 20,
         hold_ms: 0,
+        expression: None,
     };
     let r = conn.call(&pull, Bytes::new(), T).await.unwrap();
     assert_eq!(r.code, ResponseCode::Success);

@@ -21,6 +21,7 @@ fn pull(topic: &TopicName, offset: u64, hold: Duration) -> PullMessageRequest {
         max_messages: 32,
         max_bytes: 1 << 20,
         hold_ms: hold.as_millis() as u64,
+        expression: None,
     }
 }
 

@@ -67,6 +67,7 @@ impl AdminClient {
             max_messages: max.max(1),
             max_bytes: 8 * 1024 * 1024,
             hold_ms: 0,
+            expression: None,
         };
         let timeout = self.client.config().request_timeout();
         let reply = self.client.call(&addr, &req, Bytes::new(), timeout).await?;

@@ -175,6 +175,7 @@ impl PullTask {
             max_messages: s.pull_batch_size,
             max_bytes: PULL_MAX_BYTES,
             hold_ms: u64::try_from(s.long_poll_hold.as_millis()).unwrap_or(u64::MAX),
+            expression: None,
         };
         // The broker may hold the request for the whole hold time.
         let timeout = s.long_poll_hold + self.shared.client.config().request_timeout();

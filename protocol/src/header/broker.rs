@@ -58,6 +58,10 @@ pub struct PullMessageRequest {
     /// Hold the request up to this long when there is nothing to read;
     /// 0 answers at once.
     pub hold_ms: u64,
+    /// Tag expression (`TagA || TagB`); `None` or `*` takes every message.
+    /// The broker skips non-matching messages by tag hash; clients re-check
+    /// the tag string.
+    pub expression: Option<String>,
 }
 
 /// Outcome of a pull. The body holds the records on `Success`.
