@@ -6,7 +6,7 @@
 //! never re-reads or re-parses the log; recovery feeds the same
 //! `ConsumeQueue::append` from a log scan instead.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,18 +111,31 @@ fn dispatch_round(shared: &Shared, visible: u64) -> Result<(), StoreError> {
         let n = pending.iter().take_while(|b| b.end <= visible).count();
         pending.drain(..n).collect()
     };
-    let mut touched: Vec<Arc<ConsumeQueue>> = Vec::new();
-    let mut seen = HashSet::new();
+    // Entries per queue for the whole round: batches of one queue are
+    // consecutive in queue offset, so each queue gets one pwrite per round
+    // however many sends it had.
+    let mut per_queue: Vec<(Arc<ConsumeQueue>, u64, Vec<CqEntry>, u64)> = Vec::new();
+    let mut slot: HashMap<*const ConsumeQueue, usize> = HashMap::new();
     let mut items = Vec::new();
     {
         let _round = shared.dispatch_lock.lock();
         for b in &batches {
             let cq = shared.cqs.get_or_create(&b.topic, b.queue_id)?;
-            cq.append(b.first_queue_offset, &b.entries(), b.store_ts)?;
-            if seen.insert(Arc::as_ptr(&cq)) {
-                touched.push(cq);
+            match slot.get(&Arc::as_ptr(&cq)) {
+                Some(&i) => {
+                    let (_, _, entries, ts) = &mut per_queue[i];
+                    entries.extend(b.entries());
+                    *ts = (*ts).max(b.store_ts);
+                }
+                None => {
+                    slot.insert(Arc::as_ptr(&cq), per_queue.len());
+                    per_queue.push((cq, b.first_queue_offset, b.entries(), b.store_ts));
+                }
             }
             b.index_items(&mut items);
+        }
+        for (cq, first, entries, ts) in &per_queue {
+            cq.append(*first, entries, *ts)?;
         }
         // One pwrite for the round's index entries, inside the round so a
         // checkpoint sees the index and the queues at the same offset.
@@ -133,7 +146,7 @@ fn dispatch_round(shared: &Shared, visible: u64) -> Result<(), StoreError> {
         .flush_state
         .send_modify(|s| s.dispatched = s.dispatched.max(visible));
     shared.dispatch_progress.notify();
-    for cq in &touched {
+    for (cq, ..) in &per_queue {
         shared
             .listener
             .on_arrival(cq.topic(), cq.queue_id(), QueueOffset::new(cq.max()));

@@ -25,8 +25,19 @@ pub(crate) async fn write_frames(
         };
         let Some(frame) = frame else { break };
         writer.feed(frame).await?;
+        let mut fed = 1;
         while let Ok(f) = rx.try_recv() {
             writer.feed(f).await?;
+            fed += 1;
+        }
+        if fed == 1 {
+            // Under load another response is usually a moment away (request
+            // tasks finishing on other workers); one yield lets it join this
+            // write instead of costing a syscall of its own.
+            tokio::task::yield_now().await;
+            while let Ok(f) = rx.try_recv() {
+                writer.feed(f).await?;
+            }
         }
         writer.flush().await?;
     }
