@@ -19,9 +19,13 @@
 //!
 //! ```text
 //! Producer::send ─ check limits, compress large bodies (LZ4), encode
-//!   records (unique id, born info) ─ route (cache or NameServer) ─
-//!   choose write queue ─ SendMessage to the broker's master
-//!   └─ retryable error: refresh route, retry on another broker
+//!   records (unique id, born info) ─ route (cache, NameServer, else a
+//!   provisional one from the auto-create topic TBW102) ─ choose a write
+//!   queue, skipping brokers the latency fault strategy avoids ─
+//!   SendMessage to the broker's master (connection cached per address;
+//!   a dead address is re-dialled with backoff)
+//!   └─ retryable error: refresh route, retry on another broker, all
+//!      within the send timeout
 //!
 //! PullConsumer::subscribe ─ route ─ one pull task per read queue:
 //!   start offset (committed, else first/last) ─ long-poll PullMessage ─

@@ -104,7 +104,9 @@ impl TopicRoute {
             .data
             .queue_datas
             .iter()
-            .filter(|qd| qd.perm & PERM_WRITE != 0 && auto_create.masters.contains_key(&qd.broker_name))
+            .filter(|qd| {
+                qd.perm & PERM_WRITE != 0 && auto_create.masters.contains_key(&qd.broker_name)
+            })
             .map(|qd| {
                 let n = AUTO_CREATE_QUEUES.min(qd.write_queues);
                 QueueData {

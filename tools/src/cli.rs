@@ -35,7 +35,8 @@ pub struct Cli {
 /// `mqadmin` commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create or update a topic on every master broker of a cluster.
+    /// Create or update a topic on every master broker of a cluster (-c) or
+    /// on one broker (-b).
     #[command(name = "updateTopic")]
     UpdateTopic(update_topic::Args),
     /// Delete a topic from a cluster's brokers and from the NameServers.
@@ -50,7 +51,7 @@ pub enum Command {
     /// Show a topic's queues on each broker: offsets and last update.
     #[command(name = "topicStatus")]
     TopicStatus(topic_status::Args),
-    /// List clusters and their brokers.
+    /// List clusters and their brokers: version, TPS in and out, uptime.
     #[command(name = "clusterList")]
     ClusterList,
     /// Send one message.
@@ -62,9 +63,11 @@ pub enum Command {
     /// Show a consumer group's offsets and lag per queue.
     #[command(name = "consumerProgress")]
     ConsumerProgress(consumer_progress::Args),
-    /// queryMsgById, queryMsgByKey, queryMsgByOffset, queryMsgByUniqueKey.
+    /// queryMsgById, queryMsgByKey, queryMsgByOffset, queryMsgByUniqueKey,
+    /// brokerStatus, wipeWritePerm, addWritePerm, topicClusterList: the
+    /// commands that dispatch themselves ([`crate::admin::AdminCommand`]).
     #[command(flatten)]
-    Query(crate::admin::QueryCommand),
+    Other(crate::admin::AdminCommand),
 }
 
 #[cfg(test)]
@@ -111,13 +114,26 @@ mod tests {
             panic!("wrong command")
         };
         assert_eq!((a.read_queues, a.write_queues, a.perm), (4, 2, 4));
+        assert_eq!(a.cluster.map(|c| c.to_string()).as_deref(), Some("C"));
+        assert!(a.broker_addr.is_none());
+
+        let cli = parse(&["updateTopic", "-t", "T", "-b", "127.0.0.1:10911", "-w", "4"]).unwrap();
+        let Command::UpdateTopic(a) = cli.command else {
+            panic!("wrong command")
+        };
+        assert_eq!(a.broker_addr.as_deref(), Some("127.0.0.1:10911"));
+        assert!(a.cluster.is_none());
+        assert!(
+            parse(&["updateTopic", "-t", "T", "-c", "C", "-b", "127.0.0.1:1"]).is_err(),
+            "one of -c and -b"
+        );
     }
 
     #[test]
     fn invalid_input_is_refused_by_the_parser() {
         assert!(
             parse(&["updateTopic", "-t", "T"]).is_err(),
-            "cluster required"
+            "cluster or broker required"
         );
         assert!(parse(&["updateTopic", "-t", "../x", "-c", "C"]).is_err());
         assert!(parse(&["updateTopic", "-t", "T", "-c", "C", "-r", "many"]).is_err());

@@ -34,7 +34,7 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
         Command::SendMessage(a) => admin::send_message::run(a, &client, out).await,
         Command::ConsumeMessage(a) => admin::consume_message::run(a, &client, out).await,
         Command::ConsumerProgress(a) => admin::consumer_progress::run(a, &client, out).await,
-        Command::Query(q) => q.run(&client, out).await,
+        Command::Other(c) => c.run(&client, out).await,
     };
     client.shutdown();
     result

@@ -164,7 +164,10 @@ impl MockBroker {
         let h: SendMessageRequest = decode_header(&req.header).unwrap();
         self.sends.fetch_add(1, Ordering::SeqCst);
         if self.no_write.load(Ordering::SeqCst) {
-            return Err(err(ResponseCode::NoPermission, "write permission wiped (mock)"));
+            return Err(err(
+                ResponseCode::NoPermission,
+                "write permission wiped (mock)",
+            ));
         }
         if self.auto_create.load(Ordering::SeqCst) && self.topic(&h.topic).is_err() {
             self.create_topic(h.topic.as_str(), 4);

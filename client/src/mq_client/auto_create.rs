@@ -26,7 +26,11 @@ impl MqClient {
     /// # Errors
     /// [`ClientError::NoRoute`] if neither the topic nor the auto-create
     /// topic has a route; NameServer errors when nothing is cached.
-    pub(crate) async fn send_route(&self, topic: &TopicName, fresh: bool) -> Result<Arc<TopicRoute>> {
+    pub(crate) async fn send_route(
+        &self,
+        topic: &TopicName,
+        fresh: bool,
+    ) -> Result<Arc<TopicRoute>> {
         if !fresh {
             if let Some(r) = self.cached_route(topic) {
                 return Ok(r);
@@ -103,7 +107,9 @@ impl MqClient {
                         debug!(%topic, error = %e, "provisional route dropped");
                     }
                 }
-                Err(e) => debug!(%topic, error = %e, "route refresh failed; keeping the provisional route"),
+                Err(e) => {
+                    debug!(%topic, error = %e, "route refresh failed; keeping the provisional route")
+                }
             }
         }
     }

@@ -71,10 +71,7 @@ mod tests {
         let delays: Vec<u64> = (0..9)
             .map(|_| b.failed(t0, INITIAL, MAX, "refused".into()).as_millis() as u64)
             .collect();
-        assert_eq!(
-            delays,
-            [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]
-        );
+        assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
         assert!(b.succeeded());
         assert!(!b.succeeded());
         assert_eq!(b.failed(t0, INITIAL, MAX, "x".into()), INITIAL);

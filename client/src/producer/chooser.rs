@@ -44,6 +44,9 @@ impl QueueChooser {
             return None;
         }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
+        if failed.is_empty() && avoid.is_empty() {
+            return Some(&queues[start % queues.len()]);
+        }
         let not_failed = |q: &&MessageQueue| !failed.contains(&q.broker_name);
         // Spread evenly over the usable queues (stepping over the others in
         // turn would pile their share onto the queue after them).
@@ -56,7 +59,9 @@ impl QueueChooser {
             return Some(usable[start % usable.len()]);
         }
         let in_turn = (0..queues.len()).map(|i| &queues[start.wrapping_add(i) % queues.len()]);
-        if let Some(best) = avoid.least_bad(in_turn.clone().filter(not_failed).map(|q| &q.broker_name)) {
+        if let Some(best) =
+            avoid.least_bad(in_turn.clone().filter(not_failed).map(|q| &q.broker_name))
+        {
             return in_turn.clone().find(|q| &q.broker_name == best);
         }
         let last_failed = failed.last();
@@ -94,7 +99,11 @@ mod tests {
         ]);
         let c = QueueChooser::starting_at(0);
         let picked: Vec<String> = (0..5)
-            .map(|_| c.choose(r.write_queues(), &[], &none()).unwrap().to_string())
+            .map(|_| {
+                c.choose(r.write_queues(), &[], &none())
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
         assert_eq!(picked, ["T@a/0", "T@a/1", "T@b/0", "T@b/1", "T@a/0"]);
     }
@@ -193,7 +202,11 @@ mod tests {
         let f = LatencyFaults::default();
         let t0 = Instant::now();
         f.record_error(&name("a"), Duration::from_millis(1), t0); // 30 s
-        f.record_latency(&name("b"), Duration::from_millis(700), t0 + Duration::from_secs(1)); // 31 s
+        f.record_latency(
+            &name("b"),
+            Duration::from_millis(700),
+            t0 + Duration::from_secs(1),
+        ); // 31 s
         let avoid = f.unavailable(t0 + Duration::from_secs(2));
         for start in 0..4 {
             let c = QueueChooser::starting_at(start);

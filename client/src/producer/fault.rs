@@ -140,6 +140,11 @@ impl LatencyFaults {
 pub(crate) struct Unavailable(HashMap<BrokerName, FaultItem>);
 
 impl Unavailable {
+    /// Whether no broker is to be avoided.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Whether `broker` may be chosen.
     pub(crate) fn allows(&self, broker: &BrokerName) -> bool {
         !self.0.contains_key(broker)

@@ -2,7 +2,7 @@
 //! on a retryable failure refreshes the route and retries on another broker
 //! within the send timeout. With the latency fault strategy on (the
 //! default) it also remembers how each broker's recent sends went and
-//! avoids slow or failing brokers for a while ([`fault`]).
+//! avoids slow or failing brokers for a while (see `fault.rs`).
 
 mod batch;
 mod builder;

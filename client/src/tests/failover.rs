@@ -64,7 +64,11 @@ async fn when_every_broker_failed_the_retry_moves_off_the_last_one() {
         "broker-b"
     };
     assert_eq!(r.broker_name.as_str(), first);
-    let total: usize = c.brokers.iter().map(|b| b.sends.load(Ordering::SeqCst)).sum();
+    let total: usize = c
+        .brokers
+        .iter()
+        .map(|b| b.sends.load(Ordering::SeqCst))
+        .sum();
     assert_eq!(total, 3);
 }
 
@@ -143,7 +147,10 @@ async fn a_dead_address_is_redialled_only_after_its_backoff() {
     assert!(started.elapsed() < Duration::from_millis(50), "fails fast");
     tokio::time::sleep(Duration::from_millis(210)).await;
     let e = client.connection(&dead).await.unwrap_err();
-    assert!(matches!(e, ClientError::Connect { .. }), "dialled again: {e}");
+    assert!(
+        matches!(e, ClientError::Connect { .. }),
+        "dialled again: {e}"
+    );
     // The next wait doubled.
     let e = client.connection(&dead).await.unwrap_err();
     assert!(
@@ -160,7 +167,10 @@ async fn a_new_topic_goes_to_the_brokers_that_create_topics() {
     let p = producer(&c);
     let client = p.client().clone();
     assert!(
-        matches!(client.topic_route(&topic("New")).await, Err(ClientError::NoRoute(_))),
+        matches!(
+            client.topic_route(&topic("New")).await,
+            Err(ClientError::NoRoute(_))
+        ),
         "no route before the first send"
     );
     let mut queues = std::collections::BTreeSet::new();

@@ -1,20 +1,91 @@
 //! One file per `mqadmin` command: its flags (`Args`) and `run`, which
 //! calls the client and formats the answer.
 
+pub mod broker_status;
 pub mod cluster_list;
 pub mod consume_message;
 pub mod consumer_progress;
 pub mod delete_topic;
+mod human;
 pub mod message_view;
 pub mod query_msg_by_id;
 pub mod query_msg_by_key;
 pub mod query_msg_by_offset;
 pub mod query_msg_by_unique_key;
 pub mod send_message;
+pub mod topic_cluster_list;
 pub mod topic_list;
 pub mod topic_route;
 pub mod topic_status;
 pub mod update_topic;
+pub mod write_perm;
+
+/// Commands that run themselves through [`AdminCommand::run`]: the message
+/// lookups and the broker operations. The command line flattens them into
+/// its own list.
+#[derive(Debug, clap::Subcommand)]
+pub enum AdminCommand {
+    /// queryMsgById, queryMsgByKey, queryMsgByOffset, queryMsgByUniqueKey.
+    #[command(flatten)]
+    Query(QueryCommand),
+    /// brokerStatus, wipeWritePerm, addWritePerm, topicClusterList.
+    #[command(flatten)]
+    Broker(BrokerCommand),
+}
+
+impl AdminCommand {
+    /// Runs the command.
+    ///
+    /// # Errors
+    /// Whatever the command ran into.
+    pub async fn run(
+        self,
+        client: &ferromq_client::MqClient,
+        out: &mut impl std::io::Write,
+    ) -> anyhow::Result<()> {
+        match self {
+            Self::Query(q) => q.run(client, out).await,
+            Self::Broker(b) => b.run(client, out).await,
+        }
+    }
+}
+
+/// Commands about one broker, or which clusters hold a topic.
+#[derive(Debug, clap::Subcommand)]
+pub enum BrokerCommand {
+    /// Show every runtime figure of one broker (`key : value`, sorted).
+    #[command(name = "brokerStatus")]
+    BrokerStatus(broker_status::Args),
+    /// Stop producers from choosing a broker (reads go on), e.g. before
+    /// maintenance.
+    #[command(name = "wipeWritePerm")]
+    WipeWritePerm(write_perm::Args),
+    /// Let producers choose a broker again after wipeWritePerm.
+    #[command(name = "addWritePerm")]
+    AddWritePerm(write_perm::Args),
+    /// List the clusters a topic's brokers belong to.
+    #[command(name = "topicClusterList")]
+    TopicClusterList(topic_cluster_list::Args),
+}
+
+impl BrokerCommand {
+    /// Runs the command.
+    ///
+    /// # Errors
+    /// Whatever the command ran into.
+    pub async fn run(
+        self,
+        client: &ferromq_client::MqClient,
+        out: &mut impl std::io::Write,
+    ) -> anyhow::Result<()> {
+        match self {
+            Self::BrokerStatus(a) => broker_status::run(a, client, out).await,
+            Self::WipeWritePerm(a) => write_perm::wipe(a, client, out).await,
+            Self::AddWritePerm(a) => write_perm::add(a, client, out).await,
+            Self::TopicClusterList(a) => topic_cluster_list::run(a, client, out).await,
+        }
+    }
+}
 
 /// The message lookup commands (`queryMsgBy*`), kept in one enum that the
 /// command line flattens into its own.
@@ -60,12 +131,58 @@ mod tests {
     use super::*;
     use crate::cli::{Cli, Command};
 
-    fn parse(args: &[&str]) -> Result<QueryCommand, clap::Error> {
+    fn parse_admin(args: &[&str]) -> Result<AdminCommand, clap::Error> {
         let cli = Cli::try_parse_from(std::iter::once("mqadmin").chain(args.iter().copied()))?;
         match cli.command {
-            Command::Query(q) => Ok(q),
+            Command::Other(c) => Ok(c),
+            other => panic!("not an admin command: {other:?}"),
+        }
+    }
+
+    fn parse(args: &[&str]) -> Result<QueryCommand, clap::Error> {
+        match parse_admin(args)? {
+            AdminCommand::Query(q) => Ok(q),
             other => panic!("not a query command: {other:?}"),
         }
+    }
+
+    fn parse_broker(args: &[&str]) -> Result<BrokerCommand, clap::Error> {
+        match parse_admin(args)? {
+            AdminCommand::Broker(b) => Ok(b),
+            other => panic!("not a broker command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn broker_commands_parse_with_rocketmq_flags() {
+        let BrokerCommand::BrokerStatus(a) =
+            parse_broker(&["brokerStatus", "-b", "127.0.0.1:10911"]).unwrap()
+        else {
+            panic!("wrong command")
+        };
+        assert_eq!(a.broker_addr, "127.0.0.1:10911");
+        assert!(parse_admin(&["brokerStatus"]).is_err(), "address required");
+
+        let BrokerCommand::WipeWritePerm(a) =
+            parse_broker(&["wipeWritePerm", "-b", "broker-a"]).unwrap()
+        else {
+            panic!("wrong command")
+        };
+        assert_eq!(a.broker.as_str(), "broker-a");
+        let BrokerCommand::AddWritePerm(a) =
+            parse_broker(&["addWritePerm", "--brokerName", "broker-b"]).unwrap()
+        else {
+            panic!("wrong command")
+        };
+        assert_eq!(a.broker.as_str(), "broker-b");
+        assert!(parse_admin(&["wipeWritePerm", "-b", "../x"]).is_err());
+
+        let BrokerCommand::TopicClusterList(a) =
+            parse_broker(&["topicClusterList", "-t", "T"]).unwrap()
+        else {
+            panic!("wrong command")
+        };
+        assert_eq!(a.topic.as_str(), "T");
     }
 
     #[test]
