@@ -2,7 +2,6 @@
 # Measures startup after kill -9: produce COUNT 1 KiB messages into a fresh
 # standalone broker (async flush), kill -9 it, restart and time until
 # "broker started". Usage: scripts/crash-restart.sh STORE_DIR COUNT
-# usage: run.sh DIR COUNT
 D=$1; N=$2
 B="$(cd "$(dirname "$0")/.." && pwd)/target/release"
 $B/mqbroker --standalone --flush async --listen 127.0.0.1:20911 --namesrv-listen 127.0.0.1:19876 --store-dir $D > $D.log1 2>&1 &
