@@ -47,6 +47,11 @@ impl TestCluster {
         let mut config = BrokerConfig::new(dir.path().join("store"));
         config.namesrv_addrs = vec![namesrv_addr.clone()];
         config.register_interval = Duration::from_secs(1);
+        // Tests must not depend on how full the machine's disk happens to
+        // be: refuse writes and force-delete only on a completely full disk.
+        config.disk_clean_ratio = 1.0;
+        config.disk_force_clean_ratio = 1.0;
+        config.disk_reject_ratio = 1.0;
         f(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let broker_addr = listener.local_addr().unwrap().to_string();

@@ -21,6 +21,19 @@ pub fn binary_path(name: &str) -> PathBuf {
     p
 }
 
+/// Writes a config file beside `store_dir` that keeps disk-usage limits
+/// out of the way (tests must not depend on how full the machine's disk
+/// is) and returns its path.
+fn test_config(store_dir: &Path) -> PathBuf {
+    let path = store_dir.with_extension("test.toml");
+    std::fs::write(
+        &path,
+        "disk_clean_ratio = 1.0\ndisk_force_clean_ratio = 1.0\ndisk_reject_ratio = 1.0\n",
+    )
+    .unwrap();
+    path
+}
+
 /// A child process whose stderr log is read for the lines it reports.
 struct Logged {
     child: Child,
@@ -100,6 +113,8 @@ impl BrokerProcess {
         cmd.args(["--standalone", "--listen", "127.0.0.1:0"])
             .args(["--namesrv-listen", "127.0.0.1:0", "--store-dir"])
             .arg(store_dir)
+            .arg("--config")
+            .arg(test_config(store_dir))
             .args(args);
         let p = Logged::spawn(cmd);
         let namesrv_addr = p.wait_field("NameServer listening", "listen=");
@@ -127,6 +142,8 @@ impl BrokerProcess {
         cmd.args(["--listen", "127.0.0.1:0", "--broker-name", name])
             .args(["--namesrv-addr", namesrv, "--store-dir"])
             .arg(store_dir)
+            .arg("--config")
+            .arg(test_config(store_dir))
             .args(args);
         let p = Logged::spawn(cmd);
         let broker_addr = p.wait_field("broker started", "listen=");
