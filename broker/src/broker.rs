@@ -17,9 +17,11 @@ use tracing::{error, info, warn};
 
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
+use crate::groups::Groups;
 use crate::long_poll::LongPollRegistry;
 use crate::offsets::OffsetManager;
 use crate::register;
+use crate::schedule::{self, DelayLevels, Scheduler};
 use crate::state::BrokerState;
 use crate::stats::RuntimeStats;
 use crate::store::{MessageStore, StoreConfig};
@@ -31,6 +33,10 @@ pub struct Broker {
     store: Arc<MessageStore>,
     topics: TopicManager,
     offsets: OffsetManager,
+    /// Consumer group membership, subscription groups and queue locks.
+    groups: Groups,
+    /// Delay levels and delivery of scheduled (delayed, retried) messages.
+    scheduler: Scheduler,
     /// Broker-wide permission (write wiped for maintenance), persisted.
     state: BrokerState,
     /// Put/get counters and rates.
@@ -62,6 +68,12 @@ impl Broker {
     }
     pub(crate) fn offsets(&self) -> &OffsetManager {
         &self.offsets
+    }
+    pub(crate) fn groups(&self) -> &Groups {
+        &self.groups
+    }
+    pub(crate) fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
     }
     pub(crate) fn state(&self) -> &BrokerState {
         &self.state
@@ -123,6 +135,31 @@ impl Broker {
         info!(%topic, queues = AUTO_CREATE_QUEUES, "topic created on first send");
         self.register_soon();
         // A concurrent creator may have won with the same config; read back.
+        Ok(self.topics.get(topic).unwrap_or(config))
+    }
+
+    /// An internal topic (retry, dead-letter): its config, creating it with
+    /// one read-write queue when it does not exist. The dead-letter topic
+    /// is readable too (RocketMQ makes it write-only), so operators and
+    /// tests can read what was parked.
+    ///
+    /// # Errors
+    /// The topics file cannot be written.
+    pub(crate) fn ensure_topic(&self, topic: &TopicName) -> Result<TopicConfig, String> {
+        if let Some(c) = self.topics.get(topic) {
+            return Ok(c);
+        }
+        let config = TopicConfig {
+            name: topic.clone(),
+            read_queues: 1,
+            write_queues: 1,
+            perm: PERM_READ_WRITE,
+        };
+        self.topics
+            .upsert(config.clone())
+            .map_err(|e| format!("cannot create topic {topic}: {e}"))?;
+        info!(%topic, "internal topic created");
+        self.register_soon();
         Ok(self.topics.get(topic).unwrap_or(config))
     }
 
@@ -234,8 +271,23 @@ pub async fn start(
     let topics = TopicManager::load(config_dir.clone()).map_err(BrokerError::io("load topics"))?;
     let state =
         BrokerState::load(config_dir.clone()).map_err(BrokerError::io("load broker state"))?;
-    let offsets =
-        OffsetManager::load(config_dir).map_err(BrokerError::io("load consumer offsets"))?;
+    let offsets = OffsetManager::load(config_dir.clone())
+        .map_err(BrokerError::io("load consumer offsets"))?;
+    let groups = Groups::load(
+        config_dir.clone(),
+        config.client_channel_expiry,
+        config.queue_lock_expiry,
+    )
+    .map_err(BrokerError::io("load subscription groups"))?;
+    let levels = DelayLevels::parse(&config.message_delay_levels)
+        .map_err(|e| BrokerError::Config(format!("message delay levels: {e}")))?;
+    let scheduler =
+        Scheduler::load(levels, config_dir).map_err(BrokerError::io("load delay offsets"))?;
+    if config.client_scan_interval.is_zero() {
+        return Err(BrokerError::Config(
+            "client scan interval must be above zero".into(),
+        ));
+    }
 
     let long_poll = Arc::new(LongPollRegistry::default());
     let mut sc = StoreConfig::new(&dir, store_host);
@@ -260,6 +312,8 @@ pub async fn start(
         store,
         topics,
         offsets,
+        groups,
+        scheduler,
         state,
         stats: RuntimeStats::new(),
         long_poll,
@@ -290,6 +344,8 @@ async fn serve_until_shutdown(
     let reg = tokio::spawn(register::register_loop(broker.clone()));
     let persist = tokio::spawn(persist_loop(broker.clone()));
     let sampler = tokio::spawn(sample_loop(broker.clone()));
+    let clients = tokio::spawn(client_scan_loop(broker.clone()));
+    let delivery = tokio::spawn(schedule::deliver::run(broker.clone()));
     let opts = ServerOptions {
         max_frame_len: broker.config.max_frame_len,
         ..ServerOptions::default()
@@ -301,12 +357,19 @@ async fn serve_until_shutdown(
     let _ = reg.await;
     let _ = persist.await;
     let _ = sampler.await;
+    let _ = clients.await;
+    // Deliveries in progress finish before the store stops, so every
+    // recorded delay offset is covered by a stored copy.
+    let _ = delivery.await;
     let store_result = broker.store.shutdown().await;
     if let Err(e) = &store_result {
         error!(error = %e, "store shutdown failed");
     }
     if let Err(e) = broker.offsets.persist() {
         error!(error = %e, "persisting consumer offsets failed");
+    }
+    if let Err(e) = broker.scheduler.offsets().persist() {
+        error!(error = %e, "persisting delay offsets failed");
     }
     register::unregister_all(&broker).await;
     info!("broker stopped");
@@ -322,6 +385,21 @@ async fn persist_loop(b: Arc<Broker>) {
         if let Err(e) = b.offsets.persist() {
             warn!(error = %e, "persisting consumer offsets failed; will retry");
         }
+        if let Err(e) = b.scheduler.offsets().persist() {
+            warn!(error = %e, "persisting delay offsets failed; will retry");
+        }
+    }
+}
+
+/// Removes consumer clients that went silent or whose connection closed,
+/// and tells their groups.
+async fn client_scan_loop(b: Arc<Broker>) {
+    loop {
+        tokio::select! {
+            _ = b.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(b.config.client_scan_interval) => {}
+        }
+        b.groups.scan(std::time::Instant::now());
     }
 }
 

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ferromq_protocol::header::DEFAULT_DELAY_LEVELS;
 use ferromq_protocol::{BrokerName, ClusterName, DEFAULT_MAX_FRAME_LEN, DEFAULT_MAX_MESSAGE_SIZE};
 use serde::Deserialize;
 
@@ -62,6 +63,17 @@ pub struct BrokerConfig {
     /// Create topics on first send (and register `TBW102` so producers
     /// know this broker does).
     pub auto_create_topic: bool,
+    /// Delay levels of scheduled delivery and retries, e.g.
+    /// `"1s 5s 10s 30s 1m … 2h"` (units ms, s, m, h, d); checked at start.
+    pub message_delay_levels: String,
+    /// A consumer client that has not sent a heartbeat for this long leaves
+    /// its groups (120 s).
+    pub client_channel_expiry: Duration,
+    /// How often consumer clients are checked for expiry and closed
+    /// connections (1 s).
+    pub client_scan_interval: Duration,
+    /// A queue lock not renewed for this long is free again (60 s).
+    pub queue_lock_expiry: Duration,
 }
 
 impl BrokerConfig {
@@ -91,6 +103,10 @@ impl BrokerConfig {
             disk_clean_ratio: 0.75,
             disk_force_clean_ratio: 0.85,
             disk_reject_ratio: 0.90,
+            message_delay_levels: DEFAULT_DELAY_LEVELS.to_string(),
+            client_channel_expiry: Duration::from_secs(120),
+            client_scan_interval: Duration::from_secs(1),
+            queue_lock_expiry: Duration::from_secs(60),
         }
     }
 }
@@ -144,6 +160,13 @@ pub struct FileConfig {
     pub disk_force_clean_ratio: Option<f64>,
     /// Disk usage (0-1) above which sends are refused.
     pub disk_reject_ratio: Option<f64>,
+    /// `--message-delay-levels`.
+    pub message_delay_levels: Option<String>,
+    /// Milliseconds without a heartbeat after which a consumer client
+    /// leaves its groups.
+    pub client_channel_expiry_ms: Option<u64>,
+    /// Milliseconds after which an unrenewed queue lock is free.
+    pub queue_lock_expiry_ms: Option<u64>,
 }
 
 impl FileConfig {
@@ -180,5 +203,12 @@ mod tests {
         assert_eq!(split_addrs(&c.namesrv_addr.unwrap()), vec!["a:1", "b:2"]);
         assert!(FileConfig::parse("flsuh = \"sync\"").is_err());
         assert!(FileConfig::parse("broker_name = \"../x\"").is_err());
+        let c = FileConfig::parse(
+            "message_delay_levels = \"1s 2s\"\nclient_channel_expiry_ms = 5000\nqueue_lock_expiry_ms = 100",
+        )
+        .unwrap();
+        assert_eq!(c.message_delay_levels.as_deref(), Some("1s 2s"));
+        assert_eq!(c.client_channel_expiry_ms, Some(5000));
+        assert_eq!(c.queue_lock_expiry_ms, Some(100));
     }
 }

@@ -8,16 +8,29 @@
 //! small JSON files beside the store; the broker registers itself and its
 //! topics with every NameServer periodically.
 //!
+//! Consumer groups (`groups/`): clients heartbeat their groups, members are
+//! told when membership changes, orderly consumers lock queues. A message a
+//! consumer sends back (`retry`) waits in the schedule topic (`schedule/`)
+//! and comes back through `%RETRY%<group>`, or goes to `%DLQ%<group>` after
+//! too many attempts; producers' delayed messages take the same path.
+//! Pulls filter by tag (`filter`).
+//!
 //! [`run`] is the entry point; the `mqbroker` binary only parses flags.
 
 mod broker;
 pub mod config;
 mod error;
+mod filter;
+mod groups;
 mod handlers;
 mod long_poll;
 mod offsets;
 mod persist;
+mod raw_record;
+mod reappend;
 mod register;
+mod retry;
+mod schedule;
 mod state;
 mod stats;
 pub mod store;

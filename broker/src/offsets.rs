@@ -114,6 +114,15 @@ impl OffsetManager {
         self.dirty.store(true, Ordering::Release);
     }
 
+    /// Forgets a deleted group's offsets; returns whether it had any.
+    pub fn remove_group(&self, group: &GroupName) -> bool {
+        let removed = self.offsets.write().remove(group).is_some();
+        if removed {
+            self.dirty.store(true, Ordering::Release);
+        }
+        removed
+    }
+
     /// Writes the offsets to disk if anything changed since the last write.
     ///
     /// # Errors
@@ -164,5 +173,10 @@ mod tests {
         );
         assert_eq!(m2.query(&g, &t, QueueId::new(0)), None);
         assert_eq!(m2.group_offsets(&g, None).len(), 1);
+        assert!(m2.remove_group(&g));
+        assert!(!m2.remove_group(&g));
+        m2.persist().unwrap();
+        let m3 = OffsetManager::load(dir.path().to_path_buf()).unwrap();
+        assert_eq!(m3.query(&g, &t, QueueId::new(1)), None);
     }
 }

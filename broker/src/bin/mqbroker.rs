@@ -70,6 +70,10 @@ struct Args {
     /// Create topics on first send [default: true with --standalone, else false]
     #[arg(long)]
     auto_create_topic: Option<bool>,
+    /// Delay levels of scheduled messages and retries, units ms/s/m/h/d
+    /// [default: "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"]
+    #[arg(long)]
+    message_delay_levels: Option<String>,
 }
 
 fn main() -> Result<()> {
@@ -149,6 +153,15 @@ async fn start(args: Args, file: FileConfig) -> Result<()> {
     }
     if let Some(r) = file.disk_reject_ratio {
         config.disk_reject_ratio = r;
+    }
+    if let Some(v) = args.message_delay_levels.or(file.message_delay_levels) {
+        config.message_delay_levels = v;
+    }
+    if let Some(ms) = file.client_channel_expiry_ms {
+        config.client_channel_expiry = Duration::from_millis(ms);
+    }
+    if let Some(ms) = file.queue_lock_expiry_ms {
+        config.queue_lock_expiry = Duration::from_millis(ms);
     }
     config.auto_create_topic = args
         .auto_create_topic

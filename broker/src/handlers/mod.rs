@@ -3,12 +3,22 @@
 //! here panics on input.
 
 mod admin;
+mod consumer_connections;
+mod consumer_list;
+mod delete_sub_group;
+mod heartbeat;
+mod lock_batch;
 mod offset;
 mod pull;
 mod query;
+mod reset_offset;
 mod runtime;
 mod search_offset;
 mod send;
+mod send_back;
+mod unlock_batch;
+mod unregister_client;
+mod update_sub_group;
 
 use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::{decode_header, RequestCode, ResponseCode, Rpc};
@@ -39,6 +49,18 @@ pub(crate) async fn dispatch(b: &Broker, req: Request) -> Response {
         RequestCode::QueryMessage => query::query_message(b, &req).await,
         RequestCode::ViewMessageById => query::view_by_id(b, &req),
         RequestCode::SearchOffsetByTimestamp => search_offset::search_offset(b, &req),
+        RequestCode::Heartbeat => heartbeat::heartbeat(b, &req),
+        RequestCode::UnregisterClient => unregister_client::unregister(b, &req),
+        RequestCode::GetConsumerListByGroup => consumer_list::consumer_list(b, &req),
+        RequestCode::GetConsumerConnectionList => {
+            consumer_connections::consumer_connections(b, &req)
+        }
+        RequestCode::ConsumerSendMsgBack => send_back::send_back(b, &req).await,
+        RequestCode::LockBatchMq => lock_batch::lock_batch(b, &req),
+        RequestCode::UnlockBatchMq => unlock_batch::unlock_batch(b, &req),
+        RequestCode::UpdateSubscriptionGroup => update_sub_group::update_sub_group(b, &req),
+        RequestCode::DeleteSubscriptionGroup => delete_sub_group::delete_sub_group(b, &req),
+        RequestCode::ResetOffsetByTime => reset_offset::reset_offset(b, &req).await,
         _ => Err(unsupported(req.code)),
     };
     result.unwrap_or_else(|e| e)
@@ -49,6 +71,20 @@ fn unsupported(code: u16) -> Response {
         ResponseCode::RequestCodeNotSupported,
         format!("request code {code} is not supported by this broker"),
     )
+}
+
+/// Longest client id accepted (`ip@pid@n` is far shorter).
+const MAX_CLIENT_ID_LEN: usize = 256;
+
+/// A client id must be present and bounded: it is kept in memory per group.
+fn check_client_id(id: &str) -> Result<(), Response> {
+    if id.is_empty() || id.len() > MAX_CLIENT_ID_LEN {
+        return Err(Response::error(
+            ResponseCode::BadRequest,
+            format!("client id must be 1 to {MAX_CLIENT_ID_LEN} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 /// Decodes the request's header as `R`, or answers `BadRequest`.

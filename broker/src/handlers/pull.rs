@@ -1,4 +1,7 @@
 //! `PullMessage`: read a queue, holding the request while it is empty.
+//! With a tag expression, non-matching records are skipped (see
+//! `filter`); a read that skipped everything answers
+//! `PullRetryImmediately` at once with the advanced offset.
 
 use std::time::Duration;
 
@@ -10,6 +13,7 @@ use tokio::time::Instant;
 
 use super::{decode, HandlerResult};
 use crate::broker::Broker;
+use crate::filter::{self, Pulled, TagFilter};
 use crate::store::{ReadResult, ReadStatus};
 
 /// Largest batch one pull may ask for.
@@ -24,6 +28,20 @@ pub(super) async fn pull(b: &Broker, req: Request) -> HandlerResult {
             format!("topic {} is not readable on broker {}", h.topic, b.name()),
         ));
     }
+    if b.groups()
+        .subscriptions()
+        .get(&h.consumer_group)
+        .is_some_and(|g| !g.consume_enable)
+    {
+        return Err(Response::error(
+            ResponseCode::NoPermission,
+            format!(
+                "consumer group {} may not consume (consume_enable is false)",
+                h.consumer_group
+            ),
+        ));
+    }
+    let tags = TagFilter::parse(h.expression.as_deref());
     let max_messages = h.max_messages.clamp(1, MAX_PULL_MESSAGES);
     let max_bytes = h.max_bytes.max(1);
     let hold = Duration::from_millis(h.hold_ms).min(b.config().max_pull_hold);
@@ -35,19 +53,36 @@ pub(super) async fn pull(b: &Broker, req: Request) -> HandlerResult {
         tokio::pin!(notified);
         notified.as_mut().enable();
 
-        let read = b
-            .store()
-            .read(
-                &h.topic,
-                h.queue_id,
-                h.queue_offset,
-                max_messages,
-                max_bytes,
-            )
-            .map_err(|e| Response::error(ResponseCode::SystemError, format!("read failed: {e}")))?;
+        let pulled = filter::read(
+            b.store(),
+            &h.topic,
+            h.queue_id,
+            h.queue_offset,
+            max_messages,
+            max_bytes,
+            tags.as_ref(),
+        )
+        .map_err(|e| Response::error(ResponseCode::SystemError, format!("read failed: {e}")))?;
+        let read = match pulled {
+            Pulled::Read(read) => read,
+            Pulled::AllFiltered {
+                next_offset,
+                min_offset,
+                max_offset,
+            } => {
+                return Ok(Response::typed(
+                    ResponseCode::PullRetryImmediately,
+                    &PullMessageResponse {
+                        next_offset,
+                        min_offset,
+                        max_offset,
+                    },
+                ))
+            }
+        };
         let empty = matches!(read.status, ReadStatus::NoNewMessage)
             || (matches!(read.status, ReadStatus::NoQueue) && h.queue_offset.get() == 0);
-        if !empty || Instant::now() >= deadline || b.is_shutting_down() {
+        if !empty || Instant::now() >= deadline || b.is_shutting_down() || req.conn.is_closed() {
             b.stats().add_gets(read.records.len() as u64);
             return Ok(answer(read, h.queue_offset));
         }
@@ -55,6 +90,8 @@ pub(super) async fn pull(b: &Broker, req: Request) -> HandlerResult {
             _ = notified => {}
             _ = tokio::time::sleep_until(deadline) => {}
             _ = b.shutdown_token().cancelled() => {}
+            // Nobody will read the answer: stop holding.
+            _ = req.conn.gone() => {}
         }
     }
 }

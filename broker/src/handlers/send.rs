@@ -1,12 +1,16 @@
 //! `SendMessage`: append a batch of producer-encoded records to one queue.
+//! A single message with a `DELAY` level goes to the schedule topic
+//! instead, and reaches its queue once the level's delay has passed.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::{SendMessageRequest, SendMessageResponse, PERM_WRITE};
-use ferromq_protocol::ResponseCode;
+use ferromq_protocol::{record, ResponseCode};
 
 use super::{decode, HandlerResult};
 use crate::broker::Broker;
+use crate::reappend::born_of;
+use crate::schedule;
 use crate::store::{AppendError, AppendResult};
 
 pub(super) async fn send(b: &Broker, req: Request) -> HandlerResult {
@@ -57,19 +61,52 @@ pub(super) async fn send(b: &Broker, req: Request) -> HandlerResult {
             },
         )
     };
-    let records = BytesMut::from(&req.body[..]);
-    match b
-        .store()
-        .append(&h.topic, h.queue_id, records, h.count)
-        .await
-    {
+    let delay = schedule::requested_level(&req.body, h.count)
+        .map_err(|m| Response::error(ResponseCode::MessageIllegal, m))?;
+    let appended = match delay {
+        Some(level) => schedule_delayed(b, &h, &req.body, level).await,
+        None => {
+            let records = BytesMut::from(&req.body[..]);
+            b.store()
+                .append(&h.topic, h.queue_id, records, h.count)
+                .await
+        }
+    };
+    match appended {
         Ok(r) => Ok(ok(ResponseCode::Success, r)),
         Err(AppendError::FlushTimeout(r)) => Ok(ok(ResponseCode::FlushDiskTimeout, r)),
         Err(e) => Err(append_error(e)),
     }
 }
 
-fn append_error(e: AppendError) -> Response {
+/// Stores a delayed message in the schedule topic. The answer names the
+/// schedule-topic record (its offsets make the message id), as RocketMQ's
+/// does.
+async fn schedule_delayed(
+    b: &Broker,
+    h: &SendMessageRequest,
+    body: &Bytes,
+    level: u32,
+) -> Result<AppendResult, AppendError> {
+    let m = record::decode(body).map_err(|e| AppendError::Invalid(e.to_string()))?;
+    if m.stored_size as usize != body.len() {
+        return Err(AppendError::Invalid(
+            "body holds more than the one record announced".into(),
+        ));
+    }
+    if m.message.topic != h.topic {
+        return Err(AppendError::Invalid(format!(
+            "record is for topic {}, not {}",
+            m.message.topic, h.topic
+        )));
+    }
+    let born = born_of(&m, m.reconsume_times);
+    b.scheduler()
+        .schedule(b.store(), m.message, born, h.queue_id, level)
+        .await
+}
+
+pub(super) fn append_error(e: AppendError) -> Response {
     let (code, msg) = match &e {
         AppendError::Invalid(m) => (ResponseCode::MessageIllegal, m.clone()),
         AppendError::Poisoned(m) => (

@@ -49,6 +49,9 @@ pub struct PeerHandle {
     tx: mpsc::Sender<Frame>,
     /// Cancelled when the connection ends, even while handles remain.
     closed: CancellationToken,
+    /// Cancelled as soon as the client is known to be gone (end of stream
+    /// or a broken frame), before its in-flight requests have finished.
+    peer_gone: CancellationToken,
 }
 
 impl PeerHandle {
@@ -61,6 +64,7 @@ impl PeerHandle {
             id: 0,
             addr,
             tx,
+            peer_gone: closed.clone(),
             closed,
         }
     }
@@ -77,7 +81,15 @@ impl PeerHandle {
 
     /// Whether the connection is gone.
     pub fn is_closed(&self) -> bool {
-        self.closed.is_cancelled() || self.tx.is_closed()
+        self.closed.is_cancelled() || self.peer_gone.is_cancelled() || self.tx.is_closed()
+    }
+
+    /// Resolves once the client is gone (or the connection ended).
+    pub async fn gone(&self) {
+        tokio::select! {
+            _ = self.peer_gone.cancelled() => {}
+            _ = self.closed.cancelled() => {}
+        }
     }
 
     /// Sends a oneway request to the client. Best effort: returns false if
@@ -269,6 +281,7 @@ async fn serve_connection<H: Handler>(
         addr: peer,
         tx: tx.clone(),
         closed: conn_done.clone(),
+        peer_gone: CancellationToken::new(),
     };
     let inflight = Arc::new(Semaphore::new(opts.max_inflight_per_connection));
     let mut tasks = JoinSet::new();
@@ -282,15 +295,20 @@ async fn serve_connection<H: Handler>(
             n = reader.next() => n,
         };
         let frame = match next {
-            None => break,
+            None => {
+                handle.peer_gone.cancel();
+                break;
+            }
             Some(Ok(f)) => f,
             Some(Err(e)) => {
                 warn!(%peer, error = %e, "bad frame; closing connection");
+                handle.peer_gone.cancel();
                 break;
             }
         };
         if frame.kind == FrameKind::Response {
             warn!(%peer, "unexpected response frame from a client; closing connection");
+            handle.peer_gone.cancel();
             break;
         }
         let handler = handler.clone();

@@ -1,0 +1,13 @@
+//! `GetConsumerListByGroup`: the group's live client ids, sorted.
+
+use ferromq_client::remoting::{Request, Response};
+use ferromq_protocol::header::{ConsumerList, GetConsumerListRequest};
+
+use super::{decode, HandlerResult};
+use crate::broker::Broker;
+
+pub(super) fn consumer_list(b: &Broker, req: &Request) -> HandlerResult {
+    let h: GetConsumerListRequest = decode(req)?;
+    let client_ids = b.groups().consumers().client_ids(&h.group);
+    Ok(Response::ok(&ConsumerList { client_ids }))
+}

@@ -1,0 +1,32 @@
+//! `UpdateSubscriptionGroup`: create or change a group's settings.
+
+use ferromq_client::remoting::{Request, Response};
+use ferromq_protocol::header::{Empty, UpdateSubscriptionGroupRequest};
+use ferromq_protocol::ResponseCode;
+use tracing::info;
+
+use super::{decode, HandlerResult};
+use crate::broker::Broker;
+
+pub(super) fn update_sub_group(b: &Broker, req: &Request) -> HandlerResult {
+    let h: UpdateSubscriptionGroupRequest = decode(req)?;
+    let c = h.config;
+    let group = c.group.clone();
+    let summary = format!(
+        "retry_max_times={} consume_broadcast={} consume_enable={}",
+        c.retry_max_times, c.consume_broadcast, c.consume_enable
+    );
+    b.groups().subscriptions().upsert(c).map_err(|e| {
+        let code = if e.kind() == std::io::ErrorKind::InvalidInput {
+            ResponseCode::BadRequest
+        } else {
+            ResponseCode::SystemError
+        };
+        Response::error(
+            code,
+            format!("cannot update subscription group {group}: {e}"),
+        )
+    })?;
+    info!(%group, settings = %summary, peer = %req.peer, "subscription group created or updated");
+    Ok(Response::ok(&Empty {}))
+}

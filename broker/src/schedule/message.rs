@@ -1,0 +1,137 @@
+//! The two rewrites of scheduled delivery: a message into the schedule
+//! topic (queue `level - 1`, its destination kept in properties), and back
+//! out to its real topic and queue once due.
+
+use ferromq_protocol::header::{PROPERTY_DELAY_LEVEL, PROPERTY_REAL_QUEUE_ID, PROPERTY_REAL_TOPIC};
+use ferromq_protocol::record::Message;
+use ferromq_protocol::{QueueId, TopicName};
+
+use crate::raw_record;
+
+/// The delay level a producer asked for with the `DELAY` property, read
+/// from the raw records of a send: `None` when no record asks for one (or
+/// asks for level 0), `Some(level)` for a single delayed record.
+///
+/// # Errors
+/// A level that is not a number, or a delayed record in a batch of more
+/// than one (RocketMQ refuses those too: one batch goes to one queue, but
+/// each level is its own queue).
+pub(crate) fn requested_level(body: &[u8], count: u32) -> Result<Option<u32>, String> {
+    let mut found = None;
+    for rec in raw_record::records(body) {
+        let Some(v) = raw_record::property(rec, PROPERTY_DELAY_LEVEL) else {
+            continue;
+        };
+        let level: u32 = v.trim().parse().map_err(|_| {
+            format!("property {PROPERTY_DELAY_LEVEL}={v:?} is not a delay level number")
+        })?;
+        if level == 0 {
+            continue;
+        }
+        if count > 1 {
+            return Err(format!(
+                "delayed messages ({PROPERTY_DELAY_LEVEL}={level}) cannot be sent in a batch; send them one by one"
+            ));
+        }
+        found = Some(level);
+    }
+    Ok(found)
+}
+
+/// `msg` (addressed to its real topic) rewritten for the schedule topic.
+pub(crate) fn into_schedule(
+    mut msg: Message,
+    schedule_topic: &TopicName,
+    real_queue: QueueId,
+    level: u32,
+) -> Message {
+    msg.properties.insert(
+        PROPERTY_REAL_TOPIC.to_string(),
+        msg.topic.as_str().to_string(),
+    );
+    msg.properties.insert(
+        PROPERTY_REAL_QUEUE_ID.to_string(),
+        real_queue.get().to_string(),
+    );
+    msg.properties
+        .insert(PROPERTY_DELAY_LEVEL.to_string(), level.to_string());
+    msg.topic = schedule_topic.clone();
+    msg
+}
+
+/// A scheduled message rewritten for its real topic, and its real queue.
+///
+/// # Errors
+/// The scheduling properties are missing or invalid (not a message this
+/// broker scheduled).
+pub(crate) fn out_of_schedule(mut msg: Message) -> Result<(Message, QueueId), String> {
+    let topic = msg
+        .properties
+        .remove(PROPERTY_REAL_TOPIC)
+        .ok_or_else(|| format!("no {PROPERTY_REAL_TOPIC} property"))?;
+    let topic = TopicName::new(topic).map_err(|e| format!("bad {PROPERTY_REAL_TOPIC}: {e}"))?;
+    let queue = msg
+        .properties
+        .remove(PROPERTY_REAL_QUEUE_ID)
+        .and_then(|q| q.parse::<u32>().ok())
+        .ok_or_else(|| format!("no valid {PROPERTY_REAL_QUEUE_ID} property"))?;
+    msg.properties.remove(PROPERTY_DELAY_LEVEL);
+    msg.topic = topic;
+    Ok((msg, QueueId::new(queue)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use ferromq_protocol::record::{encode, BornInfo};
+
+    fn enc(m: &Message, out: &mut BytesMut) {
+        let born = BornInfo {
+            timestamp: 1,
+            host: "127.0.0.1:1".parse().unwrap(),
+            flags: 0,
+            reconsume_times: 0,
+        };
+        encode(m, born, 1 << 20, out).unwrap();
+    }
+
+    fn msg() -> Message {
+        Message::new(TopicName::new("Orders").unwrap(), &b"x"[..])
+            .with_tags("TagA")
+            .with_key("k")
+            .with_property("user", "u")
+    }
+
+    #[test]
+    fn requested_levels() {
+        let mut b = BytesMut::new();
+        enc(&msg(), &mut b);
+        assert_eq!(requested_level(&b, 1), Ok(None));
+        let mut d = BytesMut::new();
+        enc(&msg().with_property("DELAY", "3"), &mut d);
+        assert_eq!(requested_level(&d, 1), Ok(Some(3)));
+        let mut z = BytesMut::new();
+        enc(&msg().with_property("DELAY", "0"), &mut z);
+        assert_eq!(requested_level(&z, 1), Ok(None));
+        let mut bad = BytesMut::new();
+        enc(&msg().with_property("DELAY", "soon"), &mut bad);
+        assert!(requested_level(&bad, 1).is_err());
+        b.extend_from_slice(&d);
+        assert!(requested_level(&b, 2).is_err());
+    }
+
+    #[test]
+    fn round_trip_through_the_schedule_topic() {
+        let sched = TopicName::new("SCHEDULE_TOPIC_XXXX").unwrap();
+        let s = into_schedule(msg(), &sched, QueueId::new(5), 4);
+        assert_eq!(s.topic, sched);
+        assert_eq!(s.properties["REAL_TOPIC"], "Orders");
+        assert_eq!(s.properties["REAL_QID"], "5");
+        assert_eq!(s.properties["DELAY"], "4");
+        let (back, q) = out_of_schedule(s).unwrap();
+        assert_eq!(q, QueueId::new(5));
+        assert_eq!(back, msg());
+        assert!(out_of_schedule(msg()).is_err());
+    }
+}
