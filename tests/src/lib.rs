@@ -133,3 +133,39 @@ pub async fn wait_registered(namesrv: &str, broker_addr: &str) {
     )
     .await;
 }
+
+/// Encodes messages as a producer would (records with sealed CRCs), for
+/// tests that talk to a broker without the producer.
+pub fn encode_records(msgs: &[ferromq_client::Message]) -> bytes::Bytes {
+    use ferromq_protocol::record::{self, BornInfo};
+    let born = BornInfo {
+        timestamp: 1,
+        host: std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
+        flags: 0,
+        reconsume_times: 0,
+    };
+    let mut b = bytes::BytesMut::new();
+    for m in msgs {
+        record::encode(m, born, usize::MAX, &mut b).unwrap();
+    }
+    b.freeze()
+}
+
+/// Sends `count` encoded records to queue 0 of `topic` over a raw
+/// connection; returns the first record's queue offset.
+pub async fn raw_send(
+    conn: &ferromq_client::remoting::Connection,
+    topic: &ferromq_client::TopicName,
+    records: bytes::Bytes,
+    count: u32,
+) -> Result<u64, ferromq_client::ClientError> {
+    let req = ferromq_protocol::header::SendMessageRequest {
+        producer_group: None,
+        topic: topic.clone(),
+        queue_id: ferromq_client::QueueId::new(0),
+        count,
+    };
+    conn.call(&req, records, Duration::from_secs(5))
+        .await
+        .map(|r| r.header.queue_offset.get())
+}

@@ -11,11 +11,11 @@ use ferromq_client::ClientError;
 use ferromq_protocol::header::{
     PullMessageRequest, SendMessageRequest, TopicConfig, UpdateTopicRequest, PERM_READ_WRITE,
 };
-use ferromq_protocol::record::{self, BornInfo};
+use ferromq_protocol::record;
 use ferromq_protocol::{
     encode_header, GroupName, Message, QueueId, QueueOffset, RequestCode, ResponseCode, TopicName,
 };
-use ferromq_tests::TestCluster;
+use ferromq_tests::{encode_records, raw_send, TestCluster};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -27,30 +27,14 @@ fn topic() -> TopicName {
 }
 
 fn records(body_len: usize, n: usize) -> Bytes {
-    let mut b = BytesMut::new();
-    for i in 0..n {
-        let m = Message::new(topic(), vec![b'x'; body_len]).with_key(format!("k{i}"));
-        let born = BornInfo {
-            timestamp: 1,
-            host: "127.0.0.1:1".parse().unwrap(),
-            flags: 0,
-            reconsume_times: 0,
-        };
-        record::encode(&m, born, usize::MAX, &mut b).unwrap();
-    }
-    b.freeze()
+    let msgs: Vec<Message> = (0..n)
+        .map(|i| Message::new(topic(), vec![b'x'; body_len]).with_key(format!("k{i}")))
+        .collect();
+    encode_records(&msgs)
 }
 
 async fn send(conn: &Connection, body: Bytes, count: u32) -> Result<u64, ClientError> {
-    let req = SendMessageRequest {
-        producer_group: None,
-        topic: topic(),
-        queue_id: QueueId::new(0),
-        count,
-    };
-    conn.call(&req, body, T)
-        .await
-        .map(|r| r.header.queue_offset.get())
+    raw_send(conn, &topic(), body, count).await
 }
 
 /// The broker still appends and serves reads: returns the new message's offset.

@@ -5,40 +5,21 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use ferromq_client::remoting::Connection;
-use ferromq_client::{AdminClient, Message};
+use ferromq_client::{AdminClient, ClientError, Message};
 use ferromq_protocol::header::{
-    AddWritePermRequest, GetBrokerRuntimeInfoRequest, SendMessageRequest, WipeWritePermRequest,
-    AUTO_CREATE_TOPIC, PERM_WRITE,
+    AddWritePermRequest, GetBrokerRuntimeInfoRequest, WipeWritePermRequest, AUTO_CREATE_TOPIC,
+    PERM_WRITE,
 };
-use ferromq_protocol::record::{self, BornInfo};
-use ferromq_protocol::{BrokerName, QueueId, ResponseCode, TopicName};
-use ferromq_tests::{wait_for, TestCluster};
+use ferromq_protocol::{BrokerName, ResponseCode, TopicName};
+use ferromq_tests::{encode_records, raw_send, wait_for, TestCluster};
 
 const T: Duration = Duration::from_secs(5);
 
-async fn raw_send(
-    conn: &Connection,
-    topic: &TopicName,
-) -> Result<u64, ferromq_client::ClientError> {
-    let mut b = BytesMut::new();
-    let born = BornInfo {
-        timestamp: 1,
-        host: "127.0.0.1:1".parse().unwrap(),
-        flags: 0,
-        reconsume_times: 0,
-    };
-    record::encode(&Message::new(topic.clone(), "x"), born, 1024, &mut b).unwrap();
-    let req = SendMessageRequest {
-        producer_group: None,
-        topic: topic.clone(),
-        queue_id: QueueId::new(0),
-        count: 1,
-    };
-    conn.call(&req, b.freeze(), T)
-        .await
-        .map(|r| r.header.queue_offset.get())
+async fn send_one(conn: &Connection, topic: &TopicName) -> Result<u64, ClientError> {
+    let records = encode_records(&[Message::new(topic.clone(), "x")]);
+    raw_send(conn, topic, records, 1).await
 }
 
 async fn route_writable(admin: &AdminClient, topic: &TopicName) -> Option<bool> {
@@ -52,7 +33,7 @@ async fn wipe_and_add_write_perm() {
     let topic = c.create_topic("Maintenance", 2).await;
     let conn = Connection::connect(c.broker_addr(), T).await.unwrap();
     let admin = AdminClient::connect(c.namesrv_addr()).unwrap();
-    assert_eq!(raw_send(&conn, &topic).await.unwrap(), 0);
+    assert_eq!(send_one(&conn, &topic).await.unwrap(), 0);
     let name = BrokerName::new("broker-a").unwrap();
 
     let wrong = WipeWritePermRequest {
@@ -72,7 +53,7 @@ async fn wipe_and_add_write_perm() {
         .await
         .unwrap();
     assert_eq!(r.header.topics, 1);
-    let err = raw_send(&conn, &topic).await.unwrap_err();
+    let err = send_one(&conn, &topic).await.unwrap_err();
     assert_eq!(
         err.response_code(),
         Some(ResponseCode::NoPermission),
@@ -86,7 +67,7 @@ async fn wipe_and_add_write_perm() {
     c.restart_broker().await;
     let conn = Connection::connect(c.broker_addr(), T).await.unwrap();
     assert_eq!(
-        raw_send(&conn, &topic).await.unwrap_err().response_code(),
+        send_one(&conn, &topic).await.unwrap_err().response_code(),
         Some(ResponseCode::NoPermission)
     );
     let info = conn
@@ -98,7 +79,7 @@ async fn wipe_and_add_write_perm() {
     conn.call(&AddWritePermRequest { broker_name: name }, Bytes::new(), T)
         .await
         .unwrap();
-    assert_eq!(raw_send(&conn, &topic).await.unwrap(), 1);
+    assert_eq!(send_one(&conn, &topic).await.unwrap(), 1);
     wait_for("the route to be writable again", T, || async {
         (route_writable(&admin, &topic).await == Some(true)).then_some(())
     })
@@ -111,7 +92,7 @@ async fn runtime_info_reports_the_broker() {
     let topic = c.create_topic("Stats", 1).await;
     let conn = Connection::connect(c.broker_addr(), T).await.unwrap();
     for _ in 0..5 {
-        raw_send(&conn, &topic).await.unwrap();
+        send_one(&conn, &topic).await.unwrap();
     }
     let info = conn
         .call(&GetBrokerRuntimeInfoRequest {}, Bytes::new(), T)
@@ -142,7 +123,7 @@ async fn topics_are_created_on_first_send_only_when_enabled() {
     .await;
     let conn = Connection::connect(c.broker_addr(), T).await.unwrap();
     let fresh = TopicName::new("BornOnSend").unwrap();
-    assert_eq!(raw_send(&conn, &fresh).await.unwrap(), 0);
+    assert_eq!(send_one(&conn, &fresh).await.unwrap(), 0);
     let route = wait_for("the new topic's route", T, || async {
         admin.topic_route(&fresh).await.ok()
     })
@@ -150,13 +131,13 @@ async fn topics_are_created_on_first_send_only_when_enabled() {
     assert_eq!(route.queue_datas[0].write_queues, 4);
     // Sending to the marker topic itself is refused.
     assert_eq!(
-        raw_send(&conn, &tbw).await.unwrap_err().response_code(),
+        send_one(&conn, &tbw).await.unwrap_err().response_code(),
         Some(ResponseCode::TopicNotExist)
     );
 
     let off = TestCluster::start().await;
     let conn = Connection::connect(off.broker_addr(), T).await.unwrap();
-    let err = raw_send(&conn, &fresh).await.unwrap_err();
+    let err = send_one(&conn, &fresh).await.unwrap_err();
     assert_eq!(err.response_code(), Some(ResponseCode::TopicNotExist));
     assert!(err.to_string().contains("mqadmin updateTopic"));
 }

@@ -5,48 +5,19 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use ferromq_client::remoting::Connection;
-use ferromq_client::Message;
-use ferromq_protocol::header::{PullMessageRequest, SendMessageRequest};
-use ferromq_protocol::record::{self, BornInfo};
+use ferromq_client::{ClientError, Message};
+use ferromq_protocol::header::PullMessageRequest;
+use ferromq_protocol::record;
 use ferromq_protocol::{GroupName, QueueId, QueueOffset, ResponseCode, TopicName};
-use ferromq_tests::{producer, TestCluster};
+use ferromq_tests::{encode_records, producer, raw_send, TestCluster};
 
 const T: Duration = Duration::from_secs(5);
 
-fn one_record(topic: &TopicName, body: &str) -> Bytes {
-    let mut b = BytesMut::new();
-    let born = BornInfo {
-        timestamp: 1,
-        host: "127.0.0.1:1".parse().unwrap(),
-        flags: 0,
-        reconsume_times: 0,
-    };
-    record::encode(
-        &Message::new(topic.clone(), body.to_string()),
-        born,
-        1 << 20,
-        &mut b,
-    )
-    .unwrap();
-    b.freeze()
-}
-
-async fn send(
-    conn: &Connection,
-    topic: &TopicName,
-    body: &str,
-) -> Result<u64, ferromq_client::ClientError> {
-    let req = SendMessageRequest {
-        producer_group: None,
-        topic: topic.clone(),
-        queue_id: QueueId::new(0),
-        count: 1,
-    };
-    conn.call(&req, one_record(topic, body), T)
-        .await
-        .map(|r| r.header.queue_offset.get())
+async fn send(conn: &Connection, topic: &TopicName, body: &str) -> Result<u64, ClientError> {
+    let records = encode_records(&[Message::new(topic.clone(), body.to_string())]);
+    raw_send(conn, topic, records, 1).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
