@@ -9,6 +9,9 @@
 //!   with retries on another broker.
 //! * [`PullConsumer`]: reads every queue of its topics through background
 //!   long-polls into a bounded buffer; the application polls and commits.
+//! * [`PushConsumer`]: a consumer-group member that calls a listener
+//!   (concurrently or in queue order), rebalances queues with the other
+//!   members, commits offsets, and hands failed messages back for retry.
 //! * [`AdminClient`]: topic, cluster and consumer-progress administration,
 //!   and message lookups (by offset id, key, unique id, queue offset, and
 //!   queue offset by time), used by `mqadmin`.
@@ -31,6 +34,12 @@
 //!   start offset (committed, else first/last) ─ long-poll PullMessage ─
 //!   decode, decompress ─ bounded buffer ─ PullConsumer::poll ─ commit
 //!   (per broker)
+//!
+//! PushConsumer::start ─ heartbeat groups to the brokers ─ rebalance
+//!   (members from a broker, queues from the route, allocate) ─ per owned
+//!   queue: pull loop (tag expression, re-checked here) ─ window ─ listener
+//!   (concurrent batches, or orderly under a broker lock) ─ done, or sent
+//!   back to %RETRY%<group> ─ commit the lowest unfinished offset
 //! ```
 //!
 //! Everything is at least once: a retried send may store a message twice,
@@ -54,7 +63,12 @@ mod tests;
 
 pub use admin::{AdminClient, PermChange};
 pub use config::{parse_namesrv_addrs, ClientConfig, ClientConfigBuilder, DEFAULT_NAMESRV_ADDR};
-pub use consumer::{ConsumeFrom, PolledMessage, PullConsumer, PullConsumerBuilder};
+pub use consumer::push::{BrokerConsumerConnections, GroupTarget, QueueReset};
+pub use consumer::{
+    AllocateStrategy, ConsumeContext, ConsumeFrom, ConsumeFromWhere, ConsumeResult,
+    MessageListener, MessageModel, OrderlyListener, OrderlyResult, PolledMessage, PullConsumer,
+    PullConsumerBuilder, PushConsumer, PushConsumerBuilder,
+};
 pub use error::{ClientError, Result};
 pub use ferromq_protocol as protocol;
 pub use ferromq_protocol::header::{PERM_READ, PERM_READ_WRITE, PERM_WRITE};

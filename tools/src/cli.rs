@@ -64,8 +64,10 @@ pub enum Command {
     #[command(name = "consumerProgress")]
     ConsumerProgress(consumer_progress::Args),
     /// queryMsgById, queryMsgByKey, queryMsgByOffset, queryMsgByUniqueKey,
-    /// brokerStatus, wipeWritePerm, addWritePerm, topicClusterList: the
-    /// commands that dispatch themselves ([`crate::admin::AdminCommand`]).
+    /// brokerStatus, wipeWritePerm, addWritePerm, topicClusterList,
+    /// updateSubGroup, deleteSubGroup, consumerConnection,
+    /// resetOffsetByTime: the commands that dispatch themselves
+    /// ([`crate::admin::AdminCommand`]).
     #[command(flatten)]
     Other(crate::admin::AdminCommand),
 }

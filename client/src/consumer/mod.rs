@@ -1,16 +1,21 @@
-//! Consumers. Today the [`PullConsumer`]: the application polls and commits
-//! explicitly. A push consumer (listener, rebalance within a group, retry
-//! and dead-letter topics) will sit beside it and reuse the pull tasks and
-//! offset tracking here.
+//! Consumers: the [`PullConsumer`], where the application polls and
+//! commits explicitly, and the [`PushConsumer`] (module [`push`]), which
+//! calls a listener, shares queues within a consumer group, retries failed
+//! messages and can consume in order.
 
 mod builder;
 mod positions;
 mod pull_consumer;
 mod pull_task;
+pub mod push;
 mod watcher;
 
 pub use builder::PullConsumerBuilder;
 pub use pull_consumer::PullConsumer;
+pub use push::{
+    AllocateStrategy, ConsumeContext, ConsumeFromWhere, ConsumeResult, MessageListener,
+    MessageModel, OrderlyListener, OrderlyResult, PushConsumer, PushConsumerBuilder,
+};
 
 use ferromq_protocol::StoredMessage;
 

@@ -4,9 +4,13 @@
 
 mod auto_create;
 mod backoff;
+mod heartbeat;
 mod local;
 mod namesrv;
+mod notify;
 mod routes;
+
+pub(crate) use notify::GroupMember;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -65,6 +69,8 @@ struct Inner {
     /// This host's address as seen towards the NameServers, for born hosts
     /// and unique ids.
     local_ip: IpAddr,
+    /// Client id and the consumer-group members brokers notify.
+    members: notify::Members,
     shutdown: CancellationToken,
 }
 
@@ -87,6 +93,7 @@ impl MqClient {
                 namesrv_preferred: AtomicUsize::new(0),
                 refresher_started: AtomicBool::new(false),
                 local_ip,
+                members: notify::Members::new(local_ip),
                 shutdown: CancellationToken::new(),
             }),
         }
@@ -167,6 +174,11 @@ impl MqClient {
         let config = &self.inner.config;
         match Connection::connect(addr, config.connect_timeout()).await {
             Ok(conn) => {
+                // Brokers notify group members over this connection.
+                conn.set_push_handler(notify::handler(
+                    Arc::downgrade(&self.inner),
+                    addr.to_string(),
+                ));
                 if slot.backoff.succeeded() {
                     info!(%addr, "connected again");
                 }

@@ -1,19 +1,29 @@
-//! `consumeMessage`: consume as a group with a pull consumer, print each
-//! message, and commit the group's offsets before exiting.
+//! `consumeMessage`: consume as a member of a group with a push consumer,
+//! print each message, and commit the group's offsets before exiting.
+//!
+//! The listener is orderly (one message of a queue at a time, in queue
+//! order) so that `--count` can be exact: once the count is reached the
+//! listener suspends its queue instead of taking more, and the committed
+//! offset of every queue stays at the first message not printed.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ferromq_client::{ConsumeFrom, GroupName, MqClient, PolledMessage, PullConsumer, TopicName};
+use ferromq_client::{
+    ConsumeContext, ConsumeFromWhere, GroupName, MqClient, OrderlyListener, OrderlyResult,
+    PolledMessage, PushConsumer, StoredMessage, TopicName,
+};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// Idle time after which the command stops when neither `--count` nor
 /// `--timeout-ms` is given.
 const DEFAULT_IDLE_MS: u64 = 5000;
-/// Longest single poll, so Ctrl-C and the idle deadline are noticed.
+/// Longest single wait, so Ctrl-C and the idle deadline are noticed.
 const POLL_SLICE: Duration = Duration::from_millis(500);
-const MAX_POLL: usize = 512;
 
 /// Flags of `consumeMessage`.
 #[derive(Debug, clap::Args)]
@@ -42,23 +52,74 @@ pub struct Args {
     pub json: bool,
 }
 
+/// Takes messages while printing slots are left and hands them to the
+/// printing loop; otherwise suspends the queue, so the message stays
+/// uncommitted.
+struct Taker {
+    tx: mpsc::UnboundedSender<PolledMessage>,
+    /// Messages still wanted; `None`: no limit.
+    slots: Option<AtomicUsize>,
+    /// Set when the command is ending.
+    stop: AtomicBool,
+}
+
+impl OrderlyListener for Taker {
+    fn consume(&self, msgs: &[StoredMessage], ctx: &ConsumeContext) -> OrderlyResult {
+        let [m] = msgs else {
+            return OrderlyResult::SuspendCurrentQueueAMoment;
+        };
+        if self.stop.load(Ordering::Acquire) {
+            return OrderlyResult::SuspendCurrentQueueAMoment;
+        }
+        if let Some(slots) = &self.slots {
+            let took =
+                slots.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+            if took.is_err() {
+                return OrderlyResult::SuspendCurrentQueueAMoment;
+            }
+        }
+        let polled = PolledMessage {
+            queue: ctx.queue.clone(),
+            message: m.clone(),
+        };
+        match self.tx.send(polled) {
+            Ok(()) => OrderlyResult::Success,
+            Err(_) => OrderlyResult::SuspendCurrentQueueAMoment,
+        }
+    }
+}
+
 /// Runs the command.
 ///
 /// # Errors
-/// Unknown topic, or failures to consume or commit.
+/// Unknown topic, or failures to consume.
 pub async fn run(a: Args, client: &MqClient, out: &mut impl Write) -> anyhow::Result<()> {
     let from = if a.from_beginning {
-        ConsumeFrom::FirstOffset
+        ConsumeFromWhere::FirstOffset
     } else {
-        ConsumeFrom::LastOffset
+        ConsumeFromWhere::LastOffset
     };
-    let consumer = PullConsumer::builder()
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let taker = Arc::new(Taker {
+        tx,
+        slots: a.count.map(AtomicUsize::new),
+        stop: AtomicBool::new(false),
+    });
+    let consumer = PushConsumer::builder()
         .client(client.clone())
         .group(a.group.as_str())
+        .subscribe(a.topic.as_str(), "*")
         .consume_from(from)
+        .consume_batch_size(1)
+        .max_reconsume_times(Some(u32::MAX))
+        .suspend_time(Duration::from_millis(200))
         .long_poll_hold(Duration::from_secs(5))
+        .orderly_listener(SharedTaker(taker.clone()))
         .build()?;
-    consumer.subscribe(&a.topic).await?;
+    consumer
+        .start()
+        .await
+        .with_context(|| format!("cannot start consuming {} as group {}", a.topic, a.group))?;
     let idle = a
         .timeout_ms
         .or(a.count.is_none().then_some(DEFAULT_IDLE_MS))
@@ -68,10 +129,7 @@ pub async fn run(a: Args, client: &MqClient, out: &mut impl Write) -> anyhow::Re
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
-        let want = a
-            .count
-            .map_or(MAX_POLL, |c| c.saturating_sub(consumed).min(MAX_POLL));
-        if want == 0 {
+        if a.count.is_some_and(|c| consumed >= c) {
             break;
         }
         let wait = match idle {
@@ -81,23 +139,25 @@ pub async fn run(a: Args, client: &MqClient, out: &mut impl Write) -> anyhow::Re
         if wait.is_zero() {
             break;
         }
-        let polled = tokio::select! {
+        let next = tokio::select! {
             _ = &mut ctrl_c => break,
-            p = consumer.poll_records(wait.min(POLL_SLICE), want) => p?,
+            m = tokio::time::timeout(wait.min(POLL_SLICE), rx.recv()) => m,
         };
-        if !polled.is_empty() {
+        if let Ok(Some(m)) = next {
             last_arrival = Instant::now();
+            print_message(&m, a.json, out)?;
+            consumed += 1;
         }
-        for m in &polled {
-            print_message(m, a.json, out)?;
-        }
-        consumed += polled.len();
     }
-    consumer
-        .commit()
-        .await
-        .with_context(|| format!("cannot commit the offsets of group {}", a.group))?;
+    taker.stop.store(true, Ordering::Release);
+    // Commits every queue at its first message not taken.
     consumer.shutdown().await;
+    // Taken before the stop but not printed yet: they are committed, so
+    // they must be printed.
+    while let Ok(m) = rx.try_recv() {
+        print_message(&m, a.json, out)?;
+        consumed += 1;
+    }
     out.flush()?;
     if consumed == 0 && !a.from_beginning {
         eprintln!(
@@ -111,6 +171,16 @@ pub async fn run(a: Args, client: &MqClient, out: &mut impl Write) -> anyhow::Re
         );
     }
     Ok(())
+}
+
+/// The listener handed to the consumer; the command keeps its own handle
+/// to stop it.
+struct SharedTaker(Arc<Taker>);
+
+impl OrderlyListener for SharedTaker {
+    fn consume(&self, msgs: &[StoredMessage], ctx: &ConsumeContext) -> OrderlyResult {
+        self.0.consume(msgs, ctx)
+    }
 }
 
 /// One message in `--json` output; field order is the output order.

@@ -4,7 +4,9 @@
 pub mod broker_status;
 pub mod cluster_list;
 pub mod consume_message;
+pub mod consumer_connection;
 pub mod consumer_progress;
+pub mod delete_sub_group;
 pub mod delete_topic;
 mod human;
 pub mod message_view;
@@ -12,11 +14,13 @@ pub mod query_msg_by_id;
 pub mod query_msg_by_key;
 pub mod query_msg_by_offset;
 pub mod query_msg_by_unique_key;
+pub mod reset_offset;
 pub mod send_message;
 pub mod topic_cluster_list;
 pub mod topic_list;
 pub mod topic_route;
 pub mod topic_status;
+pub mod update_sub_group;
 pub mod update_topic;
 pub mod write_perm;
 
@@ -31,6 +35,9 @@ pub enum AdminCommand {
     /// brokerStatus, wipeWritePerm, addWritePerm, topicClusterList.
     #[command(flatten)]
     Broker(BrokerCommand),
+    /// updateSubGroup, deleteSubGroup, consumerConnection, resetOffsetByTime.
+    #[command(flatten)]
+    Group(GroupCommand),
 }
 
 impl AdminCommand {
@@ -46,6 +53,45 @@ impl AdminCommand {
         match self {
             Self::Query(q) => q.run(client, out).await,
             Self::Broker(b) => b.run(client, out).await,
+            Self::Group(g) => g.run(client, out).await,
+        }
+    }
+}
+
+/// Consumer-group commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum GroupCommand {
+    /// Create or update a subscription group (retry limit, broadcasting)
+    /// on a cluster's masters (-c, default DefaultCluster) or one broker (-b).
+    #[command(name = "updateSubGroup")]
+    UpdateSubGroup(update_sub_group::Args),
+    /// Delete a subscription group and its offsets.
+    #[command(name = "deleteSubGroup")]
+    DeleteSubGroup(delete_sub_group::Args),
+    /// Show a consumer group's members and subscriptions.
+    #[command(name = "consumerConnection")]
+    ConsumerConnection(consumer_connection::Args),
+    /// Move a consumer group's offsets on a topic to a point in time;
+    /// running members continue from there.
+    #[command(name = "resetOffsetByTime")]
+    ResetOffsetByTime(reset_offset::Args),
+}
+
+impl GroupCommand {
+    /// Runs the command.
+    ///
+    /// # Errors
+    /// Whatever the command ran into.
+    pub async fn run(
+        self,
+        client: &ferromq_client::MqClient,
+        out: &mut impl std::io::Write,
+    ) -> anyhow::Result<()> {
+        match self {
+            Self::UpdateSubGroup(a) => update_sub_group::run(a, client, out).await,
+            Self::DeleteSubGroup(a) => delete_sub_group::run(a, client, out).await,
+            Self::ConsumerConnection(a) => consumer_connection::run(a, client, out).await,
+            Self::ResetOffsetByTime(a) => reset_offset::run(a, client, out).await,
         }
     }
 }
