@@ -1,6 +1,7 @@
 //! Tag filtering for pulls. A subscription's expression (`TagA || TagB`)
-//! becomes a set of (tag hash, tag); records whose tag is not in it are
-//! skipped on the broker. The pull still advances past skipped records,
+//! becomes a set of (tag hash, tag). The store skips entries whose
+//! consume-queue tag hash is not in it without reading their records; the
+//! tag string of what it returns settles hash collisions. The pull still advances past skipped records,
 //! and a read that skipped everything is answered at once, so a long run
 //! of non-matching messages never stalls a consumer.
 
@@ -12,13 +13,8 @@ use ferromq_protocol::{QueueId, QueueOffset, TopicName};
 use crate::raw_record;
 use crate::store::{MessageStore, ReadResult, ReadStatus, StoreError};
 
-/// Records read per store call once a read kept nothing (more than a
-/// consumer's usual batch, since many may be skipped).
-const FILTER_CHUNK: u32 = 256;
-/// Most records one filtered pull looks at before answering.
+/// Most consume-queue entries one filtered pull looks at before answering.
 const MAX_SCANNED: u64 = 8192;
-/// Bytes one filtered store call may read.
-const FILTER_CHUNK_BYTES: u32 = 4 << 20;
 
 /// The tags a subscription accepts.
 #[derive(Clone, Debug)]
@@ -35,6 +31,12 @@ impl TagFilter {
         Some(Self {
             tags: tags.into_iter().map(|t| (tag_hash(&t), t)).collect(),
         })
+    }
+
+    /// Whether a consume-queue tag hash may belong to an accepted tag (the
+    /// store skips the others without reading them).
+    pub(crate) fn accepts_hash(&self, hash: u64) -> bool {
+        self.tags.iter().any(|(h, _)| *h == hash)
     }
 
     /// Whether a stored record's tag is accepted. A message without a tag
@@ -89,21 +91,20 @@ pub(crate) fn read(
     let start = offset.get();
     let mut at = start;
     let mut kept: Vec<Bytes> = Vec::new();
-    let mut kept_bytes = 0usize;
     let (mut min, mut max) = (QueueOffset::new(0), QueueOffset::new(0));
-    'scan: while at - start < MAX_SCANNED {
-        // The first read is the consumer's own size (most subscriptions
-        // match most messages); only a run of skipped records earns larger
-        // reads.
-        let (chunk, chunk_bytes) = if at == start {
-            (max_messages, max_bytes)
-        } else {
-            (
-                FILTER_CHUNK.max(max_messages),
-                FILTER_CHUNK_BYTES.max(max_bytes),
-            )
-        };
-        let r = match store.read(topic, queue_id, QueueOffset::new(at), chunk, chunk_bytes) {
+    // Each store call scans up to its own entry limit by tag hash and reads
+    // only the matching records; a call that keeps nothing (all skipped, or
+    // hash collisions) moves on, up to MAX_SCANNED entries per pull.
+    while at - start < MAX_SCANNED {
+        let accept = |h: u64| filter.accepts_hash(h);
+        let r = match store.read_matching(
+            topic,
+            queue_id,
+            QueueOffset::new(at),
+            max_messages,
+            max_bytes,
+            &accept,
+        ) {
             Ok(r) => r,
             // What was gathered is served; the next pull meets the error.
             Err(e) if at == start => return Err(e),
@@ -120,19 +121,14 @@ pub(crate) fn read(
             break;
         }
         (min, max) = (r.min_offset, r.max_offset);
+        // The hash matched; the tag string settles collisions. The store
+        // returned no more than asked for, so nothing here overflows.
         for rec in r.records {
             if filter.matches(&rec) {
-                let full = kept.len() as u32 >= max_messages
-                    || (!kept.is_empty() && kept_bytes + rec.len() > max_bytes as usize);
-                if full {
-                    // Not consumed: the next pull starts with it.
-                    break 'scan;
-                }
-                kept_bytes += rec.len();
                 kept.push(rec);
             }
-            at += 1;
         }
+        at = r.next_offset.get();
         if !kept.is_empty() {
             break;
         }

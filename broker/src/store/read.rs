@@ -77,6 +77,100 @@ impl MessageStore {
         Ok(result(ReadStatus::Found, records, next, min, max))
     }
 
+    /// Like [`Self::read`], but only entries whose consume-queue tag hash
+    /// `accept` takes are read from the log: a subscription to some tags
+    /// skips the others without touching their records. `next_offset` is
+    /// past every entry looked at, taken or skipped; `Found` may come with
+    /// no records when nothing in the scanned range matched.
+    ///
+    /// # Errors
+    /// As [`Self::read`].
+    pub fn read_matching(
+        &self,
+        topic: &TopicName,
+        queue_id: QueueId,
+        offset: QueueOffset,
+        max_messages: u32,
+        max_bytes: u32,
+        accept: &dyn Fn(u64) -> bool,
+    ) -> Result<ReadResult, StoreError> {
+        let Some(cq) = self.shared.cqs.get(topic.as_str(), queue_id) else {
+            return Ok(result(ReadStatus::NoQueue, Vec::new(), 0, 0, 0));
+        };
+        let (min, max) = (cq.min(), cq.max());
+        let at = offset.get();
+        if at < min {
+            return Ok(result(
+                ReadStatus::OffsetTooSmall,
+                Vec::new(),
+                min,
+                min,
+                max,
+            ));
+        } else if at == max {
+            return Ok(result(ReadStatus::NoNewMessage, Vec::new(), at, min, max));
+        } else if at > max {
+            return Ok(result(
+                ReadStatus::OffsetOverflow,
+                Vec::new(),
+                max,
+                min,
+                max,
+            ));
+        }
+        let end = at + (max - at).min(MAX_READ_ENTRIES);
+        let (max_messages, max_bytes) = (max_messages.max(1) as usize, u64::from(max_bytes));
+        let mut picked: Vec<(u64, CqEntry)> = Vec::new();
+        let mut bytes = 0u64;
+        let mut pos = at;
+        'scan: while pos < end {
+            let chunk = match cq.read(pos, (end - pos).min(ENTRY_CHUNK)) {
+                Ok(c) => c,
+                Err(e) => return moved_or(&cq, at, e),
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            for (k, e) in chunk.iter().enumerate() {
+                let q = pos + k as u64;
+                if !accept(e.tag_hash) {
+                    continue;
+                }
+                let full = picked.len() >= max_messages || bytes + u64::from(e.size) > max_bytes;
+                if full && !picked.is_empty() {
+                    // Not looked at yet as far as the caller knows.
+                    pos = q;
+                    break 'scan;
+                }
+                bytes += u64::from(e.size);
+                picked.push((q, *e));
+            }
+            pos += chunk.len() as u64;
+        }
+        let mut records = Vec::with_capacity(picked.len());
+        let mut next = pos;
+        let mut i = 0;
+        // Runs of consecutive queue offsets share the adjacent-record read.
+        while i < picked.len() {
+            let mut j = i + 1;
+            while j < picked.len() && picked[j].0 == picked[j - 1].0 + 1 {
+                j += 1;
+            }
+            let run: Vec<CqEntry> = picked[i..j].iter().map(|(_, e)| *e).collect();
+            let before = records.len();
+            if let Err(e) = self.read_contiguous(&cq, picked[i].0, &run, &mut records) {
+                if records.is_empty() {
+                    return moved_or(&cq, at, e);
+                }
+                tracing::warn!(error = %e, "returning the records before a corrupt one");
+                next = picked[i].0 + (records.len() - before) as u64;
+                break;
+            }
+            i = j;
+        }
+        Ok(result(ReadStatus::Found, records, next, min, max))
+    }
+
     /// Reads the records of `entries` (queue offsets from `first`) into
     /// `out`: one pread per run of records adjacent in the log (up to
     /// `MAX_COALESCED_READ` bytes, never across a segment), sliced without
