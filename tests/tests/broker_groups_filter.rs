@@ -94,10 +94,11 @@ async fn only_matching_tags_and_no_stall_on_long_runs() {
     assert_eq!(offset, total);
     let want: Vec<&str> = ["TagA"; 8].into_iter().chain(["TagC"; 2]).collect();
     assert_eq!(got, want);
-    // The 10 000 TagB are more than one pull scans.
+    // The 10,000 TagB between them are skipped by tag hash in a handful of
+    // pulls (each scans up to 8,192 entries), not one pull per message.
     assert!(
-        retry_immediately >= 1,
-        "{retry_immediately} PullRetryImmediately"
+        pulls <= 4,
+        "{pulls} pulls ({retry_immediately} PullRetryImmediately)"
     );
 
     // Only non-matching messages up to the end of the queue: answered at
