@@ -1,8 +1,6 @@
 //! `MessageStore::append`: validate, queue for the writer, wait for the
 //! write and (in sync mode) for the fdatasync that covers it.
 
-use std::sync::atomic::Ordering;
-
 use bytes::BytesMut;
 use ferromq_protocol::{QueueId, TopicName};
 use tokio::sync::oneshot;
@@ -57,6 +55,8 @@ impl MessageStore {
         let checked = validate(topic, &records, count, &limits)?;
         let permit = s.queue.admit(records.len()).await?;
         let (reply, written) = oneshot::channel();
+        // Subscribed before the write, so no flush can be missed.
+        let mut flushes = s.flush_state.subscribe();
         s.queue
             .push(WriteReq {
                 topic: topic.clone(),
@@ -70,37 +70,36 @@ impl MessageStore {
             .map_err(|_| AppendError::ShuttingDown)?;
         let written = written.await.map_err(|_| AppendError::ShuttingDown)??;
         let end = written.end;
-        // Acknowledge only once the batch is readable, which in sync mode
-        // also means durable (only flushed data is dispatched), so a
-        // consumer told about the send (or the producer itself) finds it.
+        // Acknowledge only once the batch is readable too, so a consumer
+        // told about the send (or the producer itself) finds it at once.
         let sync = s.config.flush == FlushMode::Sync;
-        let deadline = tokio::time::Instant::now() + s.config.sync_flush_timeout;
-        loop {
-            if s.dispatched.load(Ordering::Acquire) >= end {
-                return Ok(written.result);
-            }
-            if let Some(m) = s.poison_message() {
-                return Err(AppendError::Poisoned(m));
-            }
-            if s.acks_closed.load(Ordering::Acquire) {
-                return Err(AppendError::ShuttingDown);
-            }
-            let (tx, rx) = oneshot::channel();
-            s.acks.lock().entry(end).or_default().push(tx);
-            // The dispatcher may have passed `end` before the waiter was in.
-            if s.dispatched.load(Ordering::Acquire) >= end
-                || s.is_poisoned()
-                || s.acks_closed.load(Ordering::Acquire)
-            {
-                continue;
-            }
-            if tokio::time::timeout_at(deadline, rx).await.is_err() {
-                if !sync || s.flushed.load(Ordering::Acquire) >= end {
+        let wait = flushes.wait_for(|st| {
+            ((!sync || st.flushed >= end) && st.dispatched >= end) || st.poisoned || st.halted
+        });
+        let waited = tokio::time::timeout(s.config.sync_flush_timeout, wait)
+            .await
+            .map(|r| r.map(|state| *state));
+        let state = match waited {
+            Ok(Ok(state)) => state,
+            Ok(Err(_closed)) => return Err(AppendError::ShuttingDown),
+            Err(_elapsed) => {
+                let st = *flushes.borrow();
+                if !sync || st.flushed >= end {
                     // Durable (or async); only the dispatch lags.
                     return Ok(written.result);
                 }
                 return Err(AppendError::FlushTimeout(written.result));
             }
+        };
+        if (!sync || state.flushed >= end) && state.dispatched >= end {
+            Ok(written.result)
+        } else if state.poisoned {
+            Err(AppendError::Poisoned(
+                s.poison_message()
+                    .unwrap_or_else(|| "fdatasync failed".into()),
+            ))
+        } else {
+            Err(AppendError::ShuttingDown)
         }
     }
 }

@@ -142,7 +142,9 @@ fn dispatch_round(shared: &Shared, visible: u64) -> Result<(), StoreError> {
         shared.index.add(&items)?;
         shared.dispatched.store(visible, Ordering::Release);
     }
-    shared.complete_acks(visible);
+    shared
+        .flush_state
+        .send_modify(|s| s.dispatched = s.dispatched.max(visible));
     shared.dispatch_progress.notify();
     for (cq, ..) in &per_queue {
         shared

@@ -402,8 +402,7 @@ fn stop(s: &Shared, workers: &Mutex<Option<Workers>>) -> Result<(), StoreError> 
     s.wake_checkpointer.notify();
     join("checkpointer", w.checkpointer);
     // Pending sync appends whose flush never came (poisoned) are answered.
-    s.acks_closed.store(true, Ordering::Release);
-    s.release_acks();
+    s.flush_state.send_modify(|st| st.halted = true);
 
     if let Some(m) = s.poison_message() {
         return Err(StoreError::Poisoned(m));

@@ -1,12 +1,12 @@
 //! State shared by the store's threads and its callers.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ferromq_protocol::{QueueId, TopicName};
 use parking_lot::Mutex;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 
 use super::commit_log::CommitLog;
 use super::config::{FlushMode, StoreConfig};
@@ -19,8 +19,15 @@ use super::signal::Signal;
 use super::types::{ArrivalListener, StoreStats};
 use super::write_queue::WriteQueue;
 
-/// Appends waiting to be acknowledged, by the end offset of their batch.
-type AckWaiters = BTreeMap<u64, Vec<oneshot::Sender<()>>>;
+/// What `append` callers wait on in sync mode.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FlushState {
+    pub(crate) flushed: u64,
+    /// Commit-log offset up to which consume-queue entries exist (readable).
+    pub(crate) dispatched: u64,
+    pub(crate) poisoned: bool,
+    pub(crate) halted: bool,
+}
 
 /// Next queue offset per queue. Owned by the writer, which holds the lock
 /// for a whole write group; `delete_topic` takes it to stop the writer while
@@ -86,13 +93,8 @@ pub(crate) struct Shared {
     pub(crate) flushed: AtomicU64,
     /// Consume queues hold every record below this offset.
     pub(crate) dispatched: AtomicU64,
-    /// Appends waiting for their batch to become readable (durable first in
-    /// sync mode), by end offset. The dispatcher wakes exactly the ones its
-    /// round covered, rather than every waiter on every flush; poison, halt
-    /// and shutdown release them all so they can see why.
-    pub(crate) acks: Mutex<AckWaiters>,
-    /// No acknowledgement will come any more (halted or shut down).
-    pub(crate) acks_closed: AtomicBool,
+    /// Published after every flush so sync-mode appends can wait for theirs.
+    pub(crate) flush_state: watch::Sender<FlushState>,
     poison: Mutex<Option<String>>,
     poisoned: AtomicBool,
     /// Written batches waiting to become visible, in log order.
@@ -147,6 +149,11 @@ impl Shared {
                 .or_default()
                 .insert(cq.queue_id(), cq.max());
         }
+        let (flush_state, _) = watch::channel(FlushState {
+            flushed: end,
+            dispatched: end,
+            ..FlushState::default()
+        });
         let disk = DiskMonitor::new(config.dir.clone());
         Self {
             config,
@@ -162,8 +169,7 @@ impl Shared {
             written: AtomicU64::new(end),
             flushed: AtomicU64::new(end),
             dispatched: AtomicU64::new(end),
-            acks: Mutex::new(BTreeMap::new()),
-            acks_closed: AtomicBool::new(false),
+            flush_state,
             poison: Mutex::new(None),
             poisoned: AtomicBool::new(false),
             pending: Mutex::new(VecDeque::new()),
@@ -237,7 +243,7 @@ impl Shared {
             }
             self.poisoned.store(true, Ordering::Release);
         }
-        self.release_acks();
+        self.flush_state.send_modify(|s| s.poisoned = true);
         self.wake_all();
     }
 
@@ -245,30 +251,8 @@ impl Shared {
     pub(crate) fn halt(&self) {
         self.stop.halt.store(true, Ordering::Release);
         self.queue.halt();
-        self.acks_closed.store(true, Ordering::Release);
-        self.release_acks();
+        self.flush_state.send_modify(|s| s.halted = true);
         self.wake_all();
-    }
-
-    /// Wakes the appends whose batches end at or before `upto` (now
-    /// readable).
-    pub(crate) fn complete_acks(&self, upto: u64) {
-        let done = {
-            let mut waiters = self.acks.lock();
-            let later = waiters.split_off(&upto.saturating_add(1));
-            std::mem::replace(&mut *waiters, later)
-        };
-        for tx in done.into_values().flatten() {
-            let _ = tx.send(());
-        }
-    }
-
-    /// Wakes every waiting append (after setting the reason they will find).
-    pub(crate) fn release_acks(&self) {
-        let all = std::mem::take(&mut *self.acks.lock());
-        for tx in all.into_values().flatten() {
-            let _ = tx.send(());
-        }
     }
 
     pub(crate) fn wake_all(&self) {
@@ -295,7 +279,9 @@ impl Shared {
         match self.sync_log(from, target) {
             Ok(n) => {
                 self.stats.fsyncs.fetch_add(n, Ordering::Relaxed);
-                self.flushed.fetch_max(target, Ordering::AcqRel);
+                let now = self.flushed.fetch_max(target, Ordering::AcqRel).max(target);
+                self.flush_state
+                    .send_modify(|s| s.flushed = s.flushed.max(now));
                 if self.config.flush == FlushMode::Sync {
                     self.wake_dispatcher.notify();
                 }
