@@ -47,17 +47,7 @@ impl CqFile {
 
     /// Reads `buf.len()` bytes at `pos`, zeroes past the end of the file.
     pub(crate) fn read_zero_filled(&self, buf: &mut [u8], pos: u64) -> io::Result<()> {
-        buf.fill(0);
-        let mut done = 0;
-        while done < buf.len() {
-            match self.file.read_at(&mut buf[done..], pos + done as u64) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_at("read consume-queue file", &self.path)(e)),
-            }
-        }
-        Ok(())
+        super::fsutil::read_zero_filled(&self.file, &self.path, "read consume-queue file", buf, pos)
     }
 }
 

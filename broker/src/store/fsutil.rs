@@ -79,3 +79,27 @@ mod tests {
         assert_eq!(parse_file_name("0000000000000006553x"), None);
     }
 }
+
+/// Reads `buf.len()` bytes of `file` at `pos`; bytes past the end of the
+/// file (a short or damaged one) are left as zeroes, which readers treat as
+/// unwritten space.
+pub(crate) fn read_zero_filled(
+    file: &File,
+    path: &Path,
+    what: &'static str,
+    buf: &mut [u8],
+    pos: u64,
+) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    buf.fill(0);
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], pos + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_at(what, path)(e)),
+        }
+    }
+    Ok(())
+}

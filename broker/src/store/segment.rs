@@ -77,17 +77,7 @@ impl Segment {
     /// (damaged, short) file are left as zeroes, which the scanner treats as
     /// unwritten space.
     pub(crate) fn read_zero_filled(&self, buf: &mut [u8], pos: u64) -> io::Result<()> {
-        buf.fill(0);
-        let mut done = 0;
-        while done < buf.len() {
-            match self.file.read_at(&mut buf[done..], pos + done as u64) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_at("read segment", &self.path)(e)),
-            }
-        }
-        Ok(())
+        super::fsutil::read_zero_filled(&self.file, &self.path, "read segment", buf, pos)
     }
 
     pub(crate) fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
