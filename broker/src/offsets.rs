@@ -2,12 +2,12 @@
 //! (topic, queue). Kept in memory, persisted to `config/consumerOffsets.json`
 //! every few seconds and at shutdown (as RocketMQ does every 5 s).
 
+use crate::persist::DirtyJson;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferromq_protocol::{GroupName, QueueId, QueueOffset, TopicName};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 type Key = (TopicName, QueueId);
@@ -27,13 +27,10 @@ struct OffsetsFile {
 
 /// Committed offsets of every group.
 pub struct OffsetManager {
-    path: PathBuf,
+    /// The file, written when changed.
+    file: DirtyJson,
     /// Group → (topic, queue) → offset. Never held across an await.
     offsets: RwLock<BTreeMap<GroupName, BTreeMap<Key, QueueOffset>>>,
-    /// Set by commits, cleared by a successful persist.
-    dirty: AtomicBool,
-    /// Serialises persists so an older snapshot never overwrites a newer one.
-    persist_lock: Mutex<()>,
 }
 
 impl OffsetManager {
@@ -52,10 +49,8 @@ impl OffsetManager {
                 .insert((e.topic, e.queue_id), e.offset);
         }
         Ok(Self {
-            path,
+            file: DirtyJson::new(path),
             offsets: RwLock::new(offsets),
-            dirty: AtomicBool::new(false),
-            persist_lock: Mutex::new(()),
         })
     }
 
@@ -72,7 +67,7 @@ impl OffsetManager {
             .entry(group.clone())
             .or_default()
             .insert((topic.clone(), queue_id), offset);
-        self.dirty.store(true, Ordering::Release);
+        self.file.mark();
     }
 
     /// The committed offset, if any.
@@ -111,14 +106,14 @@ impl OffsetManager {
         for m in self.offsets.write().values_mut() {
             m.retain(|(t, _), _| t != topic);
         }
-        self.dirty.store(true, Ordering::Release);
+        self.file.mark();
     }
 
     /// Forgets a deleted group's offsets; returns whether it had any.
     pub fn remove_group(&self, group: &GroupName) -> bool {
         let removed = self.offsets.write().remove(group).is_some();
         if removed {
-            self.dirty.store(true, Ordering::Release);
+            self.file.mark();
         }
         removed
     }
@@ -128,11 +123,7 @@ impl OffsetManager {
     /// # Errors
     /// The I/O error; the offsets stay dirty and are retried next time.
     pub fn persist(&self) -> std::io::Result<()> {
-        let _guard = self.persist_lock.lock();
-        if !self.dirty.swap(false, Ordering::AcqRel) {
-            return Ok(());
-        }
-        let file = OffsetsFile {
+        self.file.save(|| OffsetsFile {
             offsets: self
                 .offsets
                 .read()
@@ -146,9 +137,6 @@ impl OffsetManager {
                     })
                 })
                 .collect(),
-        };
-        crate::persist::write_json(&self.path, &file).inspect_err(|_| {
-            self.dirty.store(true, Ordering::Release);
         })
     }
 }

@@ -44,3 +44,43 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> std::io::Result<Option<T>>
         Err(e) => Err(e),
     }
 }
+
+/// A JSON state file written in the background: changes mark it dirty and
+/// [`DirtyJson::save`] writes it only if something changed since the last
+/// successful write.
+pub struct DirtyJson {
+    path: std::path::PathBuf,
+    /// Set by changes, cleared by a successful write.
+    dirty: std::sync::atomic::AtomicBool,
+    /// Serialises writes so an older snapshot never overwrites a newer one.
+    write_lock: parking_lot::Mutex<()>,
+}
+
+impl DirtyJson {
+    /// A clean file at `path`.
+    pub fn new(path: std::path::PathBuf) -> Self {
+        Self {
+            path,
+            dirty: std::sync::atomic::AtomicBool::new(false),
+            write_lock: parking_lot::Mutex::new(()),
+        }
+    }
+
+    /// Notes a change to be written.
+    pub fn mark(&self) {
+        self.dirty.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Writes `snapshot()` if anything changed.
+    ///
+    /// # Errors
+    /// The I/O error; the file stays dirty and is retried next time.
+    pub fn save<T: Serialize>(&self, snapshot: impl FnOnce() -> T) -> std::io::Result<()> {
+        use std::sync::atomic::Ordering;
+        let _guard = self.write_lock.lock();
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        write_json(&self.path, &snapshot()).inspect_err(|_| self.mark())
+    }
+}

@@ -3,9 +3,9 @@
 //! crash the scheduler resumes from the last saved offsets and may deliver
 //! a few messages twice (at-least-once), never skip one.
 
+use crate::persist::DirtyJson;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -20,14 +20,11 @@ struct OffsetsFile {
 
 /// Per-level delivery progress.
 pub struct DelayOffsets {
-    path: PathBuf,
+    /// The file, written when changed.
+    file: DirtyJson,
     /// Level → next offset. Touched only by the scheduler task and the
     /// persister; never held across an await.
     offsets: Mutex<BTreeMap<u32, u64>>,
-    /// Set by `set`, cleared by a successful persist.
-    dirty: AtomicBool,
-    /// Serialises persists so an older snapshot never overwrites a newer one.
-    persist_lock: Mutex<()>,
 }
 
 impl DelayOffsets {
@@ -39,10 +36,8 @@ impl DelayOffsets {
         let path = config_dir.join("delayOffsets.json");
         let file: OffsetsFile = persist::read_json(&path)?.unwrap_or_default();
         Ok(Self {
-            path,
+            file: DirtyJson::new(path),
             offsets: Mutex::new(file.offsets),
-            dirty: AtomicBool::new(false),
-            persist_lock: Mutex::new(()),
         })
     }
 
@@ -54,7 +49,7 @@ impl DelayOffsets {
     /// Records progress.
     pub fn set(&self, level: u32, offset: u64) {
         self.offsets.lock().insert(level, offset);
-        self.dirty.store(true, Ordering::Release);
+        self.file.mark();
     }
 
     /// Writes the offsets if they changed since the last write.
@@ -62,15 +57,8 @@ impl DelayOffsets {
     /// # Errors
     /// The I/O error; the offsets stay dirty and are retried next time.
     pub fn persist(&self) -> std::io::Result<()> {
-        let _guard = self.persist_lock.lock();
-        if !self.dirty.swap(false, Ordering::AcqRel) {
-            return Ok(());
-        }
-        let file = OffsetsFile {
+        self.file.save(|| OffsetsFile {
             offsets: self.offsets.lock().clone(),
-        };
-        persist::write_json(&self.path, &file).inspect_err(|_| {
-            self.dirty.store(true, Ordering::Release);
         })
     }
 }

@@ -67,19 +67,6 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_round_trip() {
-        assert_eq!(file_name(65536), "00000000000000065536");
-        assert_eq!(parse_file_name("00000000000000065536"), Some(65536));
-        assert_eq!(parse_file_name("65536"), None);
-        assert_eq!(parse_file_name("0000000000000006553x"), None);
-    }
-}
-
 /// Reads `buf.len()` bytes of `file` at `pos`; bytes past the end of the
 /// file (a short or damaged one) are left as zeroes, which readers treat as
 /// unwritten space.
@@ -102,4 +89,17 @@ pub(crate) fn read_zero_filled(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(file_name(65536), "00000000000000065536");
+        assert_eq!(parse_file_name("00000000000000065536"), Some(65536));
+        assert_eq!(parse_file_name("65536"), None);
+        assert_eq!(parse_file_name("0000000000000006553x"), None);
+    }
 }
