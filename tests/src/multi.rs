@@ -174,6 +174,39 @@ impl MultiCluster {
                 .unwrap(),
         )
     }
+
+    /// Creates `topic` with 4 queues on every broker of the cluster through
+    /// `mqadmin updateTopic -c`, waits until every live NameServer routes it
+    /// on `brokers` brokers, and returns it with mqadmin's output.
+    pub async fn create_topic(
+        &self,
+        topic: &str,
+        brokers: usize,
+    ) -> (ferromq_client::TopicName, String) {
+        let args = [
+            "updateTopic",
+            "-t",
+            topic,
+            "-c",
+            "DefaultCluster",
+            "-r",
+            "4",
+            "-w",
+            "4",
+        ];
+        let run = mqadmin(&self.namesrv_list(), &args).await;
+        assert!(run.ok, "updateTopic failed: {run:?}");
+        let name = ferromq_client::TopicName::new(topic).unwrap();
+        for ns in self.live_namesrvs() {
+            let admin = AdminClient::connect(&ns).unwrap();
+            wait_for("the topic route", Duration::from_secs(10), || async {
+                let r = admin.topic_route(&name).await.ok()?;
+                (r.queue_datas.len() == brokers).then_some(())
+            })
+            .await;
+        }
+        (name, run.stdout)
+    }
 }
 
 /// The outcome of one `mqadmin` run.

@@ -17,29 +17,8 @@ use ferromq_tests::multi::{mqadmin, MultiCluster, REGISTER_INTERVAL};
 use ferromq_tests::wait_for;
 
 async fn create_topic(c: &MultiCluster, topic: &str) -> TopicName {
-    let args = [
-        "updateTopic",
-        "-t",
-        topic,
-        "-c",
-        "DefaultCluster",
-        "-r",
-        "4",
-        "-w",
-        "4",
-    ];
-    let run = mqadmin(&c.namesrv_list(), &args).await;
-    assert!(run.ok, "updateTopic failed: {run:?}");
-    assert_eq!(run.stdout.matches("success").count(), 2, "{}", run.stdout);
-    let name = TopicName::new(topic).unwrap();
-    for ns in c.live_namesrvs() {
-        let admin = AdminClient::connect(&ns).unwrap();
-        wait_for("the topic route", Duration::from_secs(10), || async {
-            let r = admin.topic_route(&name).await.ok()?;
-            (r.queue_datas.len() == 2).then_some(())
-        })
-        .await;
-    }
+    let (name, stdout) = c.create_topic(topic, 2).await;
+    assert_eq!(stdout.matches("success").count(), 2, "{stdout}");
     name
 }
 

@@ -14,41 +14,12 @@ use std::time::{Duration, Instant};
 use ferromq_client::{
     ConsumeFrom, Message, MqClient, Producer, PullConsumer, SendResult, TopicName,
 };
-use ferromq_tests::multi::{mqadmin, MultiCluster};
+use ferromq_tests::multi::MultiCluster;
 use ferromq_tests::wait_for;
 use parking_lot::Mutex;
 
 const MESSAGES: usize = 20_000;
 const SENDERS: usize = 16;
-
-/// Creates `topic` with 4 queues on every broker of the cluster through
-/// `mqadmin updateTopic -c`, and waits until every live NameServer routes
-/// it on `brokers` brokers.
-async fn create_topic(c: &MultiCluster, topic: &str, brokers: usize) -> TopicName {
-    let args = [
-        "updateTopic",
-        "-t",
-        topic,
-        "-c",
-        "DefaultCluster",
-        "-r",
-        "4",
-        "-w",
-        "4",
-    ];
-    let run = mqadmin(&c.namesrv_list(), &args).await;
-    assert!(run.ok, "updateTopic failed: {run:?}");
-    let name = TopicName::new(topic).unwrap();
-    for ns in c.live_namesrvs() {
-        let admin = ferromq_client::AdminClient::connect(&ns).unwrap();
-        wait_for("the topic route", Duration::from_secs(10), || async {
-            let r = admin.topic_route(&name).await.ok()?;
-            (r.queue_datas.len() == brokers).then_some(())
-        })
-        .await;
-    }
-    name
-}
 
 fn consumer(client: &MqClient, group: &str) -> PullConsumer {
     PullConsumer::builder()
@@ -62,7 +33,7 @@ fn consumer(client: &MqClient, group: &str) -> PullConsumer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_a_broker_mid_stream_loses_no_acknowledged_message() {
     let mut c = MultiCluster::start(2, &["broker-a", "broker-b"], &[]).await;
-    let topic = create_topic(&c, "Failover", 2).await;
+    let topic = c.create_topic("Failover", 2).await.0;
     let client = c.client(Duration::from_millis(500));
     let producer = Producer::builder()
         .client(client.clone())
@@ -175,7 +146,7 @@ async fn killing_a_broker_mid_stream_loses_no_acknowledged_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producers_and_consumers_carry_on_through_the_other_namesrv() {
     let mut c = MultiCluster::start(2, &["broker-a"], &[]).await;
-    let before = create_topic(&c, "BeforeKill", 1).await;
+    let before = c.create_topic("BeforeKill", 1).await.0;
     // Routes are re-read every 200 ms, so refreshes run while the first
     // NameServer (the one every client tries first) is dead.
     let client = c.client(Duration::from_millis(200));
@@ -217,7 +188,7 @@ async fn producers_and_consumers_carry_on_through_the_other_namesrv() {
     // After the kill: a new topic (mqadmin goes through the survivor), a
     // new producer and consumer configured with both NameServers, and the
     // old producer on the new topic.
-    let after = create_topic(&c, "AfterKill", 1).await;
+    let after = c.create_topic("AfterKill", 1).await.0;
     let fresh = c.client(Duration::from_millis(200));
     let new_producer = Producer::builder().client(fresh.clone()).build().unwrap();
     let new_consumer = consumer(&fresh, "new");
