@@ -5,6 +5,7 @@
 
 mod builder;
 mod positions;
+mod pull;
 mod pull_consumer;
 mod pull_task;
 pub mod push;

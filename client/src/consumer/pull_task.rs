@@ -6,37 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferromq_protocol::header::{
-    GetMaxOffsetRequest, GetMinOffsetRequest, PullMessageRequest, QueryConsumerOffsetRequest,
+    GetMaxOffsetRequest, GetMinOffsetRequest, QueryConsumerOffsetRequest,
 };
-use ferromq_protocol::{record, QueueOffset, ResponseCode, StoredMessage};
+use ferromq_protocol::{QueueOffset, StoredMessage};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use super::pull::{pull_once, PullSpec, Pulled, BACKOFF_MAX, BACKOFF_MIN, EMPTY_PAUSE, FAST_EMPTY};
 use super::pull_consumer::Shared;
 use super::ConsumeFrom;
-use crate::decode;
 use crate::error::{ClientError, Result};
 use crate::route::MessageQueue;
-
-/// Upper bound of one pull response's records, well under the frame limit
-/// even when a single record is a maximum-size message.
-const PULL_MAX_BYTES: u32 = 8 * 1024 * 1024;
-/// First and longest wait after a failed pull.
-const BACKOFF_MIN: Duration = Duration::from_millis(200);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// A "nothing new" answer faster than this means the broker did not hold
-/// the pull (hold 0, or a broker without long polling); wait a little
-/// before asking again instead of spinning.
-const FAST_EMPTY: Duration = Duration::from_millis(50);
-const EMPTY_PAUSE: Duration = Duration::from_millis(200);
-
-/// What one pull brought.
-#[derive(Debug)]
-enum Pulled {
-    Messages(Vec<StoredMessage>, QueueOffset),
-    Nothing(QueueOffset),
-    Moved(QueueOffset),
-}
 
 pub(super) struct PullTask {
     shared: Arc<Shared>,
@@ -80,7 +60,7 @@ impl PullTask {
                     }
                     offset = Some(next);
                 }
-                Ok((Pulled::Nothing(next), took)) => {
+                Ok((Pulled::Nothing(next) | Pulled::Skipped(next), took)) => {
                     self.backoff = BACKOFF_MIN;
                     offset = Some(next);
                     if took < FAST_EMPTY {
@@ -167,57 +147,14 @@ impl PullTask {
 
     async fn pull(&self, addr: &str, offset: QueueOffset) -> Result<Pulled> {
         let s = &self.shared.settings;
-        let req = PullMessageRequest {
-            consumer_group: self.shared.group.clone(),
-            topic: self.queue.topic.clone(),
-            queue_id: self.queue.queue_id,
-            queue_offset: offset,
-            max_messages: s.pull_batch_size,
-            max_bytes: PULL_MAX_BYTES,
-            hold_ms: u64::try_from(s.long_poll_hold.as_millis()).unwrap_or(u64::MAX),
+        let spec = PullSpec {
+            group: &self.shared.group,
+            queue: &self.queue,
+            batch: s.pull_batch_size,
+            hold: s.long_poll_hold,
             expression: None,
         };
-        // The broker may hold the request for the whole hold time.
-        let timeout = s.long_poll_hold + self.shared.client.config().request_timeout();
-        let reply = self
-            .shared
-            .client
-            .call(addr, &req, bytes::Bytes::new(), timeout)
-            .await?;
-        let next = reply.header.next_offset;
-        match reply.code {
-            ResponseCode::Success => {
-                let mut msgs = record::decode_all(&reply.body)?;
-                // Never hand out anything before the asked offset, nor more
-                // than asked (the buffer reserves room for one batch).
-                msgs.retain(|m| m.queue_offset >= offset);
-                let cut = msgs.len() > s.pull_batch_size as usize;
-                msgs.truncate(s.pull_batch_size as usize);
-                match msgs.last() {
-                    None => Ok(Pulled::Nothing(next.max(offset))),
-                    Some(last) => {
-                        let after_last = QueueOffset::new(last.queue_offset.get() + 1);
-                        let next = if cut {
-                            after_last
-                        } else {
-                            next.max(after_last)
-                        };
-                        // After `next` is known: a skipped message is passed.
-                        let msgs = decode::decompress_or_skip(msgs, &self.queue);
-                        Ok(Pulled::Messages(msgs, next))
-                    }
-                }
-            }
-            ResponseCode::PullNotFound | ResponseCode::PullRetryImmediately => {
-                Ok(Pulled::Nothing(next))
-            }
-            ResponseCode::PullOffsetMoved => Ok(Pulled::Moved(next)),
-            other => Err(ClientError::Server {
-                addr: addr.to_string(),
-                code: other,
-                message: "unexpected response code to a pull".into(),
-            }),
-        }
+        pull_once(&self.shared.client, addr, &spec, offset).await
     }
 
     /// Puts a batch into the buffer in order, waiting for room for all of

@@ -4,42 +4,18 @@
 //! while the window is full. Ends when the queue is dropped.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::Bytes;
-use ferromq_protocol::header::PullMessageRequest;
-use ferromq_protocol::{record, QueueOffset, ResponseCode, StoredMessage};
+use ferromq_protocol::QueueOffset;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use super::super::pull::{
+    pull_once, PullSpec, Pulled, BACKOFF_MAX, BACKOFF_MIN, EMPTY_PAUSE, FAST_EMPTY,
+};
 use super::orderly;
 use super::process_queue::ProcessQueue;
 use super::shared::Shared;
-use crate::decode;
 use crate::error::{ClientError, Result};
-
-/// Upper bound of one pull response's records.
-const PULL_MAX_BYTES: u32 = 8 * 1024 * 1024;
-/// First and longest wait after a failed pull.
-const BACKOFF_MIN: Duration = Duration::from_millis(200);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// An empty answer faster than this was not held; wait a little before
-/// asking again instead of spinning.
-const FAST_EMPTY: Duration = Duration::from_millis(50);
-const EMPTY_PAUSE: Duration = Duration::from_millis(200);
-
-/// What one pull brought.
-#[derive(Debug)]
-enum Pulled {
-    /// Messages that passed the tag check (maybe none) and the next offset.
-    Messages(Vec<StoredMessage>, QueueOffset),
-    /// Nothing new yet.
-    Nothing(QueueOffset),
-    /// Every record read was filtered out; pull again at once from here.
-    Skipped(QueueOffset),
-    /// The offset is outside the queue; continue from here.
-    Moved(QueueOffset),
-}
 
 pub(super) async fn run(shared: Arc<Shared>, pq: Arc<ProcessQueue>) {
     if shared.needs_lock() && !orderly::acquire(&shared, &pq).await {
@@ -119,43 +95,20 @@ async fn pull(
     offset: QueueOffset,
 ) -> Result<Pulled> {
     let s = &shared.settings;
-    let req = PullMessageRequest {
-        consumer_group: shared.group.clone(),
-        topic: pq.queue.topic.clone(),
-        queue_id: pq.queue.queue_id,
-        queue_offset: offset,
-        max_messages: s.pull_batch_size,
-        max_bytes: PULL_MAX_BYTES,
-        hold_ms: u64::try_from(s.long_poll_hold.as_millis()).unwrap_or(u64::MAX),
+    let spec = PullSpec {
+        group: &shared.group,
+        queue: &pq.queue,
+        batch: s.pull_batch_size,
+        hold: s.long_poll_hold,
         expression: pq.sub.pull_expression(),
     };
-    // The broker may hold the request for the whole hold time.
-    let timeout = s.long_poll_hold + shared.client.config().request_timeout();
-    let reply = shared
-        .client
-        .call(addr, &req, Bytes::new(), timeout)
-        .await?;
-    let next = reply.header.next_offset;
-    match reply.code {
-        ResponseCode::Success => {
-            let mut msgs = record::decode_all(&reply.body)?;
-            msgs.retain(|m| m.queue_offset >= offset);
-            let Some(last) = msgs.last() else {
-                return Ok(Pulled::Nothing(next.max(offset)));
-            };
-            let next = next.max(QueueOffset::new(last.queue_offset.get() + 1));
-            // After `next` is known: skipped and filtered messages are passed.
-            let mut msgs = decode::decompress_or_skip(msgs, &pq.queue);
+    let pulled = pull_once(&shared.client, addr, &spec, offset).await?;
+    Ok(match pulled {
+        // The broker filters by tag hash; the tag string settles collisions.
+        Pulled::Messages(mut msgs, next) => {
             msgs.retain(|m| pq.sub.matches(m));
-            Ok(Pulled::Messages(msgs, next))
+            Pulled::Messages(msgs, next)
         }
-        ResponseCode::PullRetryImmediately => Ok(Pulled::Skipped(next)),
-        ResponseCode::PullNotFound => Ok(Pulled::Nothing(next)),
-        ResponseCode::PullOffsetMoved => Ok(Pulled::Moved(next)),
-        other => Err(ClientError::Server {
-            addr: addr.to_string(),
-            code: other,
-            message: "unexpected response code to a pull".into(),
-        }),
-    }
+        other => other,
+    })
 }
