@@ -45,20 +45,11 @@ impl MessageStore {
         let Some(cq) = self.shared.cqs.get(topic.as_str(), queue_id) else {
             return Ok(result(ReadStatus::NoQueue, Vec::new(), 0, 0, 0));
         };
-        let (min, max) = (cq.min(), cq.max());
         let at = offset.get();
-        let status = if at < min {
-            Some((ReadStatus::OffsetTooSmall, min))
-        } else if at == max {
-            Some((ReadStatus::NoNewMessage, at))
-        } else if at > max {
-            Some((ReadStatus::OffsetOverflow, max))
-        } else {
-            None
-        };
-        if let Some((status, next)) = status {
-            return Ok(result(status, Vec::new(), next, min, max));
+        if let Some(early) = unreadable(&cq, at) {
+            return Ok(early);
         }
+        let (min, max) = (cq.min(), cq.max());
         let want = (max - at)
             .min(u64::from(max_messages.max(1)))
             .min(MAX_READ_ENTRIES);
@@ -97,27 +88,11 @@ impl MessageStore {
         let Some(cq) = self.shared.cqs.get(topic.as_str(), queue_id) else {
             return Ok(result(ReadStatus::NoQueue, Vec::new(), 0, 0, 0));
         };
-        let (min, max) = (cq.min(), cq.max());
         let at = offset.get();
-        if at < min {
-            return Ok(result(
-                ReadStatus::OffsetTooSmall,
-                Vec::new(),
-                min,
-                min,
-                max,
-            ));
-        } else if at == max {
-            return Ok(result(ReadStatus::NoNewMessage, Vec::new(), at, min, max));
-        } else if at > max {
-            return Ok(result(
-                ReadStatus::OffsetOverflow,
-                Vec::new(),
-                max,
-                min,
-                max,
-            ));
+        if let Some(early) = unreadable(&cq, at) {
+            return Ok(early);
         }
+        let (min, max) = (cq.min(), cq.max());
         let end = at + (max - at).min(MAX_READ_ENTRIES);
         let (max_messages, max_bytes) = (max_messages.max(1) as usize, u64::from(max_bytes));
         let mut picked: Vec<(u64, CqEntry)> = Vec::new();
@@ -240,6 +215,22 @@ impl MessageStore {
             }
         }
     }
+}
+
+/// The answer for an offset with nothing to read at it (below the queue's
+/// min, at its end, or past it), or `None` if it can be read.
+fn unreadable(cq: &ConsumeQueue, at: u64) -> Option<ReadResult> {
+    let (min, max) = (cq.min(), cq.max());
+    let (status, next) = if at < min {
+        (ReadStatus::OffsetTooSmall, min)
+    } else if at == max {
+        (ReadStatus::NoNewMessage, at)
+    } else if at > max {
+        (ReadStatus::OffsetOverflow, max)
+    } else {
+        return None;
+    };
+    Some(result(status, Vec::new(), next, min, max))
 }
 
 /// Up to `want` entries from `at`, as many as fit in `max_bytes` (at least
