@@ -293,6 +293,7 @@ pub async fn start(
     let mut sc = StoreConfig::new(&dir, store_host);
     sc.segment_size = config.segment_size;
     sc.flush = config.flush;
+    sc.prefill_segments = config.prefill_segments;
     sc.max_message_size = config.max_message_size;
     sc.sync_flush_timeout = config.sync_flush_timeout;
     sc.max_batch_bytes = config.max_batch_bytes;

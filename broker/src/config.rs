@@ -30,6 +30,9 @@ pub struct BrokerConfig {
     pub flush: FlushMode,
     /// Commit-log segment size in bytes.
     pub segment_size: u64,
+    /// Write each new commit-log segment full of zeroes before use (`None`:
+    /// only with sync flush). See `StoreConfig::prefill_segments`.
+    pub prefill_segments: Option<bool>,
     /// Largest message body accepted.
     pub max_message_size: usize,
     /// Largest frame accepted.
@@ -88,6 +91,7 @@ impl BrokerConfig {
             store_dir: store_dir.into(),
             flush: FlushMode::Sync,
             segment_size: 1 << 30,
+            prefill_segments: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             sync_flush_timeout: Duration::from_secs(5),
@@ -146,6 +150,8 @@ pub struct FileConfig {
     pub register_interval_ms: Option<u64>,
     /// `--auto-create-topic`.
     pub auto_create_topic: Option<bool>,
+    /// `--prefill-segments`.
+    pub prefill_segments: Option<bool>,
     /// Largest total size of one batch send in bytes.
     pub max_batch_bytes: Option<usize>,
     /// Async-flush period in milliseconds.

@@ -52,6 +52,7 @@ impl TestCluster {
         config.disk_clean_ratio = 1.0;
         config.disk_force_clean_ratio = 1.0;
         config.disk_reject_ratio = 1.0;
+        config.segment_size = crate::TEST_SEGMENT_SIZE;
         f(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let broker_addr = listener.local_addr().unwrap().to_string();

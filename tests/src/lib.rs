@@ -18,6 +18,12 @@ pub use process::{binary_path, BrokerProcess, NameServerProcess};
 use std::future::Future;
 use std::time::Duration;
 
+/// Commit-log segment size of the test brokers. Segments are allocated on
+/// disk ahead of use (and, with sync flush, written full of zeroes), so the
+/// 1 GiB default would cost gigabytes per test broker; 16 MiB still holds
+/// the largest message and batch several times over.
+pub const TEST_SEGMENT_SIZE: u64 = 16 << 20;
+
 /// Turns on logging for a test run (`RUST_LOG`, default `warn`).
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()

@@ -23,12 +23,16 @@ pub fn binary_path(name: &str) -> PathBuf {
 
 /// Writes a config file beside `store_dir` that keeps disk-usage limits
 /// out of the way (tests must not depend on how full the machine's disk
-/// is) and returns its path.
+/// is) and sets [`crate::TEST_SEGMENT_SIZE`], and returns its path.
 fn test_config(store_dir: &Path) -> PathBuf {
     let path = store_dir.with_extension("test.toml");
     std::fs::write(
         &path,
-        "disk_clean_ratio = 1.0\ndisk_force_clean_ratio = 1.0\ndisk_reject_ratio = 1.0\n",
+        format!(
+            "disk_clean_ratio = 1.0\ndisk_force_clean_ratio = 1.0\ndisk_reject_ratio = 1.0\n\
+             segment_size = {}\n",
+            crate::TEST_SEGMENT_SIZE
+        ),
     )
     .unwrap();
     path

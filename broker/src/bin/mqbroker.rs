@@ -70,6 +70,11 @@ struct Args {
     /// Create topics on first send [default: true with --standalone, else false]
     #[arg(long)]
     auto_create_topic: Option<bool>,
+    /// Write new commit-log segments full of zeroes before use, so an
+    /// fdatasync never has file-system metadata to commit
+    /// [default: true with --flush sync, else false]
+    #[arg(long)]
+    prefill_segments: Option<bool>,
     /// Delay levels of scheduled messages and retries, units ms/s/m/h/d
     /// [default: "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"]
     #[arg(long)]
@@ -163,6 +168,7 @@ async fn start(args: Args, file: FileConfig) -> Result<()> {
     if let Some(ms) = file.queue_lock_expiry_ms {
         config.queue_lock_expiry = Duration::from_millis(ms);
     }
+    config.prefill_segments = args.prefill_segments.or(file.prefill_segments);
     config.auto_create_topic = args
         .auto_create_topic
         .or(file.auto_create_topic)

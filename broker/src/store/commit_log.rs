@@ -24,6 +24,8 @@ pub(crate) const EOS_MARKER_LEN: u64 = 8;
 pub(crate) struct CommitLog {
     dir: PathBuf,
     segment_size: u64,
+    /// New segments are written full of zeroes before use.
+    prefill: bool,
     /// Open segments by base offset. Read-locked by every read and fsync,
     /// write-locked only to add (roll) or drop (recovery, retention) a
     /// segment.
@@ -37,7 +39,7 @@ impl CommitLog {
     /// Opens the segments in `dir`. They must be contiguous and sized for
     /// `segment_size`; a mismatch means the configuration changed under an
     /// existing store, which is refused rather than guessed at.
-    pub(crate) fn open(dir: &Path, segment_size: u64) -> Result<Self, StoreError> {
+    pub(crate) fn open(dir: &Path, segment_size: u64, prefill: bool) -> Result<Self, StoreError> {
         let mut segments = BTreeMap::new();
         let mut expect: Option<u64> = None;
         for (base, path) in numbered_files(dir)? {
@@ -63,6 +65,7 @@ impl CommitLog {
         Ok(Self {
             dir: dir.to_path_buf(),
             segment_size,
+            prefill,
             segments: RwLock::new(segments),
             create: Mutex::new(()),
         })
@@ -105,7 +108,12 @@ impl CommitLog {
         if let Some(seg) = self.segments.read().get(&base) {
             return Ok(seg.clone());
         }
-        let seg = Arc::new(Segment::create(&self.dir, base, self.segment_size)?);
+        let seg = Arc::new(Segment::create(
+            &self.dir,
+            base,
+            self.segment_size,
+            self.prefill,
+        )?);
         self.segments.write().insert(base, seg.clone());
         tracing::debug!(base, "created commit-log segment");
         Ok(seg)

@@ -29,6 +29,93 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
         .map_err(io_at("fsync directory", dir))
 }
 
+/// Makes `file` at least `len` bytes long with its blocks allocated, so
+/// later writes into it neither allocate blocks nor change the file size.
+///
+/// On ext4 a buffered write into a sparse range allocates as it goes and
+/// runs at a fraction of the speed of one into allocated (unwritten-extent)
+/// space (docs/STORE.md has the figures). Where the file system cannot
+/// allocate ahead, or the disk has too little free space, the file is
+/// extended sparse instead: slower, but correct.
+pub(crate) fn preallocate(file: &File, path: &Path, len: u64) -> io::Result<()> {
+    let have = file.metadata().map_err(io_at("stat", path))?.len();
+    if have < len {
+        // Sparse growth first: the file has its full length even if the
+        // allocation below is refused, and reads past `have` see zeroes.
+        file.set_len(len).map_err(io_at("extend", path))?;
+    }
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => {
+            tracing::debug!(path = %path.display(), "file system cannot preallocate; file stays sparse");
+            Ok(())
+        }
+        // Not enough free space to allocate the whole file ahead: the store
+        // goes on with a sparse file, and the disk-usage limits (sends
+        // refused above disk_reject_ratio) take over from here.
+        Err(e) if e == rustix::io::Errno::NOSPC => {
+            tracing::warn!(path = %path.display(), len, "not enough free space to preallocate; file stays sparse");
+            Ok(())
+        }
+        Err(e) => Err(io_at("preallocate", path)(io::Error::from(e))),
+    }
+}
+
+/// Writes zeroes over the first `len` bytes of the file at `path`
+/// (already open as `file`), bypassing the page cache with O_DIRECT where
+/// the file system supports it and through `file` otherwise. Not synced.
+pub(crate) fn fill_zeroes(file: &File, path: &Path, len: u64) -> io::Result<()> {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    const CHUNK: usize = 1 << 20;
+    const ALIGN: usize = 4096;
+    // An aligned chunk inside a slightly larger buffer: O_DIRECT wants the
+    // memory, the offset and the length aligned to the block size.
+    let buf = vec![0u8; CHUNK + ALIGN];
+    let at = buf.as_ptr().align_offset(ALIGN);
+    let zeroes = &buf[at..at + CHUNK];
+    let direct = fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path);
+    let aligned = len.is_multiple_of(ALIGN as u64);
+    let (target, how) = match &direct {
+        Ok(d) if aligned => (d, "direct"),
+        _ => (file, "buffered"),
+    };
+    let mut pos = 0;
+    while pos < len {
+        let n = (len - pos).min(CHUNK as u64) as usize;
+        let r = target.write_all_at(&zeroes[..n], pos);
+        match r {
+            Ok(()) => pos += n as u64,
+            // A file system that accepts O_DIRECT opens but not its writes.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && how == "direct" => {
+                return fill_buffered(file, path, zeroes, pos, len);
+            }
+            Err(e) => return Err(io_at("fill with zeroes", path)(e)),
+        }
+    }
+    tracing::trace!(path = %path.display(), len, how, "filled with zeroes");
+    Ok(())
+}
+
+fn fill_buffered(
+    file: &File,
+    path: &Path,
+    zeroes: &[u8],
+    mut pos: u64,
+    len: u64,
+) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    while pos < len {
+        let n = (len - pos).min(zeroes.len() as u64) as usize;
+        file.write_all_at(&zeroes[..n], pos)
+            .map_err(io_at("fill with zeroes", path))?;
+        pos += n as u64;
+    }
+    Ok(())
+}
+
 /// Creates `dir` (and parents) and fsyncs it and its parent, so the new
 /// directory survives a crash.
 pub(crate) fn create_dir_durable(dir: &Path) -> io::Result<()> {
@@ -101,5 +188,57 @@ mod tests {
         assert_eq!(parse_file_name("00000000000000065536"), Some(65536));
         assert_eq!(parse_file_name("65536"), None);
         assert_eq!(parse_file_name("0000000000000006553x"), None);
+    }
+
+    #[test]
+    fn preallocated_files_have_their_blocks_and_read_as_zeroes() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        let len = 3 << 20;
+        preallocate(&f, &path, len).unwrap();
+        let meta = f.metadata().unwrap();
+        assert_eq!(meta.len(), len);
+        assert!(
+            meta.blocks() * 512 >= len,
+            "{} bytes allocated of {len}",
+            meta.blocks() * 512
+        );
+        let mut buf = vec![1u8; 4096];
+        read_zero_filled(&f, &path, "read", &mut buf, len - 4096).unwrap();
+        assert!(buf.iter().all(|&b| b == 0));
+        // Growing again keeps the length; shrinking is not its job.
+        preallocate(&f, &path, len / 2).unwrap();
+        assert_eq!(f.metadata().unwrap().len(), len);
+    }
+
+    #[test]
+    fn zero_fill_overwrites_everything_aligned_or_not() {
+        use std::os::unix::fs::FileExt;
+        let dir = tempfile::tempdir().unwrap();
+        // Aligned (O_DIRECT where supported) and unaligned (buffered).
+        for len in [(2 << 20) + 8192, (1 << 20) + 123] {
+            let path = dir.path().join(format!("f{len}"));
+            let f = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .unwrap();
+            f.write_all_at(&vec![0xAB; len as usize + 10], 0).unwrap();
+            fill_zeroes(&f, &path, len).unwrap();
+            let mut back = vec![0xFFu8; len as usize + 10];
+            f.read_exact_at(&mut back, 0).unwrap();
+            assert!(back[..len as usize].iter().all(|&b| b == 0), "len {len}");
+            assert_eq!(&back[len as usize..], &[0xAB; 10], "nothing past len");
+        }
     }
 }

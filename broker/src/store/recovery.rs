@@ -35,7 +35,11 @@ pub(crate) fn recover(config: &StoreConfig, unclean: bool) -> Result<Parts, Stor
             None
         }
     };
-    let log = CommitLog::open(&config.dir.join(COMMITLOG_DIR), config.segment_size)?;
+    let log = CommitLog::open(
+        &config.dir.join(COMMITLOG_DIR),
+        config.segment_size,
+        config.prefill(),
+    )?;
     let scan_from = scan_start(&log, ck.as_ref())?;
     let mut read = ScanStats::default();
     let (end, why) = scan_counted(&log, scan_from, None, &mut read, |_, _| Ok(()))?;

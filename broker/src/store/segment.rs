@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::error::io_at;
-use super::fsutil::{file_name, sync_dir};
+use super::fsutil::{file_name, fill_zeroes, preallocate, sync_dir};
 
 pub(crate) struct Segment {
     base: u64,
@@ -16,10 +16,12 @@ pub(crate) struct Segment {
 }
 
 impl Segment {
-    /// Creates `dir/<base>` of `size` bytes and makes its existence durable.
-    /// `set_len` leaves the file sparse; that is enough for zeroes to read
-    /// back as "unwritten" and keeps creation cheap.
-    pub(crate) fn create(dir: &Path, base: u64, size: u64) -> io::Result<Self> {
+    /// Creates `dir/<base>` of `size` bytes, allocated ahead (see
+    /// `fsutil::preallocate`) and, with `prefill`, written full of zeroes
+    /// (see `StoreConfig::prefill_segments`), and makes its existence and
+    /// contents durable. Never-written space reads back as zeroes either
+    /// way: "unwritten".
+    pub(crate) fn create(dir: &Path, base: u64, size: u64, prefill: bool) -> io::Result<Self> {
         let path = dir.join(file_name(base));
         let file = OpenOptions::new()
             .read(true)
@@ -27,7 +29,10 @@ impl Segment {
             .create_new(true)
             .open(&path)
             .map_err(io_at("create segment", &path))?;
-        file.set_len(size).map_err(io_at("size segment", &path))?;
+        preallocate(&file, &path, size)?;
+        if prefill {
+            fill_zeroes(&file, &path, size)?;
+        }
         file.sync_all().map_err(io_at("fsync segment", &path))?;
         sync_dir(dir)?;
         Ok(Self { base, path, file })
@@ -93,13 +98,16 @@ impl Segment {
     }
 
     /// Drops everything from `pos` on: shrinking and re-growing the file turns
-    /// the rest into a hole of zeroes without writing them, so stale records
-    /// past a cut can never be mistaken for new ones later.
+    /// the rest into zeroes without writing them, so stale records past a
+    /// cut can never be mistaken for new ones later. The regrown part is
+    /// allocated again for the appends that follow.
     pub(crate) fn cut(&self, pos: u64, size: u64) -> io::Result<()> {
         self.file
             .set_len(pos)
-            .and_then(|()| self.file.set_len(size))
-            .and_then(|()| self.file.sync_all())
-            .map_err(io_at("truncate segment", &self.path))
+            .map_err(io_at("truncate segment", &self.path))?;
+        preallocate(&self.file, &self.path, size)?;
+        self.file
+            .sync_all()
+            .map_err(io_at("fsync segment", &self.path))
     }
 }
