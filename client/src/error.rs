@@ -175,6 +175,56 @@ impl ClientError {
             _ => false,
         }
     }
+
+    /// The same error again, for reporting one failure to several callers
+    /// (the messages of an automatically batched send). Variants holding a
+    /// source that cannot be copied keep its kind and text.
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::Connect { addr, source } => Self::Connect {
+                addr: addr.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Self::Backoff {
+                addr,
+                retry_in_ms,
+                cause,
+            } => Self::Backoff {
+                addr: addr.clone(),
+                retry_in_ms: *retry_in_ms,
+                cause: cause.clone(),
+            },
+            Self::ConnectionClosed(a) => Self::ConnectionClosed(a.clone()),
+            Self::Timeout { addr, millis } => Self::Timeout {
+                addr: addr.clone(),
+                millis: *millis,
+            },
+            Self::Server {
+                addr,
+                code,
+                message,
+            } => Self::Server {
+                addr: addr.clone(),
+                code: *code,
+                message: message.clone(),
+            },
+            Self::UnknownResponseCode { addr, code } => Self::UnknownResponseCode {
+                addr: addr.clone(),
+                code: *code,
+            },
+            Self::Record(e) => Self::Record(e.clone()),
+            Self::Compression(e) => Self::Compression(e.clone()),
+            Self::Name(e) => Self::Name(e.clone()),
+            Self::NoRoute(t) => Self::NoRoute(t.clone()),
+            Self::NoWritableQueue(t) => Self::NoWritableQueue(t.clone()),
+            Self::BrokerUnavailable(b) => Self::BrokerUnavailable(b.clone()),
+            Self::NameServerUnavailable(m) => Self::NameServerUnavailable(m.clone()),
+            Self::InvalidArgument(m) => Self::InvalidArgument(m.clone()),
+            Self::Shutdown => Self::Shutdown,
+            Self::Internal(m) => Self::Internal(m.clone()),
+            Self::Frame(_) | Self::Header(_) => Self::Internal(self.to_string()),
+        }
+    }
 }
 
 /// Result alias of the client.

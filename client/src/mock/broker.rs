@@ -42,7 +42,10 @@ pub(crate) struct MockBroker {
     pub(crate) auto_create: AtomicBool,
     /// Hold every send this long before answering.
     pub(crate) send_delay_ms: AtomicU64,
+    /// Send requests received.
     pub(crate) sends: AtomicUsize,
+    /// Messages in them (a batch counts each).
+    pub(crate) messages: AtomicUsize,
     pub(crate) pulls: AtomicUsize,
 }
 
@@ -63,6 +66,7 @@ impl MockBroker {
             auto_create: AtomicBool::new(false),
             send_delay_ms: AtomicU64::new(0),
             sends: AtomicUsize::new(0),
+            messages: AtomicUsize::new(0),
             pulls: AtomicUsize::new(0),
         }
     }
@@ -163,6 +167,7 @@ impl MockBroker {
     fn send(&self, req: &Request) -> Result<Response, Response> {
         let h: SendMessageRequest = decode_header(&req.header).unwrap();
         self.sends.fetch_add(1, Ordering::SeqCst);
+        self.messages.fetch_add(h.count as usize, Ordering::SeqCst);
         if self.no_write.load(Ordering::SeqCst) {
             return Err(err(
                 ResponseCode::NoPermission,

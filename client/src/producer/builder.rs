@@ -8,6 +8,7 @@ use ferromq_protocol::{GroupName, DEFAULT_MAX_MESSAGE_SIZE};
 
 use super::batch::{Limits, MAX_SEND_BODY};
 use super::chooser::QueueChooser;
+use super::coalesce::Lanes;
 use super::fault::LatencyFaults;
 use super::unique_id::UniqueIdGenerator;
 use super::{Inner, Producer};
@@ -27,10 +28,15 @@ pub struct ProducerBuilder {
     max_batch_bytes: usize,
     compress_threshold: Option<usize>,
     send_latency_fault: bool,
+    auto_batch: bool,
+    auto_batch_in_flight: usize,
 }
 
 /// Default largest encoded batch (RocketMQ's 4 MiB batch limit).
 pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Default number of requests per topic on the wire before concurrent
+/// sends are batched automatically (see [`ProducerBuilder::auto_batch`]).
+pub const DEFAULT_AUTO_BATCH_IN_FLIGHT: usize = 4;
 /// Default size above which bodies are compressed (RocketMQ's
 /// `compressMsgBodyOverHowmuch`).
 pub const DEFAULT_COMPRESS_THRESHOLD: usize = 4 * 1024;
@@ -47,6 +53,8 @@ impl Default for ProducerBuilder {
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             compress_threshold: Some(DEFAULT_COMPRESS_THRESHOLD),
             send_latency_fault: true,
+            auto_batch: true,
+            auto_batch_in_flight: DEFAULT_AUTO_BATCH_IN_FLIGHT,
         }
     }
 }
@@ -125,6 +133,27 @@ impl ProducerBuilder {
         self
     }
 
+    /// Automatic batching of concurrent [`Producer::send`]s (on by
+    /// default). No send waits while its topic has fewer than
+    /// [`Self::auto_batch_in_flight`] requests on the wire; past that,
+    /// sends made meanwhile go out together as one batch request (within
+    /// [`Self::max_batch_bytes`]) as soon as one of those finishes. It adds
+    /// no latency to an idle producer and takes most of the per-request
+    /// cost off a busy one. Off, every send is a request of its own.
+    #[must_use]
+    pub fn auto_batch(mut self, on: bool) -> Self {
+        self.auto_batch = on;
+        self
+    }
+
+    /// Requests per topic on the wire before automatic batching starts
+    /// (default [`DEFAULT_AUTO_BATCH_IN_FLIGHT`]; at least 1).
+    #[must_use]
+    pub fn auto_batch_in_flight(mut self, n: usize) -> Self {
+        self.auto_batch_in_flight = n;
+        self
+    }
+
     /// Checks the settings and builds the producer. Connects lazily.
     ///
     /// # Errors
@@ -163,6 +192,9 @@ impl ProducerBuilder {
                 faults: self.send_latency_fault.then(LatencyFaults::default),
                 ids,
                 born_host,
+                lanes: self
+                    .auto_batch
+                    .then(|| Lanes::new(self.auto_batch_in_flight, self.max_batch_bytes)),
             }),
         })
     }

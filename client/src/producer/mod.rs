@@ -7,6 +7,7 @@
 mod batch;
 mod builder;
 mod chooser;
+mod coalesce;
 mod fault;
 mod future;
 mod result;
@@ -16,17 +17,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferromq_protocol::header::SendMessageRequest;
+use ferromq_protocol::header::{SendMessageRequest, PROPERTY_DELAY_LEVEL};
 use ferromq_protocol::{BrokerName, GroupName, Message, TopicName};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-pub use builder::{ProducerBuilder, DEFAULT_COMPRESS_THRESHOLD, DEFAULT_MAX_BATCH_BYTES};
+pub use builder::{
+    ProducerBuilder, DEFAULT_AUTO_BATCH_IN_FLIGHT, DEFAULT_COMPRESS_THRESHOLD,
+    DEFAULT_MAX_BATCH_BYTES,
+};
 pub use future::SendFuture;
 pub use result::{SendResult, SendStatus};
 
 use self::batch::{encode_batch, EncodedBatch, Limits};
 use self::chooser::QueueChooser;
+use self::coalesce::{Admitted, Group, Lanes};
 use self::fault::{LatencyFaults, Unavailable};
 use self::unique_id::UniqueIdGenerator;
 use crate::error::{ClientError, Result};
@@ -56,6 +61,8 @@ struct Inner {
     faults: Option<LatencyFaults>,
     ids: UniqueIdGenerator,
     born_host: SocketAddr,
+    /// Automatic batching of concurrent sends; `None` when turned off.
+    lanes: Option<Lanes>,
 }
 
 /// Where a send may go.
@@ -81,16 +88,68 @@ impl Producer {
 
     /// Sends one message to a write queue of its topic.
     ///
+    /// With automatic batching on (the default), a send made while the
+    /// topic already has [`ProducerBuilder::auto_batch_in_flight`] requests
+    /// on the wire waits for one of them to finish and then goes out in one
+    /// batch with the other sends waiting by then; each still gets its own
+    /// result. Idle producers send at once.
+    ///
     /// # Errors
     /// [`ClientError::InvalidArgument`] for an invalid message, e.g. a body
     /// over the maximum message size after compression (nothing is sent,
     /// nothing retried), [`ClientError::NoRoute`] for an unknown topic,
     /// otherwise the error of the last attempt.
     pub async fn send(&self, msg: Message) -> Result<SendResult> {
-        let mut results = self.send_batch(vec![msg]).await?;
-        results
-            .pop()
-            .ok_or_else(|| ClientError::Internal("a send of one message returned no result".into()))
+        let i = &self.inner;
+        // The broker takes delayed messages one by one.
+        let delayed = msg
+            .properties
+            .get(PROPERTY_DELAY_LEVEL)
+            .is_some_and(|v| v.trim() != "0");
+        let one = self.encode(vec![msg])?;
+        let deadline = Instant::now() + i.send_timeout;
+        let lanes = match &i.lanes {
+            Some(l) if !delayed => l,
+            _ => return single(self.send_encoded(&one, Target::AnyQueue, deadline).await),
+        };
+        let topic = one.topic.clone();
+        match lanes.admit(one, deadline) {
+            Admitted::Go(one) => {
+                // Handed back when the send ends, or when this future is
+                // dropped mid-send: either way the waiting sends go on.
+                let _slot = Slot {
+                    producer: self,
+                    topic: &topic,
+                };
+                single(self.send_encoded(&one, Target::AnyQueue, deadline).await)
+            }
+            Admitted::Wait(rx) => {
+                coalesce::wait(rx, deadline, &topic, i.send_timeout.as_millis()).await
+            }
+        }
+    }
+
+    /// Sends groups of waiting messages until the topic's lane has none
+    /// left, then hands the in-flight slot back.
+    async fn send_groups(self, topic: TopicName, mut group: Group) {
+        let Some(lanes) = &self.inner.lanes else {
+            return;
+        };
+        loop {
+            let outcome = self
+                .send_encoded(&group.batch, Target::AnyQueue, group.deadline)
+                .await;
+            tracing::trace!(messages = group.replies.len(), "coalesced send done");
+            coalesce::answer(group.replies, outcome);
+            // The senders just answered usually send again at once: let
+            // them queue up first, so the next group takes them along
+            // instead of leaving with whatever was there a moment earlier.
+            tokio::task::yield_now().await;
+            match lanes.release(&topic) {
+                Some(next) => group = next,
+                None => return,
+            }
+        }
     }
 
     /// Starts sending `msg` on a background task and returns at once.
@@ -108,7 +167,8 @@ impl Producer {
     /// over [`ProducerBuilder::max_batch_bytes`] are invalid arguments.
     pub async fn send_batch(&self, msgs: Vec<Message>) -> Result<Vec<SendResult>> {
         let batch = self.encode(msgs)?;
-        self.send_encoded(&batch, Target::AnyQueue).await
+        let deadline = Instant::now() + self.inner.send_timeout;
+        self.send_encoded(&batch, Target::AnyQueue, deadline).await
     }
 
     /// Sends one message to exactly `queue` (e.g. for per-key ordering).
@@ -124,10 +184,11 @@ impl Producer {
             )));
         }
         let batch = self.encode(vec![msg])?;
-        let mut results = self.send_encoded(&batch, Target::Queue(queue)).await?;
-        results
-            .pop()
-            .ok_or_else(|| ClientError::Internal("a send of one message returned no result".into()))
+        let deadline = Instant::now() + self.inner.send_timeout;
+        single(
+            self.send_encoded(&batch, Target::Queue(queue), deadline)
+                .await,
+        )
     }
 
     fn encode(&self, msgs: Vec<Message>) -> Result<EncodedBatch> {
@@ -135,13 +196,14 @@ impl Producer {
         encode_batch(msgs, &i.ids, i.born_host, i.limits)
     }
 
+    /// Sends `batch`, retrying on another broker until `deadline`.
     async fn send_encoded(
         &self,
         batch: &EncodedBatch,
         target: Target<'_>,
+        deadline: Instant,
     ) -> Result<Vec<SendResult>> {
         let i = &self.inner;
-        let deadline = Instant::now() + i.send_timeout;
         let timed_out = || ClientError::Timeout {
             addr: format!("topic {}", batch.topic),
             millis: i.send_timeout.as_millis(),
@@ -247,6 +309,39 @@ impl Producer {
         });
         self.record(&queue.broker_name, started, results.as_ref().map(|_| ()));
         results
+    }
+}
+
+/// The one result of a send of one message.
+fn single(results: Result<Vec<SendResult>>) -> Result<SendResult> {
+    results?
+        .pop()
+        .ok_or_else(|| ClientError::Internal("a send of one message returned no result".into()))
+}
+
+/// A topic's in-flight slot held by a send; dropping it hands the slot to
+/// the messages waiting in the lane (sent on a task of their own) or back
+/// to the lane.
+struct Slot<'a> {
+    producer: &'a Producer,
+    topic: &'a TopicName,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let Some(lanes) = &self.producer.inner.lanes else {
+            return;
+        };
+        let Some(group) = lanes.release(self.topic) else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(self.producer.clone().send_groups(self.topic.clone(), group));
+            }
+            // No runtime left to send on: the waiting sends fail.
+            Err(_) => coalesce::answer(group.replies, Err(ClientError::Shutdown)),
+        }
     }
 }
 
