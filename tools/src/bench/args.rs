@@ -85,10 +85,18 @@ pub struct ProduceArgs {
     /// Seconds of sending before measurement starts (not counted)
     #[arg(long, value_name = "SECS", default_value = "0", value_parser = parse_secs_or_zero)]
     pub warmup: Duration,
-    /// All producers share one client (one connection per broker) instead of
-    /// one client each
+    /// All producers share one producer and its client (one connection per
+    /// broker), as the threads of one process would, instead of one each
     #[arg(long)]
     pub shared_client: bool,
+    /// Turn off the producer's automatic batching of concurrent single
+    /// sends (`--batch 1`), so every send is a request of its own
+    #[arg(long)]
+    pub no_auto_batch: bool,
+    /// Requests per topic on the wire before the producer batches
+    /// concurrent sends [default: the producer's default]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub auto_batch_in_flight: Option<u32>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -166,9 +166,17 @@ fn send(
         .map(|i| Message::new(plan.topic.clone(), body(i)))
         .collect();
     let producer = producer.clone();
+    let single = plan.batch == 1;
     async move {
         let sent = Instant::now();
-        let result = producer.send_batch(msgs).await;
+        // Single messages go through `send`, as an application's would, so
+        // the producer's automatic batching applies.
+        let result = if single && msgs.len() == 1 {
+            let mut msgs = msgs;
+            producer.send(msgs.swap_remove(0)).await.map(|r| vec![r])
+        } else {
+            producer.send_batch(msgs).await
+        };
         Done {
             from: p.due.unwrap_or(sent),
             end: Instant::now(),
@@ -183,21 +191,28 @@ fn send(
 /// connect), then runs them and reports.
 pub async fn run(a: ProduceArgs, config: ClientConfig, shared: MqClient) -> anyhow::Result<Report> {
     let c = &a.common;
+    let build = |client: MqClient| {
+        let mut b = Producer::builder()
+            .client(client)
+            .group("mqbench")
+            .auto_batch(!a.no_auto_batch);
+        if let Some(n) = a.auto_batch_in_flight {
+            b = b.auto_batch_in_flight(n as usize);
+        }
+        b.build().context("building a producer")
+    };
     let mut producers = Vec::new();
-    for _ in 0..a.producers {
-        let client = if a.shared_client {
-            shared.clone()
-        } else {
-            MqClient::new(config.clone())
-        };
-        warm_up_client(&client, &c.topic).await?;
-        producers.push(
-            Producer::builder()
-                .client(client)
-                .group("mqbench")
-                .build()
-                .context("building a producer")?,
-        );
+    if a.shared_client {
+        // One producer used by every task, as the threads of one
+        // application process would share theirs.
+        warm_up_client(&shared, &c.topic).await?;
+        producers.resize(a.producers as usize, build(shared.clone())?);
+    } else {
+        for _ in 0..a.producers {
+            let client = MqClient::new(config.clone());
+            warm_up_client(&client, &c.topic).await?;
+            producers.push(build(client)?);
+        }
     }
     let live = Arc::new(Live::default());
     let start = Instant::now();
@@ -237,6 +252,7 @@ pub async fn run(a: ProduceArgs, config: ClientConfig, shared: MqClient) -> anyh
     r.batch = Some(a.batch);
     r.rate = a.rate;
     r.shared_client = Some(a.shared_client);
+    r.auto_batch = Some(!a.no_auto_batch);
     Ok(r)
 }
 

@@ -72,6 +72,8 @@ pub struct Report {
     pub rate: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shared_client: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_batch: Option<bool>,
     /// e2e: the producer's own ack latency, from the intended send time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_latency_us: Option<Latency>,
@@ -112,6 +114,7 @@ impl Report {
             batch: None,
             rate: None,
             shared_client: None,
+            auto_batch: None,
             send_latency_us: None,
             flush_timeouts: t.flush_timeouts,
             missing: None,
