@@ -73,6 +73,8 @@ impl MessageStore {
         // Acknowledge only once the batch is readable too, so a consumer
         // told about the send (or the producer itself) finds it at once.
         let sync = s.config.flush == FlushMode::Sync;
+        // Only dispatch, poisoning and halting notify; in sync mode nothing
+        // is dispatched before it is flushed.
         let wait = flushes.wait_for(|st| {
             ((!sync || st.flushed >= end) && st.dispatched >= end) || st.poisoned || st.halted
         });

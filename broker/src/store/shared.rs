@@ -280,8 +280,13 @@ impl Shared {
             Ok(n) => {
                 self.stats.fsyncs.fetch_add(n, Ordering::Relaxed);
                 let now = self.flushed.fetch_max(target, Ordering::AcqRel).max(target);
-                self.flush_state
-                    .send_modify(|s| s.flushed = s.flushed.max(now));
+                // Recorded without waking anyone: appends wait for their
+                // dispatch, which in sync mode follows the fdatasync (and
+                // notifies), and in async mode does not wait for it at all.
+                self.flush_state.send_if_modified(|s| {
+                    s.flushed = s.flushed.max(now);
+                    false
+                });
                 if self.config.flush == FlushMode::Sync {
                     self.wake_dispatcher.notify();
                 }

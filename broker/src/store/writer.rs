@@ -193,9 +193,11 @@ fn publish(shared: &Shared, end: u64, placed: Vec<Placed>, now: u64) {
         .appends
         .fetch_add(replies.len() as u64, Ordering::Relaxed);
     shared.stats.messages.fetch_add(messages, Ordering::Relaxed);
-    shared.wake_flusher.notify();
-    if shared.config.flush == FlushMode::Async {
-        shared.wake_dispatcher.notify();
+    // Each store thread is woken only when it has work: in async mode the
+    // flusher runs on its interval, not per write.
+    match shared.config.flush {
+        FlushMode::Sync => shared.wake_flusher.notify(),
+        FlushMode::Async => shared.wake_dispatcher.notify(),
     }
     for (reply, result, end) in replies {
         let _ = reply.send(Ok(Written { result, end }));
