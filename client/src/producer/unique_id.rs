@@ -53,7 +53,13 @@ impl UniqueIdGenerator {
         // Fits: a month is at most 31 days = 2_678_400_000 ms < 2^32.
         bytes[10..14].copy_from_slice(&(since_month as u32).to_be_bytes());
         bytes[14..16].copy_from_slice(&counter.to_be_bytes());
-        bytes.iter().map(|b| format!("{b:02X}")).collect()
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let mut id = String::with_capacity(32);
+        for b in bytes {
+            id.push(char::from(HEX[usize::from(b >> 4)]));
+            id.push(char::from(HEX[usize::from(b & 0xF)]));
+        }
+        id
     }
 }
 
