@@ -19,9 +19,10 @@ pub(crate) fn born_of(m: &StoredMessage, reconsume_times: u32) -> BornInfo {
     }
 }
 
-/// Encodes `msg` and appends it to `queue_id` of its topic. A
-/// `FlushTimeout` counts as stored (the record is written and becomes
-/// durable later), as it does for producers.
+/// Encodes `msg` and appends it to `queue_id` of its topic, with the
+/// store's outcome as it is: a `FlushTimeout` stays an error here, so a
+/// producer's delayed send can report it; see [`written`] for the copies
+/// the broker makes itself.
 ///
 /// # Errors
 /// `Invalid` if the message cannot be encoded; the store's errors.
@@ -36,7 +37,15 @@ pub(crate) async fn append_message(
     // the store checks again on append.
     record::encode(msg, born, store.config().max_message_size, &mut buf)
         .map_err(|e| AppendError::Invalid(format!("cannot encode the copy: {e}")))?;
-    match store.append(&msg.topic, queue_id, buf, 1).await {
+    store.append(&msg.topic, queue_id, buf, 1).await
+}
+
+/// A copy the broker moved itself (a due scheduled message, a consumer's
+/// send-back) counts as stored on `FlushTimeout`: it is written and
+/// becomes durable with the next fdatasync, and nobody waits on its
+/// status.
+pub(crate) fn written(r: Result<AppendResult, AppendError>) -> Result<AppendResult, AppendError> {
+    match r {
         Ok(r) | Err(AppendError::FlushTimeout(r)) => Ok(r),
         Err(e) => Err(e),
     }

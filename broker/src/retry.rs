@@ -17,7 +17,7 @@ use ferromq_protocol::{QueueId, TopicName};
 use tracing::info;
 
 use crate::broker::Broker;
-use crate::reappend::{append_message, born_of};
+use crate::reappend::{append_message, born_of, written};
 use crate::store::{AppendError, AppendResult};
 
 /// Delay level of the first retry when the consumer does not choose one
@@ -92,7 +92,8 @@ pub(crate) async fn send_back(
         })?;
         b.ensure_topic(&topic).map_err(SendBackError::Topic)?;
         copy.topic = topic.clone();
-        let r: AppendResult = append_message(b.store(), &copy, born, QueueId::new(0)).await?;
+        let r: AppendResult =
+            written(append_message(b.store(), &copy, born, QueueId::new(0)).await)?;
         info!(group = %req.group, msg_id = %id, reconsume_times = after, %topic,
               queue_offset = %r.queue_offset, "message moved to the dead-letter topic");
         return Ok(SendBack::DeadLetter {
@@ -111,9 +112,11 @@ pub(crate) async fn send_back(
         FIRST_RETRY_LEVEL.saturating_add(before)
     };
     let level = b.scheduler().levels().clamp(level);
-    b.scheduler()
-        .schedule(b.store(), copy, born, QueueId::new(0), level)
-        .await?;
+    written(
+        b.scheduler()
+            .schedule(b.store(), copy, born, QueueId::new(0), level)
+            .await,
+    )?;
     Ok(SendBack::Retry {
         level,
         reconsume_times: after,

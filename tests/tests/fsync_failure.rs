@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ferromq_client::remoting::Connection;
-use ferromq_client::{ClientError, Message};
+use ferromq_client::{ClientError, Message, SendStatus};
 use ferromq_protocol::header::PullMessageRequest;
 use ferromq_protocol::record;
 use ferromq_protocol::{GroupName, QueueId, QueueOffset, ResponseCode, TopicName};
-use ferromq_tests::{encode_records, producer, raw_send, TestCluster};
+use ferromq_tests::{encode_records, producer, raw_send, wait_for, TestCluster};
 
 const T: Duration = Duration::from_secs(5);
 
@@ -62,4 +62,31 @@ async fn fsync_failure_fails_sends_and_keeps_reads() {
         1,
         "an unflushed message became visible"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_fsync_is_a_flush_timeout_for_plain_and_delayed_sends() {
+    let c = TestCluster::start_with(|b| b.sync_flush_timeout = Duration::from_millis(100)).await;
+    let topic = c.create_topic("SlowFsync", 1).await;
+    let p = producer(c.namesrv_addr());
+    c.store().inject_fsync_delay(Duration::from_millis(400));
+    let plain = p.send(Message::new(topic.clone(), "plain")).await.unwrap();
+    assert_eq!(plain.status, SendStatus::FlushDiskTimeout);
+    // A delayed message goes to the schedule topic first; its answer must
+    // not claim a flush that did not happen either.
+    let delayed = p
+        .send(Message::new(topic.clone(), "delayed").with_property("DELAY", "1"))
+        .await
+        .unwrap();
+    assert_eq!(delayed.status, SendStatus::FlushDiskTimeout);
+    c.store().inject_fsync_delay(Duration::ZERO);
+    // Once the slow fdatasyncs in progress are over, sends are fast again.
+    let store = c.store();
+    wait_for("the slow flushes to finish", T, || async {
+        let s = store.stats();
+        (s.flushed_offset == s.written_offset).then_some(())
+    })
+    .await;
+    let fast = p.send(Message::new(topic.clone(), "fast")).await.unwrap();
+    assert_eq!(fast.status, SendStatus::Ok);
 }

@@ -13,7 +13,7 @@ use tracing::{debug, warn};
 use super::message::out_of_schedule;
 use super::queue_of;
 use crate::broker::Broker;
-use crate::reappend::{append_message, born_of};
+use crate::reappend::{append_message, born_of, written};
 use crate::store::{AppendError, ReadStatus};
 
 /// Longest sleep between passes, also the slack for a wall clock that
@@ -198,7 +198,7 @@ async fn deliver_one(
     };
     // The topic may have fewer queues than when the message was scheduled.
     let queue = QueueId::new(queue.get() % config.write_queues.max(1));
-    match append_message(b.store(), &msg, born, queue).await {
+    match written(append_message(b.store(), &msg, born, queue).await) {
         Ok(r) => {
             debug!(level, topic = %msg.topic, %queue, queue_offset = %r.queue_offset, "scheduled message delivered");
             Ok(())

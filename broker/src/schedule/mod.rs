@@ -75,7 +75,8 @@ impl Scheduler {
     /// delivery task.
     ///
     /// # Errors
-    /// The store's append errors.
+    /// The store's append errors, `FlushTimeout` included (the message is
+    /// stored then, and will be delivered).
     pub(crate) async fn schedule(
         &self,
         store: &MessageStore,
@@ -86,9 +87,12 @@ impl Scheduler {
     ) -> Result<AppendResult, AppendError> {
         let level = self.levels.clamp(level);
         let scheduled = message::into_schedule(msg, &self.topic, real_queue, level);
-        let r = append_message(store, &scheduled, born, queue_of(level)).await?;
-        self.wake.notify_one();
-        Ok(r)
+        let r = append_message(store, &scheduled, born, queue_of(level)).await;
+        if matches!(r, Ok(_) | Err(AppendError::FlushTimeout(_))) {
+            // Written either way: the delivery loop has a new record.
+            self.wake.notify_one();
+        }
+        r
     }
 }
 
