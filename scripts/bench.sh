@@ -21,7 +21,8 @@
 #   async: produce-batched (2 GiB backlog by count, 2 producers x 4 in flight
 #          x 32 per send), produce-batched-long (sustained, --secs x 3),
 #          consume-backlog (catch up from the start), e2e (5000 msg/s)
-#   sync:  produce-64x1 (64 producers x 1 in flight; -shared: one client),
+#   sync:  produce-64x1 (64 producers x 1 in flight; -shared: one producer,
+#          -shared-noauto: one producer without automatic batching),
 #          produce-8x8 (and -shared), produce-batched, e2e (5000 msg/s)
 # Ports: NameServer 127.0.0.1:19876, broker 127.0.0.1:20911 (override with
 # BENCH_NS_PORT / BENCH_BROKER_PORT), so a developer's broker on the
@@ -154,10 +155,13 @@ for flush in "${flush_modes[@]}"; do
         run async-e2e e2e -t BenchTopic --rate 5000 --duration "$secs"
     else
         # 64 producers as 64 processes would be (a connection each), and as
-        # 64 threads of one process sharing its client (one connection).
+        # 64 threads of one process sharing its producer (one connection;
+        # the producer batches their concurrent sends unless told not to).
         run sync-produce-64x1 produce -t BenchTopic --duration "$secs" --producers 64 --inflight 1 --warmup 1
         run sync-produce-64x1-shared produce -t BenchTopic --duration "$secs" --producers 64 --inflight 1 \
             --shared-client --warmup 1
+        run sync-produce-64x1-shared-noauto produce -t BenchTopic --duration "$secs" --producers 64 \
+            --inflight 1 --shared-client --no-auto-batch --warmup 1
         run sync-produce-8x8 produce -t BenchTopic --duration "$secs" --producers 8 --inflight 8 --warmup 1
         run sync-produce-8x8-shared produce -t BenchTopic --duration "$secs" --producers 8 --inflight 8 \
             --shared-client --warmup 1
