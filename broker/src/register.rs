@@ -6,9 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use ferromq_client::remoting::Connection;
 use ferromq_client::ClientError;
-use ferromq_protocol::header::{RegisterBrokerRequest, UnregisterBrokerRequest};
+use ferromq_protocol::header::{
+    RegisterBrokerBody, RegisterBrokerRequest, UnregisterBrokerRequest,
+};
 use ferromq_protocol::header::{
     TopicConfig, AUTO_CREATE_QUEUES, AUTO_CREATE_TOPIC, PERM_READ_WRITE,
 };
@@ -40,11 +43,21 @@ async fn register_all(b: &Broker, log_success: bool) {
         broker_name: b.config().broker_name.clone(),
         broker_id: b.config().broker_id,
         broker_addr: b.addr().to_string(),
-        topics: registered_topics(b),
         version: env!("CARGO_PKG_VERSION").to_string(),
         heartbeat_timeout_ms: b.config().heartbeat_timeout.map(|d| d.as_millis() as u64),
     };
-    for (ns, r) in call_all(b, &req).await {
+    // The topics go in the body: thousands of them do not fit in a header.
+    let body = RegisterBrokerBody {
+        topics: registered_topics(b),
+    };
+    let body = match body.encode() {
+        Ok(body) => body,
+        Err(e) => {
+            warn!(error = %e, "cannot encode the topic list; not registering");
+            return;
+        }
+    };
+    for (ns, r) in call_all(b, &req, body).await {
         match r {
             Ok(_) if log_success => {
                 info!(namesrv = %ns, broker = %b.addr(), "registered with NameServer")
@@ -63,25 +76,26 @@ pub(crate) async fn unregister_all(b: &Broker) {
         broker_id: b.config().broker_id,
         broker_addr: b.addr().to_string(),
     };
-    for (ns, r) in call_all(b, &req).await {
+    for (ns, r) in call_all(b, &req, Bytes::new()).await {
         if let Err(e) = r {
             warn!(namesrv = %ns, error = %e, "unregistration failed");
         }
     }
 }
 
-/// Sends `req` to every NameServer at once; one result per NameServer.
+/// Sends `req` with `body` to every NameServer at once; one result per
+/// NameServer.
 async fn call_all<'a, R: Rpc + Clone>(
     b: &'a Broker,
     req: &R,
+    body: Bytes,
 ) -> Vec<(&'a String, Result<(), ClientError>)> {
     let calls = b.config().namesrv_addrs.iter().map(|ns| {
         let req = req.clone();
+        let body = body.clone();
         async move {
             let conn = Connection::connect(ns, CALL_TIMEOUT).await?;
-            conn.call(&req, bytes::Bytes::new(), CALL_TIMEOUT)
-                .await
-                .map(|_| ())
+            conn.call(&req, body, CALL_TIMEOUT).await.map(|_| ())
         }
     });
     b.config()

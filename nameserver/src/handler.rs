@@ -1,12 +1,13 @@
-//! Thin request handlers: decode the header, call [`NameServer`], encode the
-//! reply. No input panics; every failure is an error response.
+//! Thin request handlers: decode the header (and the body of a
+//! registration), call [`NameServer`], encode the reply. No input panics;
+//! every failure is an error response.
 
 use ferromq_client::remoting::{Handler, Request, Response};
 use ferromq_protocol::header::{
     DeleteTopicInNamesrvRequest, Empty, GetAllTopicListRequest, GetClusterInfoRequest,
-    GetRouteInfoRequest, RegisterBrokerRequest, UnregisterBrokerRequest,
+    GetRouteInfoRequest, RegisterBrokerBody, RegisterBrokerRequest, UnregisterBrokerRequest,
 };
-use ferromq_protocol::{decode_header, RequestCode, ResponseCode, Rpc};
+use ferromq_protocol::{decode_header, HeaderError, RequestCode, ResponseCode, Rpc};
 
 use crate::service::NameServer;
 
@@ -35,7 +36,12 @@ impl NameServer {
                         format!("broker address must be 1 to {MAX_ADDR_LEN} bytes long"),
                     )
                 }
-                Ok(h) => Response::ok(&self.register_broker(h)),
+                // The topics are in the body; a body that does not decode
+                // is refused before anything is registered.
+                Ok(h) => match decode_register_body(req) {
+                    Ok(body) => Response::ok(&self.register_broker(h, body.topics)),
+                    Err(e) => e,
+                },
                 Err(e) => e,
             },
             RequestCode::UnregisterBroker => decode::<UnregisterBrokerRequest>(req)
@@ -57,7 +63,15 @@ impl NameServer {
                 .map(|_| Response::ok(&self.cluster_info()))
                 .unwrap_or_else(|e| e),
             RequestCode::GetAllTopicList => decode::<GetAllTopicListRequest>(req)
-                .map(|_| Response::ok(&self.topic_list()))
+                // The names travel in the body: there may be more than a
+                // header holds.
+                .map(|_| match self.topic_list().encode() {
+                    Ok(body) => Response::ok(&Empty {}).with_body(body),
+                    Err(e) => Response::error(
+                        ResponseCode::SystemError,
+                        format!("cannot encode response: {e}"),
+                    ),
+                })
                 .unwrap_or_else(|e| e),
             RequestCode::DeleteTopicInNamesrv => decode::<DeleteTopicInNamesrvRequest>(req)
                 .map(|h| {
@@ -88,12 +102,27 @@ fn decode<R: Rpc>(req: &Request) -> Result<R, Response> {
     })
 }
 
+/// The topics of a registration (its body), or the `BadRequest` answer.
+fn decode_register_body(req: &Request) -> Result<RegisterBrokerBody, Response> {
+    RegisterBrokerBody::decode(&req.body).map_err(|e| {
+        // The protocol's error says "header"; name the part that is wrong.
+        let reason = match e {
+            HeaderError::Malformed(e) => e.to_string(),
+            other => other.to_string(),
+        };
+        Response::error(
+            ResponseCode::BadRequest,
+            format!("invalid {} body: {reason}", RequestCode::RegisterBroker),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
     use ferromq_protocol::encode_header;
-    use ferromq_protocol::header::GetRouteInfoRequest;
-    use ferromq_protocol::TopicName;
+    use ferromq_protocol::header::{GetRouteInfoRequest, TopicConfig, PERM_READ_WRITE};
+    use ferromq_protocol::{BrokerName, ClusterName, TopicName};
 
     use super::*;
     use crate::NameServerConfig;
@@ -139,5 +168,39 @@ mod tests {
         for c in [103, 104, 216] {
             assert_eq!(code(c, Bytes::new()), ResponseCode::BadRequest, "code {c}");
         }
+    }
+
+    #[test]
+    fn registration_topics_come_from_the_body() {
+        let ns = NameServer::new(NameServerConfig::default());
+        let header = encode_header(&RegisterBrokerRequest {
+            cluster: ClusterName::new("c1").unwrap(),
+            broker_name: BrokerName::new("broker-a").unwrap(),
+            broker_id: 0,
+            broker_addr: "10.0.0.1:10911".into(),
+            version: "0.1.0".into(),
+            heartbeat_timeout_ms: None,
+        })
+        .unwrap();
+        let mut req = request(103, header);
+        // A good header without a body is refused and registers nothing.
+        assert_eq!(ns.dispatch(&req).code(), ResponseCode::BadRequest);
+        assert!(ns.cluster_info().live.is_empty());
+        assert!(ns.topic_list().topics.is_empty());
+
+        let t1 = TopicName::new("t1").unwrap();
+        req.body = RegisterBrokerBody {
+            topics: vec![TopicConfig {
+                name: t1.clone(),
+                read_queues: 4,
+                write_queues: 4,
+                perm: PERM_READ_WRITE,
+            }],
+        }
+        .encode()
+        .unwrap();
+        assert_eq!(ns.dispatch(&req).code(), ResponseCode::Success);
+        assert_eq!(ns.topic_list().topics, std::slice::from_ref(&t1));
+        assert_eq!(ns.route(&t1).unwrap().queue_datas[0].read_queues, 4);
     }
 }

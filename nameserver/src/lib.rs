@@ -8,7 +8,8 @@
 //!
 //! Data flow: the shared server loop ([`ferromq_client::remoting::serve`])
 //! hands each request to the handler (`handler.rs`), which decodes the
-//! header and calls [`NameServer`] (`service.rs`), which takes the one lock
+//! header (and a registration's body, its topic list) and calls
+//! [`NameServer`] (`service.rs`), which takes the one lock
 //! over the tables (`table/`, pure, clock passed in) for a short update or
 //! read. `expiry.rs` runs the scan for silent brokers.
 

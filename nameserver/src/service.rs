@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use ferromq_protocol::header::{
-    ClusterInfo, RegisterBrokerRequest, RegisterBrokerResponse, TopicList, TopicRouteData,
-    UnregisterBrokerRequest,
+    ClusterInfo, RegisterBrokerRequest, RegisterBrokerResponse, TopicConfig, TopicList,
+    TopicRouteData, UnregisterBrokerRequest,
 };
 use ferromq_protocol::TopicName;
 use parking_lot::RwLock;
@@ -34,26 +34,31 @@ impl NameServer {
         Self { config, table }
     }
 
-    /// Registers a broker or refreshes its heartbeat (see `docs/NAMESERVER.md`
-    /// for what a master's topic list does).
-    pub fn register_broker(&self, req: RegisterBrokerRequest) -> RegisterBrokerResponse {
+    /// Registers a broker or refreshes its heartbeat; `topics` are the
+    /// request's body (see `docs/NAMESERVER.md` for what a master's topic
+    /// list does).
+    pub fn register_broker(
+        &self,
+        req: RegisterBrokerRequest,
+        topics: Vec<TopicConfig>,
+    ) -> RegisterBrokerResponse {
         let (cluster, name, id, addr) = (
             req.cluster.clone(),
             req.broker_name.clone(),
             req.broker_id,
             req.broker_addr.clone(),
         );
-        let topics = req.topics.len();
-        let done = self.table.write().register(req, Instant::now());
+        let topic_count = topics.len();
+        let done = self.table.write().register(req, topics, Instant::now());
         // Logged after the lock is released: a slow log sink must not stall
         // route lookups.
         if let Some(old) = &done.replaced {
             info!(%cluster, broker = %name, id, %addr, old_addr = %old, "broker address replaced");
         }
         if done.first {
-            info!(%cluster, broker = %name, id, %addr, topics, "broker registered");
+            info!(%cluster, broker = %name, id, %addr, topics = topic_count, "broker registered");
         } else {
-            debug!(broker = %name, id, %addr, topics, "broker heartbeat");
+            debug!(broker = %name, id, %addr, topics = topic_count, "broker heartbeat");
         }
         done.response
     }
@@ -94,7 +99,8 @@ impl NameServer {
         self.table.read().cluster_info(Instant::now())
     }
 
-    /// Every topic with a route, sorted.
+    /// Every topic with a route, sorted (the body of the `GetAllTopicList`
+    /// reply).
     pub fn topic_list(&self) -> TopicList {
         self.table.read().topic_list()
     }

@@ -9,8 +9,12 @@ mod common;
 use bytes::Bytes;
 use common::{TestServer, TIMEOUT};
 use ferromq_client::remoting::Connection;
+use ferromq_client::ClientError;
 use ferromq_nameserver::NameServerConfig;
-use ferromq_protocol::header::{ErrorHeader, GetAllTopicListRequest};
+use ferromq_protocol::header::{
+    ErrorHeader, GetAllTopicListRequest, GetClusterInfoRequest, RegisterBrokerBody,
+    RegisterBrokerRequest,
+};
 use ferromq_protocol::{decode_header, encode_header, Frame, RequestCode, ResponseCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -90,20 +94,91 @@ async fn garbage_header_is_bad_request() {
 async fn empty_broker_address_is_bad_request() {
     let server = TestServer::start(NameServerConfig::default()).await;
     let conn = server.connect().await;
-    let err = conn
-        .call(
-            &common::register("broker-a", 0, "", &["t1"]),
-            Bytes::new(),
-            TIMEOUT,
-        )
+    let err = common::register("broker-a", 0, "", &["t1"])
+        .send(&conn)
         .await
         .unwrap_err();
     assert_eq!(err.response_code(), Some(ResponseCode::BadRequest));
-    let list = conn
-        .call(&GetAllTopicListRequest {}, Bytes::new(), TIMEOUT)
+    assert!(
+        common::topic_list(&conn).await.is_empty(),
+        "nothing was registered"
+    );
+}
+
+/// Same layout as a registration body, but the names are not validated.
+#[derive(serde::Serialize)]
+struct RawBody {
+    topics: Vec<(String, u32, u32, u8)>,
+}
+
+/// Sends `header` with each body; each must be refused as a bad body.
+async fn refuse_all(conn: &Connection, header: &RegisterBrokerRequest, cases: &[(&str, Bytes)]) {
+    for (what, body) in cases {
+        match conn.call(header, body.clone(), TIMEOUT).await {
+            Err(ClientError::Server { code, message, .. }) => {
+                assert_eq!(code, ResponseCode::BadRequest, "{what}: {message}");
+                assert!(
+                    message.starts_with("invalid RegisterBroker(103) body: "),
+                    "{what}: {message}"
+                );
+            }
+            other => panic!("{what}: expected BadRequest, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn malformed_register_body_is_bad_request_and_changes_nothing() {
+    let server = TestServer::start(NameServerConfig::default()).await;
+    let conn = server.connect().await;
+    let good = common::register("broker-a", 0, "10.0.0.1:10911", &["t1", "t2"]);
+    let encoded = good.body.encode().unwrap();
+    let mut trailing = encoded.to_vec();
+    trailing.push(0);
+    // Postcard, as a body; encode_header only adds a size check.
+    let bad_name = encode_header(&RawBody {
+        topics: vec![("t1".into(), 8, 8, 6), ("../etc".into(), 8, 8, 6)],
+    })
+    .unwrap();
+    // The same layout with valid names decodes: only the name is wrong.
+    let valid_names = encode_header(&RawBody {
+        topics: vec![("t1".into(), 8, 8, 6), ("t3".into(), 8, 8, 6)],
+    })
+    .unwrap();
+    assert_eq!(
+        RegisterBrokerBody::decode(&valid_names)
+            .unwrap()
+            .topics
+            .len(),
+        2
+    );
+    let cases = [
+        ("empty (topics in the header, as before)", Bytes::new()),
+        ("garbage", Bytes::from_static(&[0xFF; 32])),
+        ("truncated", encoded.slice(..encoded.len() - 1)),
+        ("trailing bytes", Bytes::from(trailing)),
+        ("invalid topic name", bad_name),
+    ];
+    // A new broker: nothing is registered.
+    refuse_all(&conn, &good.header, &cases).await;
+    let info = conn
+        .call(&GetClusterInfoRequest {}, Bytes::new(), TIMEOUT)
         .await
-        .unwrap();
-    assert!(list.header.topics.is_empty(), "nothing was registered");
+        .unwrap()
+        .header;
+    assert!(info.live.is_empty(), "registered: {:?}", info.live);
+    assert!(info.brokers.is_empty() && info.clusters.is_empty());
+    assert!(common::topic_list(&conn).await.is_empty());
+
+    // A registered master: a bad heartbeat leaves its topics alone (an
+    // empty body read as "no topics" would drop them).
+    good.send(&conn).await.unwrap();
+    refuse_all(&conn, &good.header, &cases).await;
+    assert_eq!(
+        common::topic_list(&conn).await,
+        [common::topic("t1"), common::topic("t2")]
+    );
+    still_works(&conn).await;
 }
 
 #[tokio::test]

@@ -25,17 +25,14 @@ async fn silent_broker_expires_with_the_default_timeout() {
     let conn = server.connect().await;
 
     let before = Instant::now();
-    conn.call(
-        &register("broker-a", 0, "10.0.0.1:10911", &["t-a", "shared"]),
-        Bytes::new(),
-        TIMEOUT,
-    )
-    .await
-    .unwrap();
+    register("broker-a", 0, "10.0.0.1:10911", &["t-a", "shared"])
+        .send(&conn)
+        .await
+        .unwrap();
     // Asks for its own, long timeout: must outlive broker-a.
     let mut patient = register("broker-b", 0, "10.0.0.2:10911", &["t-b", "shared"]);
-    patient.heartbeat_timeout_ms = Some(60_000);
-    conn.call(&patient, Bytes::new(), TIMEOUT).await.unwrap();
+    patient.header.heartbeat_timeout_ms = Some(60_000);
+    patient.send(&conn).await.unwrap();
 
     let live_addrs = || async {
         let info = conn

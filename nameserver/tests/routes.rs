@@ -6,7 +6,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{register, topic, TestServer, TIMEOUT};
+use common::{register, topic, topic_list, TestServer, TIMEOUT};
 use ferromq_client::ClientError;
 use ferromq_nameserver::{NameServerConfig, NameServerError};
 use ferromq_protocol::header::{
@@ -22,29 +22,18 @@ async fn register_lookup_list_delete() {
     let conn = server.connect().await;
     let call_body = Bytes::new;
 
-    let r = conn
-        .call(
-            &register("broker-a", 0, "10.0.0.1:10911", &["t1", "t2"]),
-            call_body(),
-            TIMEOUT,
-        )
+    let r = register("broker-a", 0, "10.0.0.1:10911", &["t1", "t2"])
+        .send(&conn)
         .await
         .unwrap();
     assert_eq!(r.code, ResponseCode::Success);
     assert_eq!(r.header.master_addr, None);
-    conn.call(
-        &register("broker-b", 0, "10.0.0.2:10911", &["t2"]),
-        call_body(),
-        TIMEOUT,
-    )
-    .await
-    .unwrap();
-    let slave = conn
-        .call(
-            &register("broker-a", 1, "10.0.0.3:10911", &["ignored"]),
-            call_body(),
-            TIMEOUT,
-        )
+    register("broker-b", 0, "10.0.0.2:10911", &["t2"])
+        .send(&conn)
+        .await
+        .unwrap();
+    let slave = register("broker-a", 1, "10.0.0.3:10911", &["ignored"])
+        .send(&conn)
         .await
         .unwrap();
     assert_eq!(slave.header.master_addr.as_deref(), Some("10.0.0.1:10911"));
@@ -94,12 +83,7 @@ async fn register_lookup_list_delete() {
         .all(|l| l.last_heartbeat_ago_ms < TIMEOUT.as_millis() as u64));
 
     // Topic list: the slave's "ignored" topic is not there.
-    let list = conn
-        .call(&GetAllTopicListRequest {}, call_body(), TIMEOUT)
-        .await
-        .unwrap()
-        .header;
-    assert_eq!(list.topics, [topic("t1"), topic("t2")]);
+    assert_eq!(topic_list(&conn).await, [topic("t1"), topic("t2")]);
 
     // Delete, then the topic is gone.
     conn.call(
@@ -124,12 +108,7 @@ async fn register_lookup_list_delete() {
         }
         other => panic!("expected TopicNotExist, got {other:?}"),
     }
-    let list = conn
-        .call(&GetAllTopicListRequest {}, call_body(), TIMEOUT)
-        .await
-        .unwrap()
-        .header;
-    assert_eq!(list.topics, [topic("t2")]);
+    assert_eq!(topic_list(&conn).await, [topic("t2")]);
 
     // Unregistering broker-b leaves t2 on broker-a only.
     conn.call(

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use ferromq_protocol::header::{
     DeleteTopicInNamesrvRequest, DeleteTopicRequest, GetAllTopicListRequest, GetTopicStatsRequest,
-    QueueStats, TopicConfig, TopicRouteData, UpdateTopicRequest,
+    QueueStats, TopicConfig, TopicList, TopicRouteData, UpdateTopicRequest,
 };
 use ferromq_protocol::{BrokerName, ClusterName, TopicName};
 use tracing::{debug, info, warn};
@@ -109,13 +109,16 @@ impl AdminClient {
     /// Every topic a NameServer knows, sorted.
     ///
     /// # Errors
-    /// NameServer errors.
+    /// NameServer errors; [`ClientError::Header`] if the reply's body is not
+    /// a topic list.
     pub async fn topic_list(&self) -> Result<Vec<TopicName>> {
-        Ok(self
+        // The names are in the body (the header is empty): a NameServer may
+        // know more topics than a header holds.
+        let reply = self
             .client
-            .namesrv_call(&GetAllTopicListRequest {})
-            .await?
-            .topics)
+            .namesrv_call_reply(&GetAllTopicListRequest {})
+            .await?;
+        Ok(TopicList::decode(&reply.body)?.topics)
     }
 
     /// The topic's route as the NameServer has it (read fresh, not cached).

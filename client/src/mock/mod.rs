@@ -99,9 +99,10 @@ impl MockNamesrv {
                     .iter()
                     .flat_map(|b| b.topics().into_iter().map(|c| c.name))
                     .collect();
-                Response::ok(&TopicList {
+                let list = TopicList {
                     topics: topics.into_iter().collect(),
-                })
+                };
+                Response::ok(&Empty {}).with_body(list.encode().unwrap())
             }
             Some(RequestCode::DeleteTopicInNamesrv) => Response::ok(&Empty {}),
             _ => Response::error(ResponseCode::RequestCodeNotSupported, "?"),

@@ -4,11 +4,13 @@
 
 use std::sync::atomic::Ordering;
 
+use bytes::Bytes;
 use ferromq_protocol::Rpc;
 use tracing::debug;
 
 use super::MqClient;
 use crate::error::{ClientError, Result};
+use crate::remoting::Reply;
 
 impl MqClient {
     /// Sends `req` to the NameServers in turn until one answers. An error
@@ -20,13 +22,23 @@ impl MqClient {
     /// The answering NameServer's error, or
     /// [`ClientError::NameServerUnavailable`] when none answered.
     pub async fn namesrv_call<R: Rpc>(&self, req: &R) -> Result<R::Response> {
+        Ok(self.namesrv_call_reply(req).await?.header)
+    }
+
+    /// [`Self::namesrv_call`], returning the whole reply: for answers that
+    /// carry their data in the body (e.g. the topic list).
+    ///
+    /// # Errors
+    /// As [`Self::namesrv_call`].
+    pub async fn namesrv_call_reply<R: Rpc>(&self, req: &R) -> Result<Reply<R::Response>> {
+        let timeout = self.config().request_timeout();
         let addrs = self.config().namesrv_addrs();
         let start = self.inner.namesrv_preferred.load(Ordering::Relaxed);
         let mut failures = Vec::new();
         for i in 0..addrs.len() {
             let idx = (start + i) % addrs.len();
             let addr = &addrs[idx];
-            match self.call_header(addr, req).await {
+            match self.call(addr, req, Bytes::new(), timeout).await {
                 Err(e) if e.is_transport() => {
                     debug!(namesrv = %addr, error = %e, "NameServer did not answer; trying the next");
                     failures.push(e.to_string());

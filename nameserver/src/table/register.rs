@@ -23,16 +23,20 @@ pub(crate) struct Registered {
 }
 
 impl RouteTable {
-    /// Inserts or refreshes a broker. A master's topic list replaces the
-    /// queue data of its broker name; a slave's is ignored, since only the
-    /// master decides which queues exist.
-    pub(crate) fn register(&mut self, req: RegisterBrokerRequest, now: Instant) -> Registered {
+    /// Inserts or refreshes a broker. A master's `topics` (the request's
+    /// body) replace the queue data of its broker name; a slave's are
+    /// ignored, since only the master decides which queues exist.
+    pub(crate) fn register(
+        &mut self,
+        req: RegisterBrokerRequest,
+        topics: Vec<TopicConfig>,
+        now: Instant,
+    ) -> Registered {
         let RegisterBrokerRequest {
             cluster,
             broker_name,
             broker_id,
             broker_addr,
-            topics,
             version,
             heartbeat_timeout_ms,
         } = req;

@@ -15,18 +15,22 @@ fn name(n: &str) -> BrokerName {
     BrokerName::new(n).unwrap()
 }
 
-fn reg(
-    cluster: &str,
-    broker: &str,
-    id: u64,
-    addr: &str,
-    topics: &[(&str, u32)],
-) -> RegisterBrokerRequest {
-    RegisterBrokerRequest {
-        cluster: ClusterName::new(cluster).unwrap(),
-        broker_name: name(broker),
-        broker_id: id,
-        broker_addr: addr.to_string(),
+/// A registration: the request's header and its body's topics.
+struct Reg {
+    header: RegisterBrokerRequest,
+    topics: Vec<TopicConfig>,
+}
+
+fn reg(cluster: &str, broker: &str, id: u64, addr: &str, topics: &[(&str, u32)]) -> Reg {
+    Reg {
+        header: RegisterBrokerRequest {
+            cluster: ClusterName::new(cluster).unwrap(),
+            broker_name: name(broker),
+            broker_id: id,
+            broker_addr: addr.to_string(),
+            version: "0.1.0".into(),
+            heartbeat_timeout_ms: None,
+        },
         topics: topics
             .iter()
             .map(|(t, q)| TopicConfig {
@@ -36,8 +40,12 @@ fn reg(
                 perm: PERM_READ_WRITE,
             })
             .collect(),
-        version: "0.1.0".into(),
-        heartbeat_timeout_ms: None,
+    }
+}
+
+impl RouteTable {
+    fn add(&mut self, r: Reg, now: Instant) -> super::register::Registered {
+        self.register(r.header, r.topics, now)
     }
 }
 
@@ -95,7 +103,7 @@ fn route_brokers(t: &RouteTable, tp: &str) -> Vec<String> {
 fn two_brokers_with_overlapping_topics_share_the_route() {
     let mut t = RouteTable::new(EXPIRY);
     let now = Instant::now();
-    t.register(
+    t.add(
         reg(
             "c1",
             "broker-a",
@@ -105,7 +113,7 @@ fn two_brokers_with_overlapping_topics_share_the_route() {
         ),
         now,
     );
-    t.register(
+    t.add(
         reg(
             "c1",
             "broker-b",
@@ -141,13 +149,13 @@ fn two_brokers_with_overlapping_topics_share_the_route() {
 fn master_reregistration_replaces_its_topics() {
     let mut t = RouteTable::new(EXPIRY);
     let now = Instant::now();
-    t.register(
+    t.add(
         reg("c1", "broker-a", 0, "a:1", &[("t1", 8), ("shared", 4)]),
         now,
     );
-    t.register(reg("c1", "broker-b", 0, "b:1", &[("shared", 4)]), now);
+    t.add(reg("c1", "broker-b", 0, "b:1", &[("shared", 4)]), now);
     // broker-a no longer has t1 nor shared, and changed t2's queues.
-    let first = t.register(reg("c1", "broker-a", 0, "a:1", &[("t2", 3)]), now);
+    let first = t.add(reg("c1", "broker-a", 0, "a:1", &[("t2", 3)]), now);
     check(&t);
     assert!(!first.first, "a heartbeat is not a first registration");
     assert!(t.route(&topic("t1")).is_none(), "t1 lost its only broker");
@@ -160,8 +168,8 @@ fn master_reregistration_replaces_its_topics() {
 fn slave_registration_leaves_queue_data_alone() {
     let mut t = RouteTable::new(EXPIRY);
     let now = Instant::now();
-    t.register(reg("c1", "broker-a", 0, "master:1", &[("t1", 8)]), now);
-    let slave = t.register(reg("c1", "broker-a", 1, "slave:1", &[("other", 1)]), now);
+    t.add(reg("c1", "broker-a", 0, "master:1", &[("t1", 8)]), now);
+    let slave = t.add(reg("c1", "broker-a", 1, "slave:1", &[("other", 1)]), now);
     check(&t);
     assert_eq!(slave.response.master_addr.as_deref(), Some("master:1"));
     assert!(
@@ -174,7 +182,7 @@ fn slave_registration_leaves_queue_data_alone() {
     assert_eq!(r.broker_datas[0].addrs.len(), 2);
 
     // The master gets no master address back (it is the master).
-    let master = t.register(reg("c1", "broker-a", 0, "master:1", &[("t1", 8)]), now);
+    let master = t.add(reg("c1", "broker-a", 0, "master:1", &[("t1", 8)]), now);
     assert_eq!(master.response.master_addr, None);
 }
 
@@ -182,12 +190,12 @@ fn slave_registration_leaves_queue_data_alone() {
 fn unregister_last_address_removes_the_broker_name() {
     let mut t = RouteTable::new(EXPIRY);
     let now = Instant::now();
-    t.register(
+    t.add(
         reg("c1", "broker-a", 0, "a0:1", &[("t1", 8), ("t2", 1)]),
         now,
     );
-    t.register(reg("c1", "broker-a", 1, "a1:1", &[]), now);
-    t.register(reg("c1", "broker-b", 0, "b0:1", &[("t2", 1)]), now);
+    t.add(reg("c1", "broker-a", 1, "a1:1", &[]), now);
+    t.add(reg("c1", "broker-b", 0, "b0:1", &[("t2", 1)]), now);
 
     assert!(
         !t.unregister(&name("broker-a"), 1, "wrong:1"),
@@ -216,10 +224,10 @@ fn unregister_last_address_removes_the_broker_name() {
 fn expiry_uses_each_brokers_timeout() {
     let mut t = RouteTable::new(Duration::from_secs(10));
     let start = Instant::now();
-    t.register(reg("c1", "broker-a", 0, "a:1", &[("t1", 8)]), start);
+    t.add(reg("c1", "broker-a", 0, "a:1", &[("t1", 8)]), start);
     let mut custom = reg("c1", "broker-b", 0, "b:1", &[("t1", 8)]);
-    custom.heartbeat_timeout_ms = Some(30_000);
-    t.register(custom, start);
+    custom.header.heartbeat_timeout_ms = Some(30_000);
+    t.add(custom, start);
 
     assert!(
         t.expire(start + Duration::from_secs(10)).is_empty(),
@@ -233,8 +241,8 @@ fn expiry_uses_each_brokers_timeout() {
 
     // A heartbeat pushes the deadline out.
     let mut again = reg("c1", "broker-b", 0, "b:1", &[("t1", 8)]);
-    again.heartbeat_timeout_ms = Some(30_000);
-    t.register(again, start + Duration::from_secs(20));
+    again.header.heartbeat_timeout_ms = Some(30_000);
+    t.add(again, start + Duration::from_secs(20));
     assert!(t.expire(start + Duration::from_secs(45)).is_empty());
     let gone = t.expire(start + Duration::from_secs(51));
     assert_eq!(gone.len(), 1);
@@ -248,8 +256,8 @@ fn zero_heartbeat_timeout_means_the_default() {
     let mut t = RouteTable::new(Duration::from_secs(10));
     let start = Instant::now();
     let mut r = reg("c1", "broker-a", 0, "a:1", &[]);
-    r.heartbeat_timeout_ms = Some(0);
-    t.register(r, start);
+    r.header.heartbeat_timeout_ms = Some(0);
+    t.add(r, start);
     assert!(t.expire(start + Duration::from_secs(5)).is_empty());
 }
 
@@ -257,8 +265,8 @@ fn zero_heartbeat_timeout_means_the_default() {
 fn new_address_in_the_same_slot_replaces_the_old_one() {
     let mut t = RouteTable::new(EXPIRY);
     let now = Instant::now();
-    t.register(reg("c1", "broker-a", 0, "old:1", &[("t1", 8)]), now);
-    let r = t.register(reg("c1", "broker-a", 0, "new:1", &[("t1", 8)]), now);
+    t.add(reg("c1", "broker-a", 0, "old:1", &[("t1", 8)]), now);
+    let r = t.add(reg("c1", "broker-a", 0, "new:1", &[("t1", 8)]), now);
     check(&t);
     assert_eq!(r.replaced.as_deref(), Some("old:1"));
     assert!(r.first);
@@ -278,15 +286,15 @@ fn address_changing_identity_leaves_its_old_one() {
     let mut t = RouteTable::new(EXPIRY);
     let now = Instant::now();
     // A slave promoted: same address, id 1 → 0.
-    t.register(reg("c1", "broker-a", 1, "x:1", &[]), now);
-    t.register(reg("c1", "broker-a", 0, "x:1", &[("t1", 8)]), now);
+    t.add(reg("c1", "broker-a", 1, "x:1", &[]), now);
+    t.add(reg("c1", "broker-a", 0, "x:1", &[("t1", 8)]), now);
     check(&t);
     let addrs = &t.route(&topic("t1")).unwrap().broker_datas[0].addrs;
     assert_eq!(addrs.len(), 1);
     assert_eq!(addrs.get(&0).map(String::as_str), Some("x:1"));
 
     // Restarted under another name and cluster: broker-a disappears.
-    t.register(reg("c2", "broker-z", 0, "x:1", &[("t2", 1)]), now);
+    t.add(reg("c2", "broker-z", 0, "x:1", &[("t2", 1)]), now);
     check(&t);
     assert!(t.route(&topic("t1")).is_none());
     assert_eq!(t.clusters.len(), 1);
@@ -297,8 +305,8 @@ fn address_changing_identity_leaves_its_old_one() {
 fn broker_name_moving_cluster_leaves_the_old_cluster() {
     let mut t = RouteTable::new(EXPIRY);
     let now = Instant::now();
-    t.register(reg("c1", "broker-a", 0, "a:1", &[]), now);
-    t.register(reg("c2", "broker-a", 0, "a:1", &[]), now);
+    t.add(reg("c1", "broker-a", 0, "a:1", &[]), now);
+    t.add(reg("c2", "broker-a", 0, "a:1", &[]), now);
     check(&t);
     assert_eq!(
         t.clusters.keys().map(|c| c.to_string()).collect::<Vec<_>>(),
@@ -310,8 +318,8 @@ fn broker_name_moving_cluster_leaves_the_old_cluster() {
 fn ages_and_registration_time_survive_heartbeats() {
     let mut t = RouteTable::new(EXPIRY);
     let start = Instant::now();
-    t.register(reg("c1", "broker-a", 0, "a:1", &[]), start);
-    t.register(
+    t.add(reg("c1", "broker-a", 0, "a:1", &[]), start);
+    t.add(
         reg("c1", "broker-a", 0, "a:1", &[]),
         start + Duration::from_secs(30),
     );
@@ -325,7 +333,7 @@ fn ages_and_registration_time_survive_heartbeats() {
 fn delete_topic_and_duplicates_in_a_registration() {
     let mut t = RouteTable::new(EXPIRY);
     let now = Instant::now();
-    t.register(
+    t.add(
         reg(
             "c1",
             "broker-a",

@@ -4,9 +4,14 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use ferromq_client::remoting::Connection;
+use bytes::Bytes;
+use ferromq_client::remoting::{Connection, Reply};
+use ferromq_client::ClientError;
 use ferromq_nameserver::{NameServerConfig, NameServerError};
-use ferromq_protocol::header::{RegisterBrokerRequest, TopicConfig, PERM_READ_WRITE};
+use ferromq_protocol::header::{
+    GetAllTopicListRequest, RegisterBrokerBody, RegisterBrokerRequest, RegisterBrokerResponse,
+    TopicConfig, TopicList, PERM_READ_WRITE,
+};
 use ferromq_protocol::{BrokerName, ClusterName, TopicName};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -72,22 +77,53 @@ pub fn topic(n: &str) -> TopicName {
     TopicName::new(n).unwrap()
 }
 
-pub fn register(broker: &str, id: u64, addr: &str, topics: &[&str]) -> RegisterBrokerRequest {
-    RegisterBrokerRequest {
-        cluster: ClusterName::new("DefaultCluster").unwrap(),
-        broker_name: BrokerName::new(broker).unwrap(),
-        broker_id: id,
-        broker_addr: addr.to_string(),
-        topics: topics
-            .iter()
-            .map(|t| TopicConfig {
-                name: topic(t),
-                read_queues: 8,
-                write_queues: 8,
-                perm: PERM_READ_WRITE,
-            })
-            .collect(),
-        version: "test-1".into(),
-        heartbeat_timeout_ms: None,
+/// A registration as a broker sends it: the header, and the topics that
+/// go in the body.
+pub struct Registration {
+    pub header: RegisterBrokerRequest,
+    pub body: RegisterBrokerBody,
+}
+
+impl Registration {
+    /// Sends it on `conn`.
+    pub async fn send(
+        &self,
+        conn: &Connection,
+    ) -> Result<Reply<RegisterBrokerResponse>, ClientError> {
+        conn.call(&self.header, self.body.encode().unwrap(), TIMEOUT)
+            .await
     }
+}
+
+pub fn register(broker: &str, id: u64, addr: &str, topics: &[&str]) -> Registration {
+    Registration {
+        header: RegisterBrokerRequest {
+            cluster: ClusterName::new("DefaultCluster").unwrap(),
+            broker_name: BrokerName::new(broker).unwrap(),
+            broker_id: id,
+            broker_addr: addr.to_string(),
+            version: "test-1".into(),
+            heartbeat_timeout_ms: None,
+        },
+        body: RegisterBrokerBody {
+            topics: topics
+                .iter()
+                .map(|t| TopicConfig {
+                    name: topic(t),
+                    read_queues: 8,
+                    write_queues: 8,
+                    perm: PERM_READ_WRITE,
+                })
+                .collect(),
+        },
+    }
+}
+
+/// The NameServer's topic list, read from the reply's body.
+pub async fn topic_list(conn: &Connection) -> Vec<TopicName> {
+    let reply = conn
+        .call(&GetAllTopicListRequest {}, Bytes::new(), TIMEOUT)
+        .await
+        .unwrap();
+    TopicList::decode(&reply.body).unwrap().topics
 }

@@ -67,6 +67,30 @@ pub fn decode_header<T: DeserializeOwned>(b: &[u8]) -> Result<T, HeaderError> {
     Ok(v)
 }
 
+/// Encodes a postcard body (a list too long for a header). Bounded only by
+/// the frame limit, which the codec checks when the frame is written.
+///
+/// # Errors
+/// [`HeaderError::Malformed`] if postcard cannot encode `b`.
+pub(crate) fn encode_body<T: Serialize>(b: &T) -> Result<Bytes, HeaderError> {
+    Ok(Bytes::from(postcard::to_stdvec(b)?))
+}
+
+/// Decodes a postcard body; as [`decode_header`], trailing bytes are an
+/// error. No size check of its own: the frame limit already bounds it.
+///
+/// # Errors
+/// [`HeaderError::Malformed`] if the bytes are not a `T`.
+pub(crate) fn decode_body<T: DeserializeOwned>(b: &[u8]) -> Result<T, HeaderError> {
+    let (v, rest) = postcard::take_from_bytes(b)?;
+    if !rest.is_empty() {
+        return Err(HeaderError::Malformed(
+            postcard::Error::DeserializeBadEncoding,
+        ));
+    }
+    Ok(v)
+}
+
 /// Header of every error response: a human-readable reason.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorHeader {

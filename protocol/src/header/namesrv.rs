@@ -2,17 +2,21 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{DeleteTopicRequest, Empty, Rpc, TopicConfig};
+use super::{decode_body, encode_body, DeleteTopicRequest, Empty, Rpc, TopicConfig};
 use crate::code::RequestCode;
+use crate::error::HeaderError;
 use crate::names::{BrokerName, ClusterName, TopicName};
 
 /// Broker id of a master.
 pub const MASTER_ID: u64 = 0;
 
 /// A broker announces itself and its topics. Sent on start and then on every
-/// heartbeat period.
+/// heartbeat period. The topics travel in the body, as a
+/// [`RegisterBrokerBody`]: a broker with thousands of topics would not fit
+/// in a header ([`crate::MAX_HEADER_LEN`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisterBrokerRequest {
     /// Cluster the broker belongs to.
@@ -23,13 +27,38 @@ pub struct RegisterBrokerRequest {
     pub broker_id: u64,
     /// Address clients connect to (`host:port`).
     pub broker_addr: String,
-    /// Every topic on the broker.
-    pub topics: Vec<TopicConfig>,
     /// Software version, shown by `clusterList`.
     pub version: String,
     /// How long the NameServer should wait before expiring the broker, ms;
     /// `None` uses the NameServer's default.
     pub heartbeat_timeout_ms: Option<u64>,
+}
+
+/// Body of a [`RegisterBrokerRequest`], postcard-encoded: every topic on the
+/// broker.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterBrokerBody {
+    /// Every topic on the broker.
+    pub topics: Vec<TopicConfig>,
+}
+
+impl RegisterBrokerBody {
+    /// The request body.
+    ///
+    /// # Errors
+    /// [`HeaderError::Malformed`] if postcard cannot encode it.
+    pub fn encode(&self) -> Result<Bytes, HeaderError> {
+        encode_body(self)
+    }
+
+    /// Reads a request body. Topic names are validated as in headers;
+    /// trailing bytes are an error.
+    ///
+    /// # Errors
+    /// [`HeaderError::Malformed`] if the bytes are not a body.
+    pub fn decode(b: &[u8]) -> Result<Self, HeaderError> {
+        decode_body(b)
+    }
 }
 
 /// Reply to a registration.
@@ -155,16 +184,37 @@ impl Rpc for GetClusterInfoRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetAllTopicListRequest {}
 
-/// Reply to [`GetAllTopicListRequest`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Body of the reply to [`GetAllTopicListRequest`], postcard-encoded (the
+/// reply's header is [`Empty`]): a NameServer may know more topics than a
+/// header holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicList {
     /// Topics, sorted.
     pub topics: Vec<TopicName>,
 }
 
+impl TopicList {
+    /// The response body.
+    ///
+    /// # Errors
+    /// [`HeaderError::Malformed`] if postcard cannot encode it.
+    pub fn encode(&self) -> Result<Bytes, HeaderError> {
+        encode_body(self)
+    }
+
+    /// Reads a response body. Topic names are validated; trailing bytes are
+    /// an error.
+    ///
+    /// # Errors
+    /// [`HeaderError::Malformed`] if the bytes are not a topic list.
+    pub fn decode(b: &[u8]) -> Result<Self, HeaderError> {
+        decode_body(b)
+    }
+}
+
 impl Rpc for GetAllTopicListRequest {
     const CODE: RequestCode = RequestCode::GetAllTopicList;
-    type Response = TopicList;
+    type Response = Empty;
 }
 
 /// Delete a topic from a NameServer's route table. Same fields as
@@ -208,5 +258,72 @@ mod tests {
         };
         let b = encode_header(&r).unwrap();
         assert_eq!(decode_header::<TopicRouteData>(&b).unwrap(), r);
+    }
+
+    fn many_topics(n: usize) -> Vec<TopicConfig> {
+        (0..n)
+            .map(|i| TopicConfig {
+                name: TopicName::new(format!("a-rather-long-topic-name-for-testing-{i:06}"))
+                    .unwrap(),
+                read_queues: 8,
+                write_queues: 8,
+                perm: 6,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bodies_hold_what_a_header_cannot() {
+        let body = RegisterBrokerBody {
+            topics: many_topics(5_000),
+        };
+        assert!(
+            matches!(encode_header(&body), Err(HeaderError::TooLarge { .. })),
+            "the list must not fit a header, or this test proves nothing"
+        );
+        let b = body.encode().unwrap();
+        assert!(b.len() > crate::MAX_HEADER_LEN);
+        assert_eq!(RegisterBrokerBody::decode(&b).unwrap(), body);
+
+        let list = TopicList {
+            topics: body.topics.iter().map(|t| t.name.clone()).collect(),
+        };
+        let b = list.encode().unwrap();
+        assert!(b.len() > crate::MAX_HEADER_LEN);
+        assert_eq!(TopicList::decode(&b).unwrap(), list);
+    }
+
+    #[test]
+    fn malformed_bodies_are_refused() {
+        let good = RegisterBrokerBody {
+            topics: many_topics(2),
+        }
+        .encode()
+        .unwrap();
+        assert!(RegisterBrokerBody::decode(&[]).is_err(), "empty");
+        assert!(RegisterBrokerBody::decode(&[0xFF; 16]).is_err(), "garbage");
+        assert!(
+            RegisterBrokerBody::decode(&good[..good.len() - 1]).is_err(),
+            "truncated"
+        );
+        let mut trailing = good.to_vec();
+        trailing.push(0);
+        assert!(RegisterBrokerBody::decode(&trailing).is_err(), "trailing");
+        // A count far beyond the bytes present fails without allocating it.
+        assert!(RegisterBrokerBody::decode(&[0xFF, 0xFF, 0xFF, 0xFF, 0x0F]).is_err());
+
+        #[derive(Serialize)]
+        struct RawList {
+            topics: Vec<String>,
+        }
+        let bad_name = postcard::to_stdvec(&RawList {
+            topics: vec!["ok".into(), "../etc".into()],
+        })
+        .unwrap();
+        assert!(TopicList::decode(&bad_name).is_err(), "names are validated");
+        assert_eq!(
+            TopicList::decode(&TopicList::default().encode().unwrap()).unwrap(),
+            TopicList::default()
+        );
     }
 }
