@@ -85,27 +85,45 @@ pub(crate) fn run(shared: Arc<Shared>) {
         if shared.halted() {
             break;
         }
-        let visible = shared.visible();
-        #[cfg(any(test, feature = "fault-injection"))]
-        if visible > shared.dispatched.load(Ordering::Acquire)
-            && shared.crash_here(super::hooks::CrashPoint::AfterFlushBeforeDispatch)
-        {
-            // Dies here: flushed records never reach the consume queues.
-            break;
-        }
-        if visible > shared.dispatched.load(Ordering::Acquire) {
-            if let Err(e) = dispatch_round(&shared, visible) {
-                shared.poison(format!("building consume queues failed: {e}"));
-                break;
-            }
-        } else if shared.stop.dispatcher.load(Ordering::Acquire) {
-            break;
+        match dispatch_visible(&shared) {
+            Some(true) => {}
+            Some(false) if shared.stop.dispatcher.load(Ordering::Acquire) => break,
+            Some(false) => {}
+            None => break,
         }
     }
     tracing::debug!("dispatcher stopped");
 }
 
+/// Dispatches everything visible and not dispatched yet. Called by the
+/// dispatcher thread, and in sync mode by the writer right after its
+/// fdatasync. `Some(true)` if there was something to dispatch,
+/// `Some(false)` if not, `None` if dispatching has stopped for good
+/// (poisoned, or an injected crash).
+pub(crate) fn dispatch_visible(shared: &Shared) -> Option<bool> {
+    let visible = shared.visible();
+    if visible <= shared.dispatched.load(Ordering::Acquire) {
+        return Some(false);
+    }
+    #[cfg(any(test, feature = "fault-injection"))]
+    if shared.crash_here(super::hooks::CrashPoint::AfterFlushBeforeDispatch) {
+        // Dies here: flushed records never reach the consume queues.
+        return None;
+    }
+    if let Err(e) = dispatch_round(shared, visible) {
+        shared.poison(format!("building consume queues failed: {e}"));
+        return None;
+    }
+    Some(true)
+}
+
 fn dispatch_round(shared: &Shared, visible: u64) -> Result<(), StoreError> {
+    // One round at a time, from taking the batches to publishing
+    // `dispatched`: with two callers, entries reach a queue in order.
+    let _round = shared.dispatch_lock.lock();
+    if shared.dispatched.load(Ordering::Acquire) >= visible {
+        return Ok(());
+    }
     let batches: Vec<DispatchBatch> = {
         let mut pending = shared.pending.lock();
         let n = pending.iter().take_while(|b| b.end <= visible).count();
@@ -118,7 +136,6 @@ fn dispatch_round(shared: &Shared, visible: u64) -> Result<(), StoreError> {
     let mut slot: HashMap<*const ConsumeQueue, usize> = HashMap::new();
     let mut items = Vec::new();
     {
-        let _round = shared.dispatch_lock.lock();
         for b in &batches {
             let cq = shared.cqs.get_or_create(&b.topic, b.queue_id)?;
             match slot.get(&Arc::as_ptr(&cq)) {

@@ -1,12 +1,14 @@
 //! The flusher thread.
 //!
-//! Sync mode is group commit: whenever the written position W is ahead of
-//! the flushed one, fdatasync the segments up to W, publish flushed = W, and
-//! every append ending at or before W completes. Appends that arrive during
-//! an fdatasync are covered by the next one, so under load one fdatasync
-//! serves many appends.
+//! Async mode: fdatasync up to the written position every
+//! `async_flush_interval`.
 //!
-//! Async mode: the same fdatasync, every `async_flush_interval`.
+//! Sync mode's group commit is done by the writer itself (`writer::commit`:
+//! fdatasync up to what it wrote, then dispatch, then the next group, so
+//! appends arriving during an fdatasync share the next one). Here the
+//! flusher only looks every `IDLE_WAIT` and at shutdown for a written
+//! position ahead of the flushed one, which the writer normally never
+//! leaves behind.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,8 +17,7 @@ use std::time::Duration;
 use super::config::FlushMode;
 use super::shared::Shared;
 
-/// Upper bound on a sync-mode sleep; the writer wakes the flusher on every
-/// write long before.
+/// Period of the sync-mode check.
 const IDLE_WAIT: Duration = Duration::from_millis(200);
 
 pub(crate) fn run(shared: Arc<Shared>) {
@@ -40,6 +41,11 @@ pub(crate) fn run(shared: Arc<Shared>) {
         if shared.flush_log().is_err() {
             // Poisoned: nothing will be flushed again until restart.
             break;
+        }
+        if sync {
+            // Only at shutdown or when a write raced this timed wake-up:
+            // normally the writer has flushed and dispatched already.
+            shared.wake_dispatcher.notify();
         }
         // `stop` is only set once the writer has exited, so `written` is final.
         if shared.stop.flusher.load(Ordering::Acquire)

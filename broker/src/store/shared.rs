@@ -287,9 +287,6 @@ impl Shared {
                     s.flushed = s.flushed.max(now);
                     false
                 });
-                if self.config.flush == FlushMode::Sync {
-                    self.wake_dispatcher.notify();
-                }
                 Ok(())
             }
             Err(e) => {
