@@ -65,7 +65,7 @@ pub(crate) fn preallocate(file: &File, path: &Path, len: u64) -> io::Result<()> 
 /// (already open as `file`), bypassing the page cache with O_DIRECT where
 /// the file system supports it and through `file` otherwise. Not synced.
 pub(crate) fn fill_zeroes(file: &File, path: &Path, len: u64) -> io::Result<()> {
-    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     const CHUNK: usize = 1 << 20;
     const ALIGN: usize = 4096;
     // An aligned chunk inside a slightly larger buffer: O_DIRECT wants the
@@ -73,45 +73,32 @@ pub(crate) fn fill_zeroes(file: &File, path: &Path, len: u64) -> io::Result<()> 
     let buf = vec![0u8; CHUNK + ALIGN];
     let at = buf.as_ptr().align_offset(ALIGN);
     let zeroes = &buf[at..at + CHUNK];
-    let direct = fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(path);
-    let aligned = len.is_multiple_of(ALIGN as u64);
-    let (target, how) = match &direct {
-        Ok(d) if aligned => (d, "direct"),
-        _ => (file, "buffered"),
-    };
-    let mut pos = 0;
-    while pos < len {
-        let n = (len - pos).min(CHUNK as u64) as usize;
-        let r = target.write_all_at(&zeroes[..n], pos);
-        match r {
-            Ok(()) => pos += n as u64,
-            // A file system that accepts O_DIRECT opens but not its writes.
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && how == "direct" => {
-                return fill_buffered(file, path, zeroes, pos, len);
+    let mut done = 0;
+    if len.is_multiple_of(ALIGN as u64) {
+        if let Ok(direct) = fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(path)
+        {
+            match write_zeroes(&direct, zeroes, &mut done, len) {
+                Ok(()) => return Ok(()),
+                // A file system that opens with O_DIRECT but refuses its
+                // writes: go on through the page cache.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+                Err(e) => return Err(io_at("fill with zeroes", path)(e)),
             }
-            Err(e) => return Err(io_at("fill with zeroes", path)(e)),
         }
     }
-    tracing::trace!(path = %path.display(), len, how, "filled with zeroes");
-    Ok(())
+    write_zeroes(file, zeroes, &mut done, len).map_err(io_at("fill with zeroes", path))
 }
 
-fn fill_buffered(
-    file: &File,
-    path: &Path,
-    zeroes: &[u8],
-    mut pos: u64,
-    len: u64,
-) -> io::Result<()> {
+/// Writes `zeroes` repeatedly from `*pos` up to `len`, advancing `*pos`.
+fn write_zeroes(file: &File, zeroes: &[u8], pos: &mut u64, len: u64) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
-    while pos < len {
-        let n = (len - pos).min(zeroes.len() as u64) as usize;
-        file.write_all_at(&zeroes[..n], pos)
-            .map_err(io_at("fill with zeroes", path))?;
-        pos += n as u64;
+    while *pos < len {
+        let n = (len - *pos).min(zeroes.len() as u64) as usize;
+        file.write_all_at(&zeroes[..n], *pos)?;
+        *pos += n as u64;
     }
     Ok(())
 }
@@ -190,18 +177,23 @@ mod tests {
         assert_eq!(parse_file_name("0000000000000006553x"), None);
     }
 
+    /// A new, empty file open for reading and writing.
+    fn scratch(path: &Path) -> File {
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .unwrap()
+    }
+
     #[test]
     fn preallocated_files_have_their_blocks_and_read_as_zeroes() {
         use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        let f = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
+        let f = scratch(&path);
         let len = 3 << 20;
         preallocate(&f, &path, len).unwrap();
         let meta = f.metadata().unwrap();
@@ -226,13 +218,7 @@ mod tests {
         // Aligned (O_DIRECT where supported) and unaligned (buffered).
         for len in [(2 << 20) + 8192, (1 << 20) + 123] {
             let path = dir.path().join(format!("f{len}"));
-            let f = fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&path)
-                .unwrap();
+            let f = scratch(&path);
             f.write_all_at(&vec![0xAB; len as usize + 10], 0).unwrap();
             fill_zeroes(&f, &path, len).unwrap();
             let mut back = vec![0xFFu8; len as usize + 10];
