@@ -54,18 +54,33 @@ async fn send_concurrently(p: &Producer, topic: &TopicName) -> HashMap<(usize, u
     all
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_sends_share_requests_and_keep_their_own_results() {
+/// A cluster with `topic` (2 queues), the results of
+/// [`send_concurrently`] through a producer with automatic batching on or
+/// off, and how many appends the store made for them.
+async fn run(
+    topic: &str,
+    auto_batch: bool,
+) -> (
+    TestCluster,
+    TopicName,
+    HashMap<(usize, usize), SendResult>,
+    u64,
+) {
     let c = TestCluster::start().await;
-    let topic = c.create_topic("AutoBatch", 2).await;
-    let p = producer(&c, true);
+    let topic = c.create_topic(topic, 2).await;
+    let p = producer(&c, auto_batch);
     let before = c.store().stats();
     let results = send_concurrently(&p, &topic).await;
     let after = c.store().stats();
+    assert_eq!(results.len(), TASKS * PER_TASK);
+    assert_eq!(after.messages - before.messages, (TASKS * PER_TASK) as u64);
+    (c, topic, results, after.appends - before.appends)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_share_requests_and_keep_their_own_results() {
+    let (c, topic, results, appends) = run("AutoBatch", true).await;
     let n = TASKS * PER_TASK;
-    assert_eq!(results.len(), n);
-    assert_eq!(after.messages - before.messages, n as u64);
-    let appends = after.appends - before.appends;
     assert!(
         appends < n as u64 / 2,
         "{appends} appends for {n} messages: concurrent sends were not batched"
@@ -112,14 +127,8 @@ async fn concurrent_sends_share_requests_and_keep_their_own_results() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn turned_off_every_send_is_a_request_of_its_own() {
-    let c = TestCluster::start().await;
-    let topic = c.create_topic("NoAutoBatch", 2).await;
-    let p = producer(&c, false);
-    let before = c.store().stats();
-    let results = send_concurrently(&p, &topic).await;
-    let after = c.store().stats();
-    assert_eq!(results.len(), TASKS * PER_TASK);
-    assert_eq!(after.appends - before.appends, (TASKS * PER_TASK) as u64);
+    let (_c, _topic, _results, appends) = run("NoAutoBatch", false).await;
+    assert_eq!(appends, (TASKS * PER_TASK) as u64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
