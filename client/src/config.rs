@@ -18,7 +18,11 @@ pub struct ClientConfig {
     route_refresh_interval: Duration,
     reconnect_backoff_initial: Duration,
     reconnect_backoff_max: Duration,
+    close_after_timeouts: u32,
 }
+
+/// Default of [`ClientConfig::close_after_timeouts`].
+const DEFAULT_CLOSE_AFTER_TIMEOUTS: u32 = 3;
 
 impl Default for ClientConfig {
     fn default() -> Self {
@@ -29,6 +33,7 @@ impl Default for ClientConfig {
             route_refresh_interval: Duration::from_secs(30),
             reconnect_backoff_initial: Duration::from_millis(100),
             reconnect_backoff_max: Duration::from_secs(5),
+            close_after_timeouts: DEFAULT_CLOSE_AFTER_TIMEOUTS,
         }
     }
 }
@@ -70,6 +75,14 @@ impl ClientConfig {
     pub fn reconnect_backoff_max(&self) -> Duration {
         self.reconnect_backoff_max
     }
+
+    /// How many requests in a row may time out on a connection, with no
+    /// frame at all received from the server since the first of them,
+    /// before the connection is closed (0: never). See
+    /// [`ClientConfigBuilder::close_after_timeouts`].
+    pub fn close_after_timeouts(&self) -> u32 {
+        self.close_after_timeouts
+    }
 }
 
 /// Builds a [`ClientConfig`].
@@ -80,6 +93,7 @@ pub struct ClientConfigBuilder {
     connect_timeout: Option<Duration>,
     route_refresh_interval: Option<Duration>,
     reconnect_backoff: Option<(Duration, Duration)>,
+    close_after_timeouts: Option<u32>,
 }
 
 impl ClientConfigBuilder {
@@ -122,6 +136,28 @@ impl ClientConfigBuilder {
         self
     }
 
+    /// Closes a connection once `n` requests on it in a row have timed out
+    /// with no frame at all received from the server since the first of
+    /// them (default 3; 0 never closes a connection for timeouts).
+    ///
+    /// A server that is hung — stopped process, or a connection left
+    /// half-open by a network partition — keeps the TCP connection open
+    /// but answers nothing, so without this every call on the connection
+    /// would time out, forever. Once closed, the calls still in flight on
+    /// it fail with [`ClientError::ConnectionClosed`] (retryable: a
+    /// producer moves on to another broker) and the next call dials the
+    /// address afresh (subject to the re-dial backoff). Any frame from the
+    /// server — the answer to another request, even a late one — resets
+    /// the count, so a slow server that still answers is not closed.
+    /// Oneway requests and server notifications have no timeout and never
+    /// count; a long-polling pull only times out after its hold time plus
+    /// the request timeout, so a pull held for its full time never counts.
+    #[must_use]
+    pub fn close_after_timeouts(mut self, n: u32) -> Self {
+        self.close_after_timeouts = Some(n);
+        self
+    }
+
     /// Checks the settings.
     ///
     /// # Errors
@@ -146,6 +182,7 @@ impl ClientConfigBuilder {
             reconnect_backoff_max: self
                 .reconnect_backoff
                 .map_or(d.reconnect_backoff_max, |b| b.1),
+            close_after_timeouts: self.close_after_timeouts.unwrap_or(d.close_after_timeouts),
         };
         if config.reconnect_backoff_max < config.reconnect_backoff_initial {
             return Err(ClientError::InvalidArgument(format!(
@@ -250,6 +287,14 @@ mod tests {
             .is_err());
         assert_eq!(c.reconnect_backoff_initial(), Duration::from_millis(100));
         assert_eq!(c.reconnect_backoff_max(), Duration::from_secs(5));
+        assert_eq!(c.close_after_timeouts(), 3);
+        for n in [0, 1, 7] {
+            let c = ClientConfig::builder()
+                .close_after_timeouts(n)
+                .build()
+                .unwrap();
+            assert_eq!(c.close_after_timeouts(), n);
+        }
         let c = ClientConfig::builder()
             .reconnect_backoff(Duration::from_millis(10), Duration::from_millis(50))
             .build()

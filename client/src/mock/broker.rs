@@ -2,7 +2,7 @@
 //! stamped records, long polling, consumer offsets, stats — and knobs to
 //! make it fail.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -14,7 +14,7 @@ use ferromq_protocol::*;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::remoting::{Request, Response};
+use crate::remoting::{PeerHandle, Request, Response};
 
 #[derive(Default)]
 struct State {
@@ -42,6 +42,15 @@ pub(crate) struct MockBroker {
     pub(crate) auto_create: AtomicBool,
     /// Hold every send this long before answering.
     pub(crate) send_delay_ms: AtomicU64,
+    /// Never answer sends while set, keeping the connection open (a hung
+    /// broker); see [`Self::hang`].
+    hung: AtomicBool,
+    unhung: Notify,
+    /// Sends held by [`Self::hang`] right now.
+    pub(crate) held_sends: AtomicUsize,
+    /// Ids of the connections requests came on (server side), to see
+    /// re-dials.
+    pub(crate) conns: Mutex<BTreeSet<u64>>,
     /// Send requests received.
     pub(crate) sends: AtomicUsize,
     /// Messages in them (a batch counts each).
@@ -65,6 +74,10 @@ impl MockBroker {
             no_write: AtomicBool::new(false),
             auto_create: AtomicBool::new(false),
             send_delay_ms: AtomicU64::new(0),
+            hung: AtomicBool::new(false),
+            unhung: Notify::new(),
+            held_sends: AtomicUsize::new(0),
+            conns: Mutex::default(),
             sends: AtomicUsize::new(0),
             messages: AtomicUsize::new(0),
             pulls: AtomicUsize::new(0),
@@ -148,9 +161,42 @@ impl MockBroker {
             .ok_or_else(|| err(ResponseCode::TopicNotExist, "no such topic"))
     }
 
+    /// Hangs (`true`): sends are read but not answered, the connection
+    /// stays open; other requests are still answered. `false` answers the
+    /// held sends and the later ones again.
+    pub(crate) fn hang(&self, on: bool) {
+        self.hung.store(on, Ordering::SeqCst);
+        if !on {
+            self.unhung.notify_waiters();
+        }
+    }
+
+    /// Waits while hung, or until the client is gone.
+    async fn wait_unhung(&self, conn: &PeerHandle) {
+        if !self.hung.load(Ordering::SeqCst) {
+            return;
+        }
+        self.held_sends.fetch_add(1, Ordering::SeqCst);
+        loop {
+            // Created before the check, so a `hang(false)` in between is
+            // not missed.
+            let unhung = self.unhung.notified();
+            if !self.hung.load(Ordering::SeqCst) {
+                break;
+            }
+            tokio::select! {
+                _ = unhung => {}
+                _ = conn.gone() => break,
+            }
+        }
+        self.held_sends.fetch_sub(1, Ordering::SeqCst);
+    }
+
     pub(crate) async fn handle(&self, req: Request) -> Response {
+        self.conns.lock().insert(req.conn.id());
         let r = match RequestCode::from_u16(req.code) {
             Some(RequestCode::SendMessage) => {
+                self.wait_unhung(&req.conn).await;
                 let delay = self.send_delay_ms.load(Ordering::SeqCst);
                 if delay > 0 {
                     tokio::time::sleep(Duration::from_millis(delay)).await;

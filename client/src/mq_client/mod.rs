@@ -137,7 +137,9 @@ impl MqClient {
     }
 
     /// A connection to `addr`, reusing the cached one unless it is closed
-    /// (a closed one is dropped and the address dialled again). After a
+    /// (a closed one is dropped and the address dialled again; this
+    /// includes a connection closed after
+    /// [`ClientConfig::close_after_timeouts`] timeouts in a row). After a
     /// failed dial the address is not dialled again until its backoff has
     /// passed; calls in between fail at once.
     ///
@@ -174,6 +176,7 @@ impl MqClient {
         let config = &self.inner.config;
         match Connection::connect(addr, config.connect_timeout()).await {
             Ok(conn) => {
+                conn.set_close_after_timeouts(config.close_after_timeouts());
                 // Brokers notify group members over this connection.
                 conn.set_push_handler(notify::handler(
                     Arc::downgrade(&self.inner),
@@ -199,7 +202,8 @@ impl MqClient {
     }
 
     /// Sends a typed request to the server at `addr` and waits for the typed
-    /// response; `timeout` covers dialling too.
+    /// response; `timeout` covers dialling too. A timeout counts towards
+    /// closing the connection ([`ClientConfig::close_after_timeouts`]).
     ///
     /// # Errors
     /// Transport errors, or [`ClientError::Server`] for an error response.
@@ -210,18 +214,31 @@ impl MqClient {
         body: Bytes,
         timeout: Duration,
     ) -> Result<Reply<R::Response>> {
-        let call = async {
-            let conn = self.connection(addr).await?;
-            conn.call(req, body, timeout).await
-        };
-        tokio::time::timeout(timeout, call)
+        let deadline = Instant::now() + timeout;
+        let conn = tokio::time::timeout_at(deadline, self.connection(addr))
             .await
             .unwrap_or_else(|_| {
                 Err(ClientError::Timeout {
                     addr: addr.to_string(),
                     millis: timeout.as_millis(),
                 })
-            })
+            })?;
+        // The connection's own timeout ends the call, at the same deadline,
+        // so that the connection counts it towards closing a hung one.
+        conn.call_until(req, body, deadline, timeout).await
+    }
+
+    /// Diagnostics: the id of this client's open connection to `addr`, or
+    /// `None` if it has none (never dialled, or the connection broke or was
+    /// closed after timeouts and has not been dialled again yet). Ids are
+    /// unique within the process, so a different id means a new connection.
+    pub async fn connection_id(&self, addr: &str) -> Option<u64> {
+        let slot = self.inner.conns.lock().get(addr).cloned()?;
+        let slot = slot.lock().await;
+        slot.conn
+            .as_ref()
+            .filter(|c| !c.is_closed())
+            .map(Connection::id)
     }
 
     /// [`Self::call`] with the configured request timeout and no body,

@@ -1,7 +1,15 @@
 //! A client connection: one TCP stream, many requests in flight.
+//!
+//! A peer that is hung — the process stopped, or a connection left half-open
+//! by a network partition — keeps the stream open but answers nothing; no
+//! read error ever comes. So a connection counts its requests that time out
+//! in a row, and closes itself once a limit is reached
+//! ([`Connection::set_close_after_timeouts`]; the client sets it from
+//! [`crate::ClientConfig::close_after_timeouts`]). Any frame received from
+//! the peer resets the count: a slow peer that still answers is alive.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,9 +22,10 @@ use futures::StreamExt;
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::error::{ClientError, Result};
 
@@ -25,6 +34,9 @@ use crate::error::{ClientError, Result};
 const WRITE_QUEUE: usize = 1024;
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Frame>>>>;
+
+/// Ids of connections, unique within the process.
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Called with each request a server sends on its own (broker notifications
 /// such as "group membership changed"). Runs on the connection's reader
@@ -40,6 +52,8 @@ pub struct Connection {
 
 struct Inner {
     addr: String,
+    /// Process-unique id, for diagnostics.
+    id: u64,
     next_id: AtomicU64,
     /// Requests waiting for their response, by request id. Shared with the
     /// reader task, which completes them; a plain mutex since it is never
@@ -50,6 +64,14 @@ struct Inner {
     closed: Arc<AtomicBool>,
     /// Receiver of server-initiated requests; set once by the client layer.
     push: Arc<Mutex<Option<PushHandler>>>,
+    /// Requests timed out in a row since a frame was last received; the
+    /// reader task resets it on every frame.
+    timeouts: Arc<AtomicU32>,
+    /// Close after this many timeouts in a row; 0: never.
+    close_after: AtomicU32,
+    /// Cancelled to close the connection from this side: ends the reader
+    /// and writer tasks, which drops the socket.
+    kill: CancellationToken,
 }
 
 /// A typed response.
@@ -81,18 +103,26 @@ impl Connection {
         let (rd, wr) = stream.into_split();
         let pending: Pending = Arc::default();
         let closed = Arc::new(AtomicBool::new(false));
+        let timeouts = Arc::new(AtomicU32::new(0));
+        let kill = CancellationToken::new();
         let (tx, rx) = mpsc::channel::<Frame>(WRITE_QUEUE);
 
         let w_closed = closed.clone();
+        let w_kill = kill.clone();
         tokio::spawn(async move {
-            let _ = super::writer::write_frames(
+            let write = super::writer::write_frames(
                 wr,
                 FrameCodec::default(),
                 rx,
                 CancellationToken::new(),
-            )
-            .await;
-            w_closed.store(true, Ordering::Release);
+            );
+            // Closed from this side: drop what is queued (a hung peer may
+            // never take it) along with the socket.
+            tokio::select! {
+                _ = write => {}
+                _ = w_kill.cancelled() => {}
+            }
+            w_closed.store(true, Ordering::SeqCst);
         });
 
         let mut reader = FramedRead::new(rd, FrameCodec::default());
@@ -101,8 +131,20 @@ impl Connection {
         let r_addr = addr.to_string();
         let push: Arc<Mutex<Option<PushHandler>>> = Arc::default();
         let r_push = push.clone();
+        let r_timeouts = timeouts.clone();
+        let r_kill = kill.clone();
         tokio::spawn(async move {
-            while let Some(item) = reader.next().await {
+            loop {
+                let item = tokio::select! {
+                    item = reader.next() => item,
+                    _ = r_kill.cancelled() => break,
+                };
+                let Some(item) = item else { break };
+                if item.is_ok() {
+                    // The peer is alive, whatever the frame is (a late
+                    // answer, a notification).
+                    r_timeouts.store(0, Ordering::Relaxed);
+                }
                 match item {
                     Ok(frame) if frame.kind == FrameKind::Response => {
                         if let Some(tx) = r_pending.lock().remove(&frame.request_id) {
@@ -124,7 +166,7 @@ impl Connection {
                     }
                 }
             }
-            r_closed.store(true, Ordering::Release);
+            r_closed.store(true, Ordering::SeqCst);
             // Dropping the senders fails every waiting call with ConnectionClosed.
             r_pending.lock().clear();
         });
@@ -132,13 +174,42 @@ impl Connection {
         Ok(Self {
             inner: Arc::new(Inner {
                 addr: addr.to_string(),
+                id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
                 next_id: AtomicU64::new(1),
                 pending,
                 tx,
                 closed,
                 push,
+                timeouts,
+                close_after: AtomicU32::new(0),
+                kill,
             }),
         })
+    }
+
+    /// Closes this connection once `n` requests on it in a row have timed
+    /// out with no frame at all received from the peer since the first of
+    /// them; 0 (the default of a connection made by [`Self::connect`])
+    /// never closes it for timeouts. Then the calls still in flight fail
+    /// with [`ClientError::ConnectionClosed`] and [`Self::is_closed`] holds,
+    /// so a pool holding the connection dials again.
+    ///
+    /// Only requests with a response and a timeout count: oneway requests
+    /// and the peer's own requests (notifications) never do. A long-polling
+    /// pull counts like any request, which is right as long as its timeout
+    /// is longer than its hold: the pull consumers use the hold plus the
+    /// request timeout (`consumer/pull.rs`), so a pull the broker held for
+    /// its whole time and then answered never times out, and one that does
+    /// time out got no answer a request timeout after the hold had ended —
+    /// as much a sign of a hung peer as any other timeout.
+    pub fn set_close_after_timeouts(&self, n: u32) {
+        self.inner.close_after.store(n, Ordering::Relaxed);
+    }
+
+    /// Process-unique id of this connection (diagnostics: a new dial to
+    /// the same address gets a new id).
+    pub fn id(&self) -> u64 {
+        self.inner.id
     }
 
     /// Sets the receiver of requests the server sends on its own.
@@ -153,7 +224,28 @@ impl Connection {
 
     /// Whether the connection is known to be broken.
     pub fn is_closed(&self) -> bool {
-        self.inner.closed.load(Ordering::Acquire) || self.inner.tx.is_closed()
+        self.inner.closed.load(Ordering::SeqCst) || self.inner.tx.is_closed()
+    }
+
+    /// A request timed out: counts it, and closes the connection if that
+    /// makes too many in a row.
+    fn timed_out(&self) {
+        let limit = self.inner.close_after.load(Ordering::Relaxed);
+        if limit == 0 {
+            return;
+        }
+        let n = self.inner.timeouts.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= limit && !self.inner.closed.swap(true, Ordering::SeqCst) {
+            warn!(
+                addr = %self.inner.addr,
+                timeouts = n,
+                "{n} requests in a row timed out with nothing received; closing the connection"
+            );
+            self.inner.kill.cancel();
+            // Dropping the senders fails the calls in flight with
+            // ConnectionClosed.
+            self.inner.pending.lock().clear();
+        }
     }
 
     /// Sends a raw request and waits for its response frame.
@@ -167,9 +259,31 @@ impl Connection {
         body: Bytes,
         timeout: Duration,
     ) -> Result<Frame> {
+        self.request_until(code, header, body, Instant::now() + timeout, timeout)
+            .await
+    }
+
+    /// [`Self::request`] ending at `deadline`; `timeout` is what the error
+    /// reports.
+    async fn request_until(
+        &self,
+        code: u16,
+        header: Bytes,
+        body: Bytes,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Frame> {
+        let closed = || ClientError::ConnectionClosed(self.inner.addr.clone());
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.inner.pending.lock().insert(id, tx);
+        // Closing marks the connection closed, then clears `pending`: a
+        // request inserted after that clear sees the mark here instead of
+        // waiting for its timeout.
+        if self.inner.closed.load(Ordering::SeqCst) {
+            self.inner.pending.lock().remove(&id);
+            return Err(closed());
+        }
         let frame = Frame {
             kind: FrameKind::Request,
             code,
@@ -177,8 +291,7 @@ impl Connection {
             header,
             body,
         };
-        let closed = || ClientError::ConnectionClosed(self.inner.addr.clone());
-        let result = tokio::time::timeout(timeout, async {
+        let result = tokio::time::timeout_at(deadline, async {
             self.inner.tx.send(frame).await.map_err(|_| closed())?;
             rx.await.map_err(|_| closed())
         })
@@ -187,6 +300,7 @@ impl Connection {
             Ok(r) => r,
             Err(_) => {
                 self.inner.pending.lock().remove(&id);
+                self.timed_out();
                 Err(ClientError::Timeout {
                     addr: self.inner.addr.clone(),
                     millis: timeout.as_millis(),
@@ -206,9 +320,24 @@ impl Connection {
         body: Bytes,
         timeout: Duration,
     ) -> Result<Reply<R::Response>> {
+        self.call_until(req, body, Instant::now() + timeout, timeout)
+            .await
+    }
+
+    /// [`Self::call`] ending at `deadline`; `timeout` is what a timeout
+    /// error reports. For callers that spent part of the time already
+    /// (dialling), so that the timeout that ends the call is this
+    /// connection's own, and counts (see [`Self::set_close_after_timeouts`]).
+    pub(crate) async fn call_until<R: Rpc>(
+        &self,
+        req: &R,
+        body: Bytes,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Reply<R::Response>> {
         let header = encode_header(req)?;
         let frame = self
-            .request(R::CODE.as_u16(), header, body, timeout)
+            .request_until(R::CODE.as_u16(), header, body, deadline, timeout)
             .await?;
         self.decode_reply::<R::Response>(frame)
     }
@@ -261,6 +390,7 @@ impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("addr", &self.inner.addr)
+            .field("id", &self.inner.id)
             .finish()
     }
 }

@@ -3,6 +3,7 @@
 mod admin;
 mod consumer;
 mod failover;
+mod hung;
 mod namesrv;
 mod producer;
 mod query;
