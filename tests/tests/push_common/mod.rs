@@ -8,16 +8,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferromq_client::{
-    Message, MessageQueue, Producer, PushConsumer, PushConsumerBuilder, StoredMessage, TopicName,
+    ConsumeFromWhere, Message, MessageQueue, Producer, PushConsumer, PushConsumerBuilder,
+    StoredMessage, TopicName,
 };
 use futures::StreamExt;
 use parking_lot::Mutex;
 
-/// A push consumer builder with intervals short enough for tests.
+/// A push consumer builder with intervals short enough for tests, reading
+/// a new group's queues from their first message. (With the default, the
+/// last offset, a queue's start is its max offset when its first pull is
+/// set up, which can be after a test's first sends.)
 pub fn builder(namesrv: &str, group: &str) -> PushConsumerBuilder {
     PushConsumer::builder()
         .namesrv_addr(namesrv)
         .group(group)
+        .consume_from(ConsumeFromWhere::FirstOffset)
         .rebalance_interval(Duration::from_millis(500))
         .heartbeat_interval(Duration::from_secs(1))
         .offset_persist_interval(Duration::from_millis(200))
