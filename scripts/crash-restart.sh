@@ -3,6 +3,7 @@
 # standalone broker (async flush), kill -9 it, restart and time until
 # "broker started". Usage: scripts/crash-restart.sh STORE_DIR COUNT
 D=$1; N=$2
+mkdir -p "$(dirname "$D")"
 B="$(cd "$(dirname "$0")/.." && pwd)/target/release"
 $B/mqbroker --standalone --flush async --listen 127.0.0.1:20911 --namesrv-listen 127.0.0.1:19876 --store-dir $D > $D.log1 2>&1 &
 P=$!
