@@ -36,8 +36,9 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 /// runs at a fraction of the speed of one into allocated (unwritten-extent)
 /// space (docs/STORE.md has the figures). Where the file system cannot
 /// allocate ahead, or the disk has too little free space, the file is
-/// extended sparse instead: slower, but correct.
-pub(crate) fn preallocate(file: &File, path: &Path, len: u64) -> io::Result<()> {
+/// extended sparse instead: slower, but correct. Returns whether the blocks
+/// were allocated.
+pub(crate) fn preallocate(file: &File, path: &Path, len: u64) -> io::Result<bool> {
     let have = file.metadata().map_err(io_at("stat", path))?.len();
     if have < len {
         // Sparse growth first: the file has its full length even if the
@@ -45,17 +46,17 @@ pub(crate) fn preallocate(file: &File, path: &Path, len: u64) -> io::Result<()> 
         file.set_len(len).map_err(io_at("extend", path))?;
     }
     match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(true),
         Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => {
             tracing::debug!(path = %path.display(), "file system cannot preallocate; file stays sparse");
-            Ok(())
+            Ok(false)
         }
         // Not enough free space to allocate the whole file ahead: the store
         // goes on with a sparse file, and the disk-usage limits (sends
         // refused above disk_reject_ratio) take over from here.
         Err(e) if e == rustix::io::Errno::NOSPC => {
             tracing::warn!(path = %path.display(), len, "not enough free space to preallocate; file stays sparse");
-            Ok(())
+            Ok(false)
         }
         Err(e) => Err(io_at("preallocate", path)(io::Error::from(e))),
     }
@@ -195,7 +196,10 @@ mod tests {
         let path = dir.path().join("f");
         let f = scratch(&path);
         let len = 3 << 20;
-        preallocate(&f, &path, len).unwrap();
+        assert!(
+            preallocate(&f, &path, len).unwrap(),
+            "ext4 and tmpfs allocate"
+        );
         let meta = f.metadata().unwrap();
         assert_eq!(meta.len(), len);
         assert!(
@@ -207,7 +211,7 @@ mod tests {
         read_zero_filled(&f, &path, "read", &mut buf, len - 4096).unwrap();
         assert!(buf.iter().all(|&b| b == 0));
         // Growing again keeps the length; shrinking is not its job.
-        preallocate(&f, &path, len / 2).unwrap();
+        assert!(preallocate(&f, &path, len / 2).unwrap());
         assert_eq!(f.metadata().unwrap().len(), len);
     }
 

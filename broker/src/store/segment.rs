@@ -29,8 +29,9 @@ impl Segment {
             .create_new(true)
             .open(&path)
             .map_err(io_at("create segment", &path))?;
-        preallocate(&file, &path, size)?;
-        if prefill {
+        // Without allocated blocks (no room on the disk, or a file system
+        // that cannot) zeroes would only fail the creation or fill the disk.
+        if preallocate(&file, &path, size)? && prefill {
             fill_zeroes(&file, &path, size)?;
         }
         file.sync_all().map_err(io_at("fsync segment", &path))?;
