@@ -10,6 +10,11 @@ use ferromq_broker::{BrokerConfig, FlushMode};
 use ferromq_protocol::{BrokerName, ClusterName};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+/// mimalloc instead of the system allocator: the broker allocates and
+/// frees a buffer or two per request from many threads (docs/DECISIONS.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tracing::info;
 
 /// FerroMQ broker.

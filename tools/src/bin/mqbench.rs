@@ -12,6 +12,11 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+/// The same allocator as the broker's, so the load generator costs as
+/// little of the shared cores as it can.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tracing_subscriber::EnvFilter;
 
 use bench::args::Cli;
