@@ -90,3 +90,40 @@ async fn slow_fsync_is_a_flush_timeout_for_plain_and_delayed_sends() {
     let fast = p.send(Message::new(topic.clone(), "fast")).await.unwrap();
     assert_eq!(fast.status, SendStatus::Ok);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_during_a_stalled_fsync_get_flush_timeout_not_silence() {
+    // A disk that stalls: every fdatasync takes 1.5 s. A send that arrives
+    // while one is in progress is still written at once and answered
+    // FlushDiskTimeout after sync_flush_timeout, well within the
+    // producer's own timeout: the broker never goes quiet on it.
+    let c = TestCluster::start_with(|b| b.sync_flush_timeout = Duration::from_millis(100)).await;
+    let topic = c.create_topic("StalledFsync", 1).await;
+    let p = ferromq_client::Producer::builder()
+        .namesrv_addr(c.namesrv_addr())
+        .send_timeout(Duration::from_millis(1000))
+        .retries(0)
+        .build()
+        .unwrap();
+    p.send(Message::new(topic.clone(), "warm-up"))
+        .await
+        .unwrap();
+    let store = c.store();
+    store.inject_fsync_delay(Duration::from_millis(1500));
+    let first = tokio::spawn({
+        let (p, t) = (p.clone(), topic.clone());
+        async move { p.send(Message::new(t, "first")).await }
+    });
+    wait_for("an fdatasync in progress", T, || async {
+        let s = store.stats();
+        (s.written_offset > s.flushed_offset).then_some(())
+    })
+    .await;
+    let second = p.send(Message::new(topic.clone(), "second")).await;
+    let first = first.await.unwrap();
+    store.inject_fsync_delay(Duration::ZERO);
+    for (name, r) in [("first", first), ("second", second)] {
+        let r = r.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(r.status, SendStatus::FlushDiskTimeout, "{name}");
+    }
+}

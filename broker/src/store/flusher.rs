@@ -1,14 +1,16 @@
 //! The flusher thread.
 //!
-//! Async mode: fdatasync up to the written position every
-//! `async_flush_interval`.
+//! Sync mode is group commit: whenever the written position W is ahead of
+//! the flushed one, fdatasync the segments up to W, publish flushed = W,
+//! then build the consume-queue and index entries up to W right here (no
+//! hand-off to the dispatcher thread), and every append ending at or before
+//! W completes. The writer goes on writing during the fdatasync, so appends
+//! that arrive meanwhile are written, and covered by the next one; a stalled
+//! disk shows as `FlushTimeout` after `sync_flush_timeout`, not as a
+//! writer that stops answering.
 //!
-//! Sync mode's group commit is done by the writer itself (`writer::commit`:
-//! fdatasync up to what it wrote, then dispatch, then the next group, so
-//! appends arriving during an fdatasync share the next one). Here the
-//! flusher only looks every `IDLE_WAIT` and at shutdown for a written
-//! position ahead of the flushed one, which the writer normally never
-//! leaves behind.
+//! Async mode: the same fdatasync every `async_flush_interval`; the
+//! dispatcher thread builds the entries as soon as records are written.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -17,7 +19,8 @@ use std::time::Duration;
 use super::config::FlushMode;
 use super::shared::Shared;
 
-/// Period of the sync-mode check.
+/// Upper bound on a sync-mode sleep; the writer wakes the flusher on every
+/// write long before.
 const IDLE_WAIT: Duration = Duration::from_millis(200);
 
 pub(crate) fn run(shared: Arc<Shared>) {
@@ -42,10 +45,10 @@ pub(crate) fn run(shared: Arc<Shared>) {
             // Poisoned: nothing will be flushed again until restart.
             break;
         }
-        if sync {
-            // Only at shutdown or when a write raced this timed wake-up:
-            // normally the writer has flushed and dispatched already.
-            shared.wake_dispatcher.notify();
+        if sync && super::dispatch::dispatch_visible(&shared).is_none() {
+            // Poisoned, or an injected crash: the dispatcher thread stops
+            // the same way; flushing goes on so appends learn their fate.
+            tracing::debug!("flusher no longer dispatches");
         }
         // `stop` is only set once the writer has exited, so `written` is final.
         if shared.stop.flusher.load(Ordering::Acquire)

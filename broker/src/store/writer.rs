@@ -1,7 +1,6 @@
 //! The single writer thread: takes whatever appends are queued, assigns
 //! commit-log and queue offsets in log order, stamps the records and writes
-//! the group with one pwrite per segment it touches. In sync mode it then
-//! fdatasyncs and dispatches the group before taking the next one.
+//! the group with one pwrite per segment it touches.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -33,10 +32,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
             }
             continue;
         }
-        if write_group(&shared, &mut pos, group, &mut buf) && shared.config.flush == FlushMode::Sync
-        {
-            commit(&shared);
-        }
+        write_group(&shared, &mut pos, group, &mut buf);
     }
     tracing::debug!(end = pos, "writer stopped");
 }
@@ -47,22 +43,7 @@ struct Placed {
     end: u64,
 }
 
-/// Sync mode: the writer makes what it just wrote durable and visible
-/// itself — one fdatasync, then the consume-queue and index entries —
-/// before it takes the next group. Appends arriving meanwhile queue up and
-/// share the next fdatasync (group commit). Compared with handing each
-/// round to a flusher and then a dispatcher thread, a round costs two
-/// thread wake-ups less (docs/STORE.md, *Threads and data flow*).
-fn commit(shared: &Shared) {
-    if shared.flush_log().is_ok() {
-        // `None`: poisoned or an injected crash; the appends learn of it
-        // from their wait, and the writer goes on refusing or writing.
-        let _ = super::dispatch::dispatch_visible(shared);
-    }
-}
-
-/// Writes one group; `false` if the store is poisoned or halted by it.
-fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut Vec<u8>) -> bool {
+fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut Vec<u8>) {
     let seg_size = shared.log.segment_size();
     let mut offsets = shared.offsets.lock();
     let now = now_ms();
@@ -97,7 +78,7 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
                 for r in rest {
                     let _ = r.reply.send(Err(AppendError::ShuttingDown));
                 }
-                return false;
+                return;
             }
             *pos = seg_end;
             buf_start = seg_end;
@@ -152,7 +133,7 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
         for r in rest {
             let _ = r.reply.send(Err(AppendError::Poisoned(msg.clone())));
         }
-        return false;
+        return;
     }
     publish(shared, *pos, placed, now);
     drop(offsets);
@@ -161,7 +142,6 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
         // sees which one is next.
         shared.wake_allocator.notify();
     }
-    true
 }
 
 fn write_out(shared: &Shared, start: u64, buf: &[u8]) -> std::io::Result<()> {
@@ -214,10 +194,11 @@ fn publish(shared: &Shared, end: u64, placed: Vec<Placed>, now: u64) {
         .fetch_add(replies.len() as u64, Ordering::Relaxed);
     shared.stats.messages.fetch_add(messages, Ordering::Relaxed);
     // Each store thread is woken only when it has work: in sync mode the
-    // writer flushes and dispatches itself (`commit`), in async mode the
-    // flusher runs on its interval.
-    if shared.config.flush == FlushMode::Async {
-        shared.wake_dispatcher.notify();
+    // flusher (which also dispatches), in async mode the dispatcher; the
+    // async flusher runs on its interval.
+    match shared.config.flush {
+        FlushMode::Sync => shared.wake_flusher.notify(),
+        FlushMode::Async => shared.wake_dispatcher.notify(),
     }
     for (reply, result, end) in replies {
         let _ = reply.send(Ok(Written { result, end }));
