@@ -86,17 +86,16 @@ pub(crate) fn run(shared: Arc<Shared>) {
             break;
         }
         match dispatch_visible(&shared) {
-            Some(true) => {}
-            Some(false) if shared.stop.dispatcher.load(Ordering::Acquire) => break,
-            Some(false) => {}
             None => break,
+            Some(false) if shared.stop.dispatcher.load(Ordering::Acquire) => break,
+            Some(_) => {}
         }
     }
     tracing::debug!("dispatcher stopped");
 }
 
 /// Dispatches everything visible and not dispatched yet. Called by the
-/// dispatcher thread, and in sync mode by the writer right after its
+/// dispatcher thread, and in sync mode by the flusher right after its
 /// fdatasync. `Some(true)` if there was something to dispatch,
 /// `Some(false)` if not, `None` if dispatching has stopped for good
 /// (poisoned, or an injected crash).
