@@ -45,7 +45,7 @@ cleanup() {
 trap cleanup EXIT
 
 RUST_LOG=warn "$bin_dir/mqbroker" --standalone --flush "$flush" --store-dir "$store" \
-    --listen "127.0.0.1:${BENCH_BROKER_PORT:-20911}" --namesrv-listen "$ns" -n "$ns" 2>"$out/broker.log" &
+    --listen "127.0.0.1:${BENCH_BROKER_PORT:-20911}" --namesrv-listen "$ns" -n "$ns" ${BROKER_ARGS:-} 2>"$out/broker.log" &
 broker_pid=$!
 for _ in $(seq 100); do
     "$bin_dir/mqadmin" -n "$ns" clusterList 2>/dev/null | grep -q DefaultCluster && break

@@ -294,6 +294,8 @@ pub async fn start(
     sc.segment_size = config.segment_size;
     sc.flush = config.flush;
     sc.prefill_segments = config.prefill_segments;
+    sc.direct_io = config.direct_io;
+    sc.log_cache_size = config.log_cache_size;
     sc.max_message_size = config.max_message_size;
     sc.sync_flush_timeout = config.sync_flush_timeout;
     sc.max_batch_bytes = config.max_batch_bytes;

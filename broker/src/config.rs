@@ -33,6 +33,12 @@ pub struct BrokerConfig {
     /// Write each new commit-log segment full of zeroes before use (`None`:
     /// only with sync flush). See `StoreConfig::prefill_segments`.
     pub prefill_segments: Option<bool>,
+    /// Commit log through O_DIRECT and the store's block cache. See
+    /// `StoreConfig::direct_io`.
+    pub direct_io: bool,
+    /// Bytes of the commit log's block cache. See
+    /// `StoreConfig::log_cache_size`.
+    pub log_cache_size: u64,
     /// Largest message body accepted.
     pub max_message_size: usize,
     /// Largest frame accepted.
@@ -92,6 +98,8 @@ impl BrokerConfig {
             flush: FlushMode::Sync,
             segment_size: 1 << 30,
             prefill_segments: None,
+            direct_io: true,
+            log_cache_size: 512 << 20,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             sync_flush_timeout: Duration::from_secs(5),
@@ -152,6 +160,10 @@ pub struct FileConfig {
     pub auto_create_topic: Option<bool>,
     /// `--prefill-segments`.
     pub prefill_segments: Option<bool>,
+    /// `--direct-io`.
+    pub direct_io: Option<bool>,
+    /// `--log-cache-size`, in bytes.
+    pub log_cache_size: Option<u64>,
     /// Largest total size of one batch send in bytes.
     pub max_batch_bytes: Option<usize>,
     /// Async-flush period in milliseconds.

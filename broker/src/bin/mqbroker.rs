@@ -80,6 +80,14 @@ struct Args {
     /// [default: true with --flush sync, else false]
     #[arg(long)]
     prefill_segments: Option<bool>,
+    /// Write and read the commit log with O_DIRECT through the broker's own
+    /// block cache instead of the page cache (used only where the file
+    /// system allows it) [default: true]
+    #[arg(long)]
+    direct_io: Option<bool>,
+    /// Memory for the commit log's block cache in bytes [default: 512 MiB]
+    #[arg(long)]
+    log_cache_size: Option<u64>,
     /// Delay levels of scheduled messages and retries, units ms/s/m/h/d
     /// [default: "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"]
     #[arg(long)]
@@ -174,6 +182,12 @@ async fn start(args: Args, file: FileConfig) -> Result<()> {
         config.queue_lock_expiry = Duration::from_millis(ms);
     }
     config.prefill_segments = args.prefill_segments.or(file.prefill_segments);
+    if let Some(d) = args.direct_io.or(file.direct_io) {
+        config.direct_io = d;
+    }
+    if let Some(n) = args.log_cache_size.or(file.log_cache_size) {
+        config.log_cache_size = n;
+    }
     config.auto_create_topic = args
         .auto_create_topic
         .or(file.auto_create_topic)

@@ -13,9 +13,10 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 
+use super::cache::{block_size, BlockCache, CacheStats, ALIGN};
 use super::error::StoreError;
 use super::fsutil::{numbered_files, sync_dir};
-use super::segment::Segment;
+use super::segment::{open_direct, Segment};
 
 /// Bytes of the marker that ends a segment early: u32 remaining size, u32
 /// END_OF_SEGMENT_MAGIC. A record is only placed where this still fits after it.
@@ -33,13 +34,35 @@ pub(crate) struct CommitLog {
     /// Serialises segment creation between the allocator and the writer,
     /// so neither finds the other's half-created file.
     create: Mutex<()>,
+    /// With direct I/O: every log write and read goes through this cache
+    /// and O_DIRECT; without (`None`): pwrite and pread via the page cache.
+    cache: Option<BlockCache>,
+}
+
+/// How the log does its I/O (`StoreConfig::direct_io`, `log_cache_size`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LogIo {
+    pub(crate) prefill: bool,
+    pub(crate) direct_io: bool,
+    pub(crate) cache_size: u64,
 }
 
 impl CommitLog {
     /// Opens the segments in `dir`. They must be contiguous and sized for
     /// `segment_size`; a mismatch means the configuration changed under an
     /// existing store, which is refused rather than guessed at.
-    pub(crate) fn open(dir: &Path, segment_size: u64, prefill: bool) -> Result<Self, StoreError> {
+    pub(crate) fn open(dir: &Path, segment_size: u64, io: LogIo) -> Result<Self, StoreError> {
+        let block = match block_size(segment_size) {
+            _ if !io.direct_io => None,
+            None => {
+                tracing::info!(
+                    segment_size,
+                    "segment size is not a multiple of 4 KiB; the commit log uses the page cache"
+                );
+                None
+            }
+            Some(b) => direct_io_works(dir).then_some(b),
+        };
         let mut segments = BTreeMap::new();
         let mut expect: Option<u64> = None;
         for (base, path) in numbered_files(dir)? {
@@ -50,7 +73,7 @@ impl CommitLog {
                     path.display()
                 )));
             }
-            let seg = Segment::open(path, base)?;
+            let seg = Segment::open(path, base, block.is_some())?;
             let len = seg.len_on_disk()?;
             if len > segment_size {
                 return Err(StoreError::Corrupt(format!(
@@ -65,10 +88,31 @@ impl CommitLog {
         Ok(Self {
             dir: dir.to_path_buf(),
             segment_size,
-            prefill,
+            prefill: io.prefill,
             segments: RwLock::new(segments),
             create: Mutex::new(()),
+            cache: block.map(|b| BlockCache::new(io.cache_size, b)),
         })
+    }
+
+    /// Whether the log is written and read with O_DIRECT through its cache.
+    pub(crate) fn direct(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    pub(crate) fn cache_stats(&self) -> CacheStats {
+        self.cache
+            .as_ref()
+            .map(BlockCache::stats)
+            .unwrap_or_default()
+    }
+
+    /// Writes `buf` at commit-log offset `start`, inside `seg`.
+    pub(crate) fn write(&self, seg: &Segment, start: u64, buf: &[u8]) -> io::Result<()> {
+        match &self.cache {
+            Some(cache) => cache.write(seg, start, buf),
+            None => seg.write_all_at(buf, start - seg.base()),
+        }
     }
 
     pub(crate) fn segment_size(&self) -> u64 {
@@ -113,6 +157,7 @@ impl CommitLog {
             base,
             self.segment_size,
             self.prefill,
+            self.cache.is_some(),
         )?);
         self.segments.write().insert(base, seg.clone());
         tracing::debug!(base, "created commit-log segment");
@@ -150,6 +195,9 @@ impl CommitLog {
         let seg = self.segment(offset).ok_or_else(|| {
             StoreError::Corrupt(format!("no commit-log segment holds offset {offset}"))
         })?;
+        if let Some(cache) = &self.cache {
+            return Ok(cache.read(&seg, offset, len)?);
+        }
         let mut buf = BytesMut::zeroed(len);
         seg.read_exact_at(&mut buf, offset - base)?;
         Ok(buf.freeze())
@@ -200,9 +248,40 @@ impl CommitLog {
         if !later.is_empty() {
             sync_dir(&self.dir)?;
         }
+        if let Some(cache) = &self.cache {
+            cache.clear();
+        }
         match self.segment(end) {
             Some(seg) => seg.cut(end - base, self.segment_size),
             None => self.ensure_segment(base).map(|_| ()),
+        }
+    }
+}
+
+/// Whether the file system under `dir` takes aligned O_DIRECT writes and
+/// reads (some refuse them). Tried on a scratch file.
+fn direct_io_works(dir: &Path) -> bool {
+    let probe = dir.join(".direct-io-probe");
+    let result = (|| -> io::Result<()> {
+        std::fs::write(&probe, [])?;
+        let f = open_direct(&probe)?;
+        let raw = vec![0x5Au8; 2 * ALIGN as usize];
+        let at = raw.as_ptr().align_offset(ALIGN as usize);
+        std::os::unix::fs::FileExt::write_all_at(&f, &raw[at..at + ALIGN as usize], 0)?;
+        let mut back = vec![0u8; 2 * ALIGN as usize];
+        let at = back.as_ptr().align_offset(ALIGN as usize);
+        std::os::unix::fs::FileExt::read_exact_at(&f, &mut back[at..at + ALIGN as usize], 0)?;
+        if back[at..at + ALIGN as usize].iter().any(|&b| b != 0x5A) {
+            return Err(io::Error::other("read back different bytes"));
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_file(&probe);
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::info!(dir = %dir.display(), error = %e, "no direct I/O here; the commit log uses the page cache");
+            false
         }
     }
 }

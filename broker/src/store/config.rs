@@ -73,6 +73,15 @@ pub struct StoreConfig {
     /// nothing waits for an fdatasync and the zeroes would only double the
     /// disk writes.
     pub prefill_segments: Option<bool>,
+    /// Write and read the commit log with O_DIRECT through the store's own
+    /// block cache (`log_cache_size`) instead of the page cache. Used only
+    /// where it works: segment sizes a multiple of 1 MiB and a file system
+    /// that takes O_DIRECT (checked at open; otherwise the page cache is
+    /// used, with a log line). See docs/STORE.md for why.
+    pub direct_io: bool,
+    /// Memory for the commit log's block cache with `direct_io`: the most
+    /// recently written and read 1 MiB blocks. Allocated as it fills.
+    pub log_cache_size: u64,
     /// fsync period in [`FlushMode::Async`].
     pub async_flush_interval: Duration,
     /// How long a [`FlushMode::Sync`] append waits for its fdatasync after it
@@ -120,6 +129,8 @@ impl StoreConfig {
             segment_size: 1 << 30,
             flush: FlushMode::Sync,
             prefill_segments: None,
+            direct_io: true,
+            log_cache_size: 512 << 20,
             async_flush_interval: Duration::from_millis(500),
             sync_flush_timeout: Duration::from_secs(5),
             max_message_size: ferromq_protocol::DEFAULT_MAX_MESSAGE_SIZE,

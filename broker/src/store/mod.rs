@@ -31,6 +31,7 @@
 
 mod allocator;
 mod append;
+mod cache;
 mod checkpoint;
 mod checkpointer;
 mod commit_log;

@@ -13,7 +13,7 @@ use ferromq_protocol::record::RecordRef;
 use ferromq_protocol::{QueueId, TopicName};
 
 use super::checkpoint::{self, Checkpoint, QueueMark};
-use super::commit_log::CommitLog;
+use super::commit_log::{CommitLog, LogIo};
 use super::config::StoreConfig;
 use super::cq_entry::CqEntry;
 use super::cq_set::{ConsumeQueues, KnownQueue};
@@ -38,7 +38,11 @@ pub(crate) fn recover(config: &StoreConfig, unclean: bool) -> Result<Parts, Stor
     let log = CommitLog::open(
         &config.dir.join(COMMITLOG_DIR),
         config.segment_size,
-        config.prefill(),
+        LogIo {
+            prefill: config.prefill(),
+            direct_io: config.direct_io,
+            cache_size: config.log_cache_size,
+        },
     )?;
     let scan_from = scan_start(&log, ck.as_ref())?;
     let mut read = ScanStats::default();

@@ -13,6 +13,20 @@ pub(crate) struct Segment {
     base: u64,
     path: PathBuf,
     file: File,
+    /// The same file opened with O_DIRECT, when the log bypasses the page
+    /// cache (`StoreConfig::direct_io`); all log writes then go through it.
+    direct: Option<File>,
+}
+
+/// Opens `path` for reading and writing with O_DIRECT.
+pub(crate) fn open_direct(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+        .map_err(io_at("open segment for direct I/O", path))
 }
 
 impl Segment {
@@ -21,7 +35,13 @@ impl Segment {
     /// (see `StoreConfig::prefill_segments`), and makes its existence and
     /// contents durable. Never-written space reads back as zeroes either
     /// way: "unwritten".
-    pub(crate) fn create(dir: &Path, base: u64, size: u64, prefill: bool) -> io::Result<Self> {
+    pub(crate) fn create(
+        dir: &Path,
+        base: u64,
+        size: u64,
+        prefill: bool,
+        direct: bool,
+    ) -> io::Result<Self> {
         let path = dir.join(file_name(base));
         let file = OpenOptions::new()
             .read(true)
@@ -36,16 +56,28 @@ impl Segment {
         }
         file.sync_all().map_err(io_at("fsync segment", &path))?;
         sync_dir(dir)?;
-        Ok(Self { base, path, file })
+        let direct = direct.then(|| open_direct(&path)).transpose()?;
+        Ok(Self {
+            base,
+            path,
+            file,
+            direct,
+        })
     }
 
-    pub(crate) fn open(path: PathBuf, base: u64) -> io::Result<Self> {
+    pub(crate) fn open(path: PathBuf, base: u64, direct: bool) -> io::Result<Self> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .open(&path)
             .map_err(io_at("open segment", &path))?;
-        Ok(Self { base, path, file })
+        let direct = direct.then(|| open_direct(&path)).transpose()?;
+        Ok(Self {
+            base,
+            path,
+            file,
+            direct,
+        })
     }
 
     pub(crate) fn base(&self) -> u64 {
@@ -90,6 +122,29 @@ impl Segment {
         self.file
             .write_all_at(buf, pos)
             .map_err(io_at("write segment", &self.path))
+    }
+
+    fn direct(&self) -> io::Result<&File> {
+        self.direct.as_ref().ok_or_else(|| {
+            io::Error::other(format!(
+                "{} is not open for direct I/O",
+                self.path.display()
+            ))
+        })
+    }
+
+    /// Writes `buf` at `pos` with O_DIRECT: memory, `pos` and length aligned
+    /// to 4 KiB (see `cache::BlockCache::write`).
+    pub(crate) fn write_direct_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
+        self.direct()?
+            .write_all_at(buf, pos)
+            .map_err(io_at("write segment", &self.path))
+    }
+
+    /// Fills `buf` (aligned, a multiple of 4 KiB) from `pos` with O_DIRECT;
+    /// bytes past the end of a short file are zeroes.
+    pub(crate) fn read_direct_at(&self, buf: &mut [u8], pos: u64) -> io::Result<()> {
+        super::fsutil::read_zero_filled(self.direct()?, &self.path, "read segment", buf, pos)
     }
 
     pub(crate) fn sync_data(&self) -> io::Result<()> {

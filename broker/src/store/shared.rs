@@ -328,6 +328,9 @@ impl Shared {
             recovery_lowest_read: self.recovery.lowest_read,
             segments_deleted: c.segments_deleted.load(Ordering::Relaxed),
             disk_full: self.disk_full.load(Ordering::Acquire),
+            direct_io: self.log.direct(),
+            cache_hits: self.log.cache_stats().hits,
+            cache_misses: self.log.cache_stats().misses,
         }
     }
 }

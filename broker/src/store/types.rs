@@ -94,4 +94,12 @@ pub struct StoreStats {
     pub segments_deleted: u64,
     /// Appends are refused because the disk is above `disk_reject_ratio`.
     pub disk_full: bool,
+    /// The commit log is written and read with O_DIRECT through the
+    /// store's block cache (`StoreConfig::direct_io`, and the file system
+    /// allows it).
+    pub direct_io: bool,
+    /// Log blocks that reads found in the block cache.
+    pub cache_hits: u64,
+    /// Log blocks that reads had to load from disk.
+    pub cache_misses: u64,
 }

@@ -149,7 +149,7 @@ fn write_out(shared: &Shared, start: u64, buf: &[u8]) -> std::io::Result<()> {
         Some(s) => s,
         None => shared.log.ensure_segment(shared.log.segment_base(start))?,
     };
-    seg.write_all_at(buf, start - seg.base())?;
+    shared.log.write(&seg, start, buf)?;
     shared.stats.write_groups.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Store tests on temp dirs: one scenario per file, shared helpers here.
 
+mod cache;
 mod cq_rebuild;
 mod crash;
 mod delete_topic;

@@ -1,0 +1,315 @@
+//! The commit log's block cache, used when segments are written with
+//! O_DIRECT (`StoreConfig::direct_io`).
+//!
+//! The log is cut into aligned blocks (1 MiB, or less for small segments). The writer copies
+//! each group into the cached block(s) it falls in and writes the touched
+//! 4 KiB pages from there with O_DIRECT: the page cache is never filled,
+//! and the memory the log passes through is the same few blocks over and
+//! over. Readers copy out of cached blocks; a block that is not cached is
+//! read from the segment (O_DIRECT, whole block) into a free or evicted
+//! slot (clock replacement), so a consumer catching up reads the disk in
+//! whole-block requests whichever queue asks first.
+//!
+//! Invariants:
+//! * Every byte below the writer's position is on disk before a reader can
+//!   ask for it (readers only read records already dispatched), so a block
+//!   loaded from disk is correct up to there.
+//! * The block the writer is in is pinned: never evicted, so the only copy
+//!   of its head (the partly written last page, which the next write
+//!   rewrites) is the cached one, and the disk copy is never read back over
+//!   it.
+//! * Slot locks are never held while another slot or the map is locked
+//!   (eviction only `try_write`s), so there is no lock-order cycle.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::segment::Segment;
+
+/// Largest cached block; smaller segment sizes get smaller blocks
+/// ([`block_size`]).
+pub(crate) const MAX_BLOCK: u64 = 1 << 20;
+/// O_DIRECT alignment of memory, file offsets and lengths.
+pub(crate) const ALIGN: u64 = 4096;
+/// Base of a slot that holds nothing valid.
+const EMPTY: u64 = u64::MAX;
+
+/// The cache block size for a segment size: the largest power of two up
+/// to [`MAX_BLOCK`] that divides it, so a block never spans two segments.
+/// `None` if that is below [`ALIGN`] (no direct I/O then).
+pub(crate) fn block_size(segment_size: u64) -> Option<u64> {
+    let b = (1u64 << segment_size.trailing_zeros().min(63)).min(MAX_BLOCK);
+    (b >= ALIGN).then_some(b)
+}
+
+/// `len` bytes of memory aligned for O_DIRECT, inside a slightly larger
+/// allocation (no `unsafe` needed).
+struct Block {
+    raw: Vec<u8>,
+    at: usize,
+    len: usize,
+}
+
+impl Block {
+    fn new(len: usize) -> Self {
+        let raw = vec![0u8; len + ALIGN as usize];
+        let at = raw.as_ptr().align_offset(ALIGN as usize);
+        Self { raw, at, len }
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.raw[self.at..self.at + self.len]
+    }
+
+    fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.raw[self.at..self.at + self.len]
+    }
+}
+
+struct Slot {
+    /// Commit-log offset of the block held, or `EMPTY`.
+    base: u64,
+    /// Allocated on first use, so a small store uses little memory.
+    block: Option<Block>,
+}
+
+impl Slot {
+    fn data(&self) -> &[u8] {
+        self.block.as_ref().map_or(&[], Block::data)
+    }
+}
+
+struct State {
+    /// Block base → slot. May hold stale entries (a slot that failed to
+    /// load or was reused); the slot's own `base` is the truth.
+    map: HashMap<u64, usize>,
+    /// Clock hand for eviction.
+    hand: usize,
+    /// Base of the block the writer is in.
+    pinned: u64,
+}
+
+pub(crate) struct BlockCache {
+    /// Bytes per block.
+    block: u64,
+    slots: Box<[RwLock<Slot>]>,
+    referenced: Box<[AtomicBool]>,
+    state: Mutex<State>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// Cache hit and miss counts (blocks looked up by readers).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CacheStats {
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
+}
+
+fn align_up(n: usize) -> usize {
+    n.next_multiple_of(ALIGN as usize)
+}
+
+impl BlockCache {
+    /// A cache of `bytes` (at least two blocks) in blocks of `block` bytes
+    /// (see [`block_size`]).
+    pub(crate) fn new(bytes: u64, block: u64) -> Self {
+        let n = (bytes / block).max(2) as usize;
+        Self {
+            block,
+            slots: (0..n)
+                .map(|_| {
+                    RwLock::new(Slot {
+                        base: EMPTY,
+                        block: None,
+                    })
+                })
+                .collect(),
+            referenced: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            state: Mutex::new(State {
+                map: HashMap::with_capacity(n),
+                hand: 0,
+                pinned: EMPTY,
+            }),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Forgets every block (after the log was cut at open).
+    pub(crate) fn clear(&self) {
+        let mut st = self.state.lock();
+        st.map.clear();
+        st.pinned = EMPTY;
+        for s in self.slots.iter() {
+            s.write().base = EMPTY;
+        }
+    }
+
+    /// Writes `bytes` at commit-log offset `start` (inside `seg`): copies
+    /// them into the cached blocks, zeroes the rest of the last page, and
+    /// writes every touched page with O_DIRECT. Only the writer calls this.
+    pub(crate) fn write(&self, seg: &Segment, start: u64, bytes: &[u8]) -> io::Result<()> {
+        let mut pos = start;
+        let mut rest = bytes;
+        let size = self.block;
+        while !rest.is_empty() {
+            let b = pos - pos % size;
+            let at = (pos - b) as usize;
+            let n = rest.len().min((size - pos % size) as usize);
+            let mut g = self.writer_block(seg, b, at > 0)?;
+            let end = at + n;
+            let pad = align_up(end);
+            let block = g
+                .block
+                .get_or_insert_with(|| Block::new(size as usize))
+                .data_mut();
+            block[at..end].copy_from_slice(&rest[..n]);
+            block[end..pad].fill(0);
+            let from = at - at % ALIGN as usize;
+            let g = RwLockWriteGuard::downgrade(g);
+            seg.write_direct_at(&g.data()[from..pad], b - seg.base() + from as u64)?;
+            drop(g);
+            pos += n as u64;
+            rest = &rest[n..];
+        }
+        Ok(())
+    }
+
+    /// Reads `len` bytes at commit-log offset `offset` (inside `seg`).
+    pub(crate) fn read(&self, seg: &Segment, offset: u64, len: usize) -> io::Result<Bytes> {
+        let mut out = BytesMut::with_capacity(len);
+        let end = offset + len as u64;
+        let mut pos = offset;
+        let size = self.block;
+        while pos < end {
+            let b = pos - pos % size;
+            let from = (pos - b) as usize;
+            let to = (end.min(b + size) - b) as usize;
+            let g = self.reader_block(seg, b)?;
+            out.extend_from_slice(&g.data()[from..to]);
+            drop(g);
+            pos = b + to as u64;
+        }
+        Ok(out.freeze())
+    }
+
+    /// The writer's block `b`, pinned; loaded from disk if it is not cached
+    /// and the writer continues inside it (`need_head`).
+    fn writer_block(
+        &self,
+        seg: &Segment,
+        b: u64,
+        need_head: bool,
+    ) -> io::Result<RwLockWriteGuard<'_, Slot>> {
+        let found = {
+            let mut st = self.state.lock();
+            st.pinned = b;
+            st.map.get(&b).copied()
+        };
+        if let Some(i) = found {
+            let g = self.slots[i].write();
+            if g.base == b {
+                return Ok(g);
+            }
+        }
+        loop {
+            if let Some(g) = self.install(seg, b, need_head)? {
+                return Ok(g);
+            }
+            // Installed by a reader meanwhile.
+            if let Some(i) = self.state.lock().map.get(&b).copied() {
+                let g = self.slots[i].write();
+                if g.base == b {
+                    return Ok(g);
+                }
+            }
+        }
+    }
+
+    fn reader_block(&self, seg: &Segment, b: u64) -> io::Result<RwLockReadGuard<'_, Slot>> {
+        loop {
+            let found = self.state.lock().map.get(&b).copied();
+            if let Some(i) = found {
+                let g = self.slots[i].read();
+                if g.base == b {
+                    self.referenced[i].store(true, Ordering::Relaxed);
+                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(g);
+                }
+            }
+            if let Some(g) = self.install(seg, b, true)? {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                return Ok(RwLockWriteGuard::downgrade(g));
+            }
+        }
+    }
+
+    /// Puts block `b` into a free or evicted slot, read from disk if
+    /// `load`. `None` if another thread installed it first.
+    fn install(
+        &self,
+        seg: &Segment,
+        b: u64,
+        load: bool,
+    ) -> io::Result<Option<RwLockWriteGuard<'_, Slot>>> {
+        let mut g = loop {
+            let mut st = self.state.lock();
+            if let Some(&i) = st.map.get(&b) {
+                if self.slots[i].try_read().is_none_or(|s| s.base == b) {
+                    return Ok(None);
+                }
+            }
+            if let Some((i, g)) = self.victim(&mut st) {
+                if g.base != EMPTY && st.map.get(&g.base) == Some(&i) {
+                    st.map.remove(&g.base);
+                }
+                st.map.insert(b, i);
+                self.referenced[i].store(true, Ordering::Relaxed);
+                break g;
+            }
+            // Every slot is busy for a moment (being read or loaded).
+            drop(st);
+            std::thread::yield_now();
+        };
+        g.base = EMPTY;
+        let size = self.block as usize;
+        let block = g.block.get_or_insert_with(|| Block::new(size));
+        if load {
+            seg.read_direct_at(block.data_mut(), b - seg.base())?;
+        }
+        g.base = b;
+        Ok(Some(g))
+    }
+
+    /// A slot to reuse, write-locked: clock over the slots, skipping the
+    /// writer's block, recently used blocks (once) and locked slots.
+    fn victim(&self, st: &mut State) -> Option<(usize, RwLockWriteGuard<'_, Slot>)> {
+        let n = self.slots.len();
+        for _ in 0..3 * n {
+            let i = st.hand;
+            st.hand = (i + 1) % n;
+            let Some(g) = self.slots[i].try_write() else {
+                continue;
+            };
+            if g.base != EMPTY
+                && (g.base == st.pinned || self.referenced[i].swap(false, Ordering::Relaxed))
+            {
+                continue;
+            }
+            return Some((i, g));
+        }
+        None
+    }
+}
