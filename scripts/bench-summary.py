@@ -93,7 +93,8 @@ def main() -> int:
         print(f"| … sustained (longer run) | {long_:,.0f} msgs/s = {100 * long_ / prod:.0f} % of the short run | "
               f"{'met' if long_ >= 0.6 * disk * 1e6 / record_bytes('BenchTopic') else 'not met'} |")
     for s in ("sync-produce-64x1", "sync-produce-64x1-shared", "sync-produce-64x1-shared-noauto",
-              "sync-produce-8x8", "sync-produce-8x8-shared", "sync-produce-batched"):
+              "sync-produce-8x8", "sync-produce-8x8-shared", "sync-produce-batched",
+              "sync-produce-64x32"):
         v = rate(s)
         if v is not None and prod:
             print(f"| {s} ≥ 50 % of async batched | {v:,.0f} vs {prod:,.0f} msgs/s = {100 * v / prod:.1f} % | "

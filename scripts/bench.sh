@@ -18,12 +18,13 @@
 #                   slows every other process on the machine for a while)
 #
 # Scenarios (each writes DIR/<name>.json, mqbench's --json report):
-#   async: produce-batched (2 GiB backlog by count, 2 producers x 4 in flight
+#   async: produce-batched (2 GiB backlog by count, 4 producers x 8 in flight
 #          x 32 per send), produce-batched-long (sustained, --secs x 3),
 #          consume-backlog (catch up from the start), e2e (5000 msg/s)
 #   sync:  produce-64x1 (64 producers x 1 in flight; -shared: one producer,
 #          -shared-noauto: one producer without automatic batching),
-#          produce-8x8 (and -shared), produce-batched, e2e (5000 msg/s)
+#          produce-8x8 (and -shared), produce-batched (as async),
+#          produce-64x32 (64 producers x 1 in flight x 32), e2e (5000 msg/s)
 # Ports: NameServer 127.0.0.1:19876, broker 127.0.0.1:20911 (override with
 # BENCH_NS_PORT / BENCH_BROKER_PORT), so a developer's broker on the
 # defaults is left alone.
@@ -144,14 +145,14 @@ for flush in "${flush_modes[@]}"; do
     if [[ "$flush" == async ]]; then
         "$bin_dir/mqadmin" -n "$ns" updateTopic -t BenchBacklog -c DefaultCluster -r 8 -w 8 >/dev/null
         run async-produce-batched produce -t BenchBacklog --count "$backlog_msgs" \
-            --producers 2 --inflight 4 --batch 32 --warmup 1
+            --producers 4 --inflight 8 --batch 32 --warmup 1
         if [[ $drop_caches -eq 1 ]]; then
             sync; echo 3 >/proc/sys/vm/drop_caches
         fi
         run async-consume-backlog consume -t BenchBacklog -g "bench-$(date +%s)" \
             --from-beginning --count "$backlog_msgs" --pull-batch 256
         run async-produce-batched-long produce -t BenchTopic --duration $(( secs * 3 )) \
-            --producers 2 --inflight 4 --batch 32
+            --producers 4 --inflight 8 --batch 32
         run async-e2e e2e -t BenchTopic --rate 5000 --duration "$secs"
     else
         # 64 producers as 64 processes would be (a connection each), and as
@@ -166,7 +167,9 @@ for flush in "${flush_modes[@]}"; do
         run sync-produce-8x8-shared produce -t BenchTopic --duration "$secs" --producers 8 --inflight 8 \
             --shared-client --warmup 1
         run sync-produce-batched produce -t BenchTopic --duration "$secs" \
-            --producers 2 --inflight 4 --batch 32 --warmup 1
+            --producers 4 --inflight 8 --batch 32 --warmup 1
+        run sync-produce-64x32 produce -t BenchTopic --duration "$secs" \
+            --producers 64 --inflight 1 --batch 32 --warmup 1
         run sync-e2e e2e -t BenchTopic --rate 5000 --duration "$secs"
     fi
     stop_broker
