@@ -19,7 +19,8 @@
 #
 # Scenarios (each writes DIR/<name>.json, mqbench's --json report):
 #   async: produce-batched (2 GiB backlog by count, 4 producers x 8 in flight
-#          x 32 per send), produce-batched-long (sustained, --secs x 3),
+#          x 32 per send), produce-batched-long (sustained, --secs x 2: ~28 GB at 700 MB/s,
+#          about what this VM's disk has free),
 #          consume-backlog (catch up from the start), e2e (5000 msg/s)
 #   sync:  produce-64x1 (64 producers x 1 in flight; -shared: one producer,
 #          -shared-noauto: one producer without automatic batching),
@@ -100,7 +101,7 @@ start_broker() {
     store="$(mktemp -d "$store_parent/ferromq-bench-store.XXXXXX")"
     RUST_LOG=warn "$bin_dir/mqbroker" --standalone --flush "$flush" --store-dir "$store" \
         --listen "127.0.0.1:$broker_port" --namesrv-listen "$ns" -n "$ns" \
-        2>"$out/broker-$flush.log" &
+        2>>"$out/broker-$flush.log" &
     broker_pid=$!
     for _ in $(seq 100); do
         if "$bin_dir/mqadmin" -n "$ns" clusterList 2>/dev/null | grep -q "$broker_port"; then
@@ -139,9 +140,17 @@ run() {
 
 # Other work on the machine skews every figure: keep the load with the results.
 cut -d' ' -f1-3 /proc/loadavg >"$out/loadavg-start"
-for flush in "${flush_modes[@]}"; do
-    start_broker "$flush"
+# A fresh broker and store: every scenario starts from an empty store, so
+# what earlier runs wrote neither fills the disk (a 60 s run alone can
+# write 40 GB) nor changes what the next one measures.
+fresh_broker() {
+    stop_broker
+    start_broker "$1"
     "$bin_dir/mqadmin" -n "$ns" updateTopic -t BenchTopic -c DefaultCluster -r 8 -w 8 >/dev/null
+}
+
+for flush in "${flush_modes[@]}"; do
+    fresh_broker "$flush"
     if [[ "$flush" == async ]]; then
         "$bin_dir/mqadmin" -n "$ns" updateTopic -t BenchBacklog -c DefaultCluster -r 8 -w 8 >/dev/null
         run async-produce-batched produce -t BenchBacklog --count "$backlog_msgs" \
@@ -151,25 +160,34 @@ for flush in "${flush_modes[@]}"; do
         fi
         run async-consume-backlog consume -t BenchBacklog -g "bench-$(date +%s)" \
             --from-beginning --count "$backlog_msgs" --pull-batch 256
-        run async-produce-batched-long produce -t BenchTopic --duration $(( secs * 3 )) \
+        fresh_broker async
+        run async-produce-batched-long produce -t BenchTopic --duration $(( secs * 2 )) \
             --producers 4 --inflight 8 --batch 32
+        fresh_broker async
         run async-e2e e2e -t BenchTopic --rate 5000 --duration "$secs"
     else
         # 64 producers as 64 processes would be (a connection each), and as
         # 64 threads of one process sharing its producer (one connection;
         # the producer batches their concurrent sends unless told not to).
         run sync-produce-64x1 produce -t BenchTopic --duration "$secs" --producers 64 --inflight 1 --warmup 1
+        fresh_broker sync
         run sync-produce-64x1-shared produce -t BenchTopic --duration "$secs" --producers 64 --inflight 1 \
             --shared-client --warmup 1
+        fresh_broker sync
         run sync-produce-64x1-shared-noauto produce -t BenchTopic --duration "$secs" --producers 64 \
             --inflight 1 --shared-client --no-auto-batch --warmup 1
+        fresh_broker sync
         run sync-produce-8x8 produce -t BenchTopic --duration "$secs" --producers 8 --inflight 8 --warmup 1
+        fresh_broker sync
         run sync-produce-8x8-shared produce -t BenchTopic --duration "$secs" --producers 8 --inflight 8 \
             --shared-client --warmup 1
+        fresh_broker sync
         run sync-produce-batched produce -t BenchTopic --duration "$secs" \
             --producers 4 --inflight 8 --batch 32 --warmup 1
+        fresh_broker sync
         run sync-produce-64x32 produce -t BenchTopic --duration "$secs" \
             --producers 64 --inflight 1 --batch 32 --warmup 1
+        fresh_broker sync
         run sync-e2e e2e -t BenchTopic --rate 5000 --duration "$secs"
     fi
     stop_broker

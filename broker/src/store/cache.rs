@@ -8,7 +8,10 @@
 //! over. Readers copy out of cached blocks; a block that is not cached is
 //! read from the segment (O_DIRECT, whole block) into a free or evicted
 //! slot (clock replacement), so a consumer catching up reads the disk in
-//! whole-block requests whichever queue asks first.
+//! whole-block requests whichever queue asks first. After such a miss a
+//! read-ahead thread loads the next [`READ_AHEAD`] blocks of the segment
+//! (if written and not cached), so the disk works while the consumer
+//! processes what it got.
 //!
 //! Invariants:
 //! * Every byte below the writer's position is on disk before a reader can
@@ -24,6 +27,9 @@
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -37,6 +43,8 @@ pub(crate) const MAX_BLOCK: u64 = 1 << 20;
 pub(crate) const ALIGN: u64 = 4096;
 /// Base of a slot that holds nothing valid.
 const EMPTY: u64 = u64::MAX;
+/// Blocks loaded ahead after a read missed.
+pub(crate) const READ_AHEAD: u64 = 2;
 
 /// The cache block size for a segment size: the largest power of two up
 /// to [`MAX_BLOCK`] that divides it, so a block never spans two segments.
@@ -94,20 +102,43 @@ struct State {
 }
 
 pub(crate) struct BlockCache {
-    /// Bytes per block.
-    block: u64,
-    slots: Box<[RwLock<Slot>]>,
-    referenced: Box<[AtomicBool]>,
-    state: Mutex<State>,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    blocks: Arc<Blocks>,
+    /// Requests to the read-ahead thread; dropped first on drop, which
+    /// ends the thread.
+    ahead: Option<SyncSender<Ahead>>,
+    thread: Option<JoinHandle<()>>,
 }
 
-/// Cache hit and miss counts (blocks looked up by readers).
+/// A block for the read-ahead thread to load.
+struct Ahead {
+    seg: Arc<Segment>,
+    base: u64,
+}
+
+struct Blocks {
+    /// Bytes per block.
+    block: u64,
+    segment_size: u64,
+    slots: Box<[RwLock<Slot>]>,
+    referenced: Box<[AtomicBool]>,
+    /// Loaded by read-ahead and not read since: the first read of it asks
+    /// for the next blocks, so a sequential reader keeps the disk busy.
+    ahead_unread: Box<[AtomicBool]>,
+    state: Mutex<State>,
+    /// End of what the writer has written (read-ahead stays below it).
+    end: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    read_ahead: AtomicU64,
+}
+
+/// Cache hit and miss counts (blocks looked up by readers), and blocks
+/// loaded by read-ahead.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct CacheStats {
     pub(crate) hits: u64,
     pub(crate) misses: u64,
+    pub(crate) read_ahead: u64,
 }
 
 fn align_up(n: usize) -> usize {
@@ -116,11 +147,123 @@ fn align_up(n: usize) -> usize {
 
 impl BlockCache {
     /// A cache of `bytes` (at least two blocks) in blocks of `block` bytes
-    /// (see [`block_size`]).
-    pub(crate) fn new(bytes: u64, block: u64) -> Self {
+    /// (see [`block_size`]) for a log of `segment_size` segments, with its
+    /// read-ahead thread.
+    pub(crate) fn new(bytes: u64, block: u64, segment_size: u64) -> io::Result<Self> {
+        let blocks = Arc::new(Blocks::new(bytes, block, segment_size));
+        let (tx, rx) = sync_channel(16);
+        let weak = Arc::downgrade(&blocks);
+        let thread = std::thread::Builder::new()
+            .name("ferromq-store-readahead".into())
+            .spawn(move || read_ahead(weak, rx))?;
+        Ok(Self {
+            blocks,
+            ahead: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        self.blocks.stats()
+    }
+
+    /// Forgets every block and sets the end of the log (after the log was
+    /// cut at open).
+    pub(crate) fn reset(&self, end: u64) {
+        self.blocks.clear();
+        self.blocks.end.store(end, Ordering::Release);
+    }
+
+    /// See [`Blocks::write`].
+    pub(crate) fn write(&self, seg: &Segment, start: u64, bytes: &[u8]) -> io::Result<()> {
+        self.blocks.write(seg, start, bytes)
+    }
+
+    /// Reads `len` bytes at commit-log offset `offset` (inside `seg`).
+    pub(crate) fn read(&self, seg: &Arc<Segment>, offset: u64, len: usize) -> io::Result<Bytes> {
+        let mut out = BytesMut::with_capacity(len);
+        let end = offset + len as u64;
+        let mut pos = offset;
+        let size = self.blocks.block;
+        while pos < end {
+            let b = pos - pos % size;
+            let from = (pos - b) as usize;
+            let to = (end.min(b + size) - b) as usize;
+            let (g, more) = self.blocks.reader_block(seg, b)?;
+            out.extend_from_slice(&g.data()[from..to]);
+            drop(g);
+            if more {
+                self.read_ahead_after(seg, b);
+            }
+            pos = b + to as u64;
+        }
+        Ok(out.freeze())
+    }
+
+    /// Asks the read-ahead thread for the blocks after `b` in its segment
+    /// that are written and not cached. Never waits: with the thread busy,
+    /// requests are dropped.
+    fn read_ahead_after(&self, seg: &Arc<Segment>, b: u64) {
+        let Some(tx) = &self.ahead else { return };
+        let blocks = &self.blocks;
+        let seg_end = seg.base() + blocks.segment_size;
+        let written = blocks.end.load(Ordering::Acquire);
+        for k in 1..=READ_AHEAD {
+            let base = b + k * blocks.block;
+            if base + blocks.block > seg_end.min(written) {
+                break;
+            }
+            if blocks.is_cached(base) {
+                continue;
+            }
+            let req = Ahead {
+                seg: seg.clone(),
+                base,
+            };
+            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(req) {
+                break;
+            }
+        }
+    }
+}
+
+impl Drop for BlockCache {
+    fn drop(&mut self) {
+        self.ahead = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The read-ahead thread: loads requested blocks until the cache is gone.
+fn read_ahead(blocks: Weak<Blocks>, rx: Receiver<Ahead>) {
+    while let Ok(Ahead { seg, base }) = rx.recv() {
+        let Some(blocks) = blocks.upgrade() else {
+            break;
+        };
+        if blocks.is_cached(base) {
+            continue;
+        }
+        let loaded = blocks.install(&seg, base, true).map(|g| g.map(|(i, _)| i));
+        match loaded {
+            Ok(Some(i)) => {
+                blocks.ahead_unread[i].store(true, Ordering::Relaxed);
+                blocks.read_ahead.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(None) => {}
+            // A reader that needs the block meets the error itself.
+            Err(e) => tracing::debug!(base, error = %e, "read-ahead failed"),
+        }
+    }
+}
+
+impl Blocks {
+    fn new(bytes: u64, block: u64, segment_size: u64) -> Self {
         let n = (bytes / block).max(2) as usize;
         Self {
             block,
+            segment_size,
             slots: (0..n)
                 .map(|_| {
                     RwLock::new(Slot {
@@ -130,25 +273,33 @@ impl BlockCache {
                 })
                 .collect(),
             referenced: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            ahead_unread: (0..n).map(|_| AtomicBool::new(false)).collect(),
             state: Mutex::new(State {
                 map: HashMap::with_capacity(n),
                 hand: 0,
                 pinned: EMPTY,
             }),
+            end: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            read_ahead: AtomicU64::new(0),
         }
     }
 
-    pub(crate) fn stats(&self) -> CacheStats {
+    fn stats(&self) -> CacheStats {
         CacheStats {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
+            read_ahead: self.read_ahead.load(Ordering::Relaxed),
         }
     }
 
-    /// Forgets every block (after the log was cut at open).
-    pub(crate) fn clear(&self) {
+    fn is_cached(&self, b: u64) -> bool {
+        let found = self.state.lock().map.get(&b).copied();
+        found.is_some_and(|i| self.slots[i].try_read().is_none_or(|s| s.base == b))
+    }
+
+    fn clear(&self) {
         let mut st = self.state.lock();
         st.map.clear();
         st.pinned = EMPTY;
@@ -160,7 +311,7 @@ impl BlockCache {
     /// Writes `bytes` at commit-log offset `start` (inside `seg`): copies
     /// them into the cached blocks, zeroes the rest of the last page, and
     /// writes every touched page with O_DIRECT. Only the writer calls this.
-    pub(crate) fn write(&self, seg: &Segment, start: u64, bytes: &[u8]) -> io::Result<()> {
+    fn write(&self, seg: &Segment, start: u64, bytes: &[u8]) -> io::Result<()> {
         let mut pos = start;
         let mut rest = bytes;
         let size = self.block;
@@ -183,26 +334,9 @@ impl BlockCache {
             drop(g);
             pos += n as u64;
             rest = &rest[n..];
+            self.end.store(pos, Ordering::Release);
         }
         Ok(())
-    }
-
-    /// Reads `len` bytes at commit-log offset `offset` (inside `seg`).
-    pub(crate) fn read(&self, seg: &Segment, offset: u64, len: usize) -> io::Result<Bytes> {
-        let mut out = BytesMut::with_capacity(len);
-        let end = offset + len as u64;
-        let mut pos = offset;
-        let size = self.block;
-        while pos < end {
-            let b = pos - pos % size;
-            let from = (pos - b) as usize;
-            let to = (end.min(b + size) - b) as usize;
-            let g = self.reader_block(seg, b)?;
-            out.extend_from_slice(&g.data()[from..to]);
-            drop(g);
-            pos = b + to as u64;
-        }
-        Ok(out.freeze())
     }
 
     /// The writer's block `b`, pinned; loaded from disk if it is not cached
@@ -225,7 +359,7 @@ impl BlockCache {
             }
         }
         loop {
-            if let Some(g) = self.install(seg, b, need_head)? {
+            if let Some((_, g)) = self.install(seg, b, need_head)? {
                 return Ok(g);
             }
             // Installed by a reader meanwhile.
@@ -238,7 +372,9 @@ impl BlockCache {
         }
     }
 
-    fn reader_block(&self, seg: &Segment, b: u64) -> io::Result<RwLockReadGuard<'_, Slot>> {
+    /// Block `b` for reading, and whether to read ahead after it (it was
+    /// loaded now, or by read-ahead and not read since).
+    fn reader_block(&self, seg: &Segment, b: u64) -> io::Result<(RwLockReadGuard<'_, Slot>, bool)> {
         loop {
             let found = self.state.lock().map.get(&b).copied();
             if let Some(i) = found {
@@ -246,12 +382,13 @@ impl BlockCache {
                 if g.base == b {
                     self.referenced[i].store(true, Ordering::Relaxed);
                     self.hits.fetch_add(1, Ordering::Relaxed);
-                    return Ok(g);
+                    let more = self.ahead_unread[i].swap(false, Ordering::Relaxed);
+                    return Ok((g, more));
                 }
             }
-            if let Some(g) = self.install(seg, b, true)? {
+            if let Some((_, g)) = self.install(seg, b, true)? {
                 self.misses.fetch_add(1, Ordering::Relaxed);
-                return Ok(RwLockWriteGuard::downgrade(g));
+                return Ok((RwLockWriteGuard::downgrade(g), true));
             }
         }
     }
@@ -263,8 +400,8 @@ impl BlockCache {
         seg: &Segment,
         b: u64,
         load: bool,
-    ) -> io::Result<Option<RwLockWriteGuard<'_, Slot>>> {
-        let mut g = loop {
+    ) -> io::Result<Option<(usize, RwLockWriteGuard<'_, Slot>)>> {
+        let (i, mut g) = loop {
             let mut st = self.state.lock();
             if let Some(&i) = st.map.get(&b) {
                 if self.slots[i].try_read().is_none_or(|s| s.base == b) {
@@ -277,7 +414,8 @@ impl BlockCache {
                 }
                 st.map.insert(b, i);
                 self.referenced[i].store(true, Ordering::Relaxed);
-                break g;
+                self.ahead_unread[i].store(false, Ordering::Relaxed);
+                break (i, g);
             }
             // Every slot is busy for a moment (being read or loaded).
             drop(st);
@@ -290,7 +428,7 @@ impl BlockCache {
             seg.read_direct_at(block.data_mut(), b - seg.base())?;
         }
         g.base = b;
-        Ok(Some(g))
+        Ok(Some((i, g)))
     }
 
     /// A slot to reuse, write-locked: clock over the slots, skipping the

@@ -91,7 +91,9 @@ impl CommitLog {
             prefill: io.prefill,
             segments: RwLock::new(segments),
             create: Mutex::new(()),
-            cache: block.map(|b| BlockCache::new(io.cache_size, b)),
+            cache: block
+                .map(|b| BlockCache::new(io.cache_size, b, segment_size))
+                .transpose()?,
         })
     }
 
@@ -249,7 +251,7 @@ impl CommitLog {
             sync_dir(&self.dir)?;
         }
         if let Some(cache) = &self.cache {
-            cache.clear();
+            cache.reset(end);
         }
         match self.segment(end) {
             Some(seg) => seg.cut(end - base, self.segment_size),

@@ -331,6 +331,7 @@ impl Shared {
             direct_io: self.log.direct(),
             cache_hits: self.log.cache_stats().hits,
             cache_misses: self.log.cache_stats().misses,
+            cache_read_ahead: self.log.cache_stats().read_ahead,
         }
     }
 }

@@ -102,4 +102,6 @@ pub struct StoreStats {
     pub cache_hits: u64,
     /// Log blocks that reads had to load from disk.
     pub cache_misses: u64,
+    /// Log blocks loaded ahead of readers after a miss.
+    pub cache_read_ahead: u64,
 }

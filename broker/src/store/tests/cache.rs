@@ -2,6 +2,9 @@
 //! without it (the page cache). The other store tests run with direct I/O
 //! and 64 KiB blocks (their 64 KiB segments).
 
+use ferromq_protocol::{QueueId, QueueOffset};
+
+use super::super::cache::READ_AHEAD;
 use super::*;
 
 /// A cache of two blocks: everything but the newest data is read back
@@ -105,5 +108,60 @@ async fn without_direct_io_the_log_goes_through_the_page_cache() {
     assert_queue(&store, "Buffered", 1, 120);
     assert_queue(&store, "Buffered", 2, 120);
     assert_consistent(&store);
+    store.shutdown().await.unwrap();
+}
+
+/// A consumer reading from a cold cache: the block that misses is loaded,
+/// and the next ones are loaded ahead while it reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miss_loads_the_next_blocks_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4 MiB segments: four 1 MiB blocks each.
+    let big = |dir: &Path| {
+        let mut c = config(dir, FlushMode::Async);
+        c.segment_size = 4 << 20;
+        c
+    };
+    let (store, arrivals) = open_with(big(dir.path()));
+    let t = topic("Ahead");
+    let body = |i: u64| {
+        let mut b = format!("ahead-{i}-").into_bytes();
+        b.resize(1000, b'a' + (i % 26) as u8);
+        b
+    };
+    for batch in 0..350u64 {
+        let bodies: Vec<Vec<u8>> = (batch * 10..batch * 10 + 10).map(body).collect();
+        let (buf, count) = encode(&t, &bodies);
+        store.append(&t, QueueId::new(0), buf, count).await.unwrap();
+    }
+    wait_visible(&arrivals, "Ahead", 0, 3500);
+    store.shutdown().await.unwrap();
+
+    // Reopened: nothing cached.
+    let (store, _) = open_with(big(dir.path()));
+    let first = store
+        .read(&t, QueueId::new(0), QueueOffset::new(0), 1, 1 << 20)
+        .unwrap();
+    assert_eq!(first.records.len(), 1);
+    assert_eq!(store.stats().cache_misses, 1);
+    wait_for("two blocks read ahead", || {
+        store.stats().cache_read_ahead >= READ_AHEAD
+    });
+    let mut at = 0u64;
+    while at < 3500 {
+        let r = store
+            .read(&t, QueueId::new(0), QueueOffset::new(at), 32, 1 << 20)
+            .unwrap();
+        assert_eq!(r.status, ReadStatus::Found);
+        for (k, rec) in r.records.iter().enumerate() {
+            let m = record::decode(rec).unwrap();
+            assert_eq!(&m.message.body[..], &body(at + k as u64)[..]);
+        }
+        at += r.records.len() as u64;
+    }
+    let s = store.stats();
+    // ~3.5 MiB: 4 blocks; at most the first and one overtaken block missed.
+    assert!(s.cache_misses <= 2, "{s:?}");
+    assert!(s.cache_read_ahead >= READ_AHEAD, "{s:?}");
     store.shutdown().await.unwrap();
 }
