@@ -175,8 +175,8 @@ impl BlockCache {
     }
 
     /// See [`Blocks::write`].
-    pub(crate) fn write(&self, seg: &Segment, start: u64, bytes: &[u8]) -> io::Result<()> {
-        self.blocks.write(seg, start, bytes)
+    pub(crate) fn write(&self, seg: &Segment, start: u64, parts: &[&[u8]]) -> io::Result<()> {
+        self.blocks.write(seg, start, parts)
     }
 
     /// Reads `len` bytes at commit-log offset `offset` (inside `seg`).
@@ -308,32 +308,46 @@ impl Blocks {
         }
     }
 
-    /// Writes `bytes` at commit-log offset `start` (inside `seg`): copies
-    /// them into the cached blocks, zeroes the rest of the last page, and
-    /// writes every touched page with O_DIRECT. Only the writer calls this.
-    fn write(&self, seg: &Segment, start: u64, bytes: &[u8]) -> io::Result<()> {
-        let mut pos = start;
-        let mut rest = bytes;
+    /// Writes `parts`, back to back, at commit-log offset `start` (inside
+    /// `seg`): copies them into the cached blocks, zeroes the rest of the
+    /// last page, and writes every touched page with O_DIRECT. Only the
+    /// writer calls this.
+    fn write(&self, seg: &Segment, start: u64, parts: &[&[u8]]) -> io::Result<()> {
+        let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
         let size = self.block;
-        while !rest.is_empty() {
+        let end_all = start + total;
+        let mut parts = parts.iter().copied();
+        let mut cur: &[u8] = &[];
+        let mut pos = start;
+        while pos < end_all {
             let b = pos - pos % size;
             let at = (pos - b) as usize;
-            let n = rest.len().min((size - pos % size) as usize);
-            let mut g = self.writer_block(seg, b, at > 0)?;
-            let end = at + n;
+            let end = at + (end_all - pos).min(size - pos % size) as usize;
             let pad = align_up(end);
+            let mut g = self.writer_block(seg, b, at > 0)?;
             let block = g
                 .block
                 .get_or_insert_with(|| Block::new(size as usize))
                 .data_mut();
-            block[at..end].copy_from_slice(&rest[..n]);
+            let mut w = at;
+            while w < end {
+                if cur.is_empty() {
+                    match parts.next() {
+                        Some(p) => cur = p,
+                        None => break,
+                    }
+                }
+                let k = cur.len().min(end - w);
+                block[w..w + k].copy_from_slice(&cur[..k]);
+                cur = &cur[k..];
+                w += k;
+            }
             block[end..pad].fill(0);
             let from = at - at % ALIGN as usize;
             let g = RwLockWriteGuard::downgrade(g);
             seg.write_direct_at(&g.data()[from..pad], b - seg.base() + from as u64)?;
             drop(g);
-            pos += n as u64;
-            rest = &rest[n..];
+            pos = b + end as u64;
             self.end.store(pos, Ordering::Release);
         }
         Ok(())

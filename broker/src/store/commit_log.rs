@@ -109,11 +109,25 @@ impl CommitLog {
             .unwrap_or_default()
     }
 
-    /// Writes `buf` at commit-log offset `start`, inside `seg`.
-    pub(crate) fn write(&self, seg: &Segment, start: u64, buf: &[u8]) -> io::Result<()> {
+    /// Writes `parts`, back to back, at commit-log offset `start`, inside
+    /// `seg`: with direct I/O straight into the cache (no staging copy),
+    /// otherwise gathered in `buf` for one pwrite.
+    pub(crate) fn write(
+        &self,
+        seg: &Segment,
+        start: u64,
+        parts: &[&[u8]],
+        buf: &mut Vec<u8>,
+    ) -> io::Result<()> {
         match &self.cache {
-            Some(cache) => cache.write(seg, start, buf),
-            None => seg.write_all_at(buf, start - seg.base()),
+            Some(cache) => cache.write(seg, start, parts),
+            None => {
+                buf.clear();
+                for p in parts {
+                    buf.extend_from_slice(p);
+                }
+                seg.write_all_at(buf, start - seg.base())
+            }
         }
     }
 

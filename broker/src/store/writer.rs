@@ -24,7 +24,9 @@ const GROUP_BYTES: usize = 4 << 20;
 
 pub(crate) fn run(shared: Arc<Shared>) {
     let mut pos = shared.written.load(Ordering::Acquire);
-    let mut buf = Vec::with_capacity(GROUP_BYTES);
+    // Scratch for the page-cache path (direct I/O copies straight into
+    // the block cache).
+    let mut buf = Vec::new();
     while let Some(group) = shared.queue.take(GROUP_BYTES) {
         if let Some(m) = shared.poison_message() {
             for req in group {
@@ -49,8 +51,10 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
     let now = now_ms();
     let host = shared.config.store_host;
     let mut placed: Vec<Placed> = Vec::with_capacity(group.len());
+    // The part of the group in the current segment: from `buf_start`, the
+    // records of `placed[seg_first..]`.
     let mut buf_start = *pos;
-    buf.clear();
+    let mut seg_first = 0;
     // The error, and the request that was being placed when it happened.
     let mut failure: Option<(std::io::Error, Option<WriteReq>)> = None;
     let mut group = group.into_iter();
@@ -60,11 +64,14 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
         let seg_end = shared.log.segment_base(*pos) + seg_size;
         if *pos + len + EOS_MARKER_LEN > seg_end {
             // Close the segment with a marker and continue in a new one.
-            buf.extend_from_slice(&((seg_end - *pos) as u32).to_be_bytes());
-            buf.extend_from_slice(&END_OF_SEGMENT_MAGIC.to_be_bytes());
+            let mut marker = [0u8; EOS_MARKER_LEN as usize];
+            marker[..4].copy_from_slice(&((seg_end - *pos) as u32).to_be_bytes());
+            marker[4..].copy_from_slice(&END_OF_SEGMENT_MAGIC.to_be_bytes());
+            let mut parts = records_of(&placed[seg_first..]);
+            parts.push(&marker);
             // The allocator has normally made the next segment already, so
             // this is a lookup, not a file creation with fsyncs.
-            let roll = write_out(shared, buf_start, buf)
+            let roll = write_out(shared, buf_start, &parts, buf)
                 .and_then(|()| shared.log.ensure_segment(seg_end).map(|_| ()));
             if let Err(e) = roll {
                 failure = Some((e, Some(req)));
@@ -82,7 +89,7 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
             }
             *pos = seg_end;
             buf_start = seg_end;
-            buf.clear();
+            seg_first = placed.len();
         }
         let next = offsets
             .entry(req.topic.clone())
@@ -106,7 +113,6 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
             rel += size;
         }
         *next += req.metas.len() as u64;
-        buf.extend_from_slice(&req.records);
         let result = AppendResult {
             queue_offset: QueueOffset::new(first_q),
             commit_log_offset: CommitLogOffset::new(*pos),
@@ -119,8 +125,8 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
             end: *pos,
         });
     }
-    if failure.is_none() && !buf.is_empty() {
-        if let Err(e) = write_out(shared, buf_start, buf) {
+    if failure.is_none() && placed.len() > seg_first {
+        if let Err(e) = write_out(shared, buf_start, &records_of(&placed[seg_first..]), buf) {
             failure = Some((e, None));
         }
     }
@@ -144,12 +150,23 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
     }
 }
 
-fn write_out(shared: &Shared, start: u64, buf: &[u8]) -> std::io::Result<()> {
+fn records_of(placed: &[Placed]) -> Vec<&[u8]> {
+    placed.iter().map(|p| &p.req.records[..]).collect()
+}
+
+/// Writes `parts`, back to back, at `start` (all in one segment); `buf` is
+/// scratch space for the page-cache path.
+fn write_out(
+    shared: &Shared,
+    start: u64,
+    parts: &[&[u8]],
+    buf: &mut Vec<u8>,
+) -> std::io::Result<()> {
     let seg: Arc<Segment> = match shared.log.segment(start) {
         Some(s) => s,
         None => shared.log.ensure_segment(shared.log.segment_base(start))?,
     };
-    shared.log.write(&seg, start, buf)?;
+    shared.log.write(&seg, start, parts, buf)?;
     shared.stats.write_groups.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
