@@ -99,7 +99,7 @@ impl BrokerConfig {
             segment_size: 1 << 30,
             prefill_segments: None,
             direct_io: true,
-            log_cache_size: 256 << 20,
+            log_cache_size: 64 << 20,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             sync_flush_timeout: Duration::from_secs(5),

@@ -85,7 +85,7 @@ struct Args {
     /// system allows it) [default: true]
     #[arg(long)]
     direct_io: Option<bool>,
-    /// Memory for the commit log's block cache in bytes [default: 256 MiB]
+    /// Memory for the commit log's block cache in bytes [default: 64 MiB]
     #[arg(long)]
     log_cache_size: Option<u64>,
     /// Delay levels of scheduled messages and retries, units ms/s/m/h/d

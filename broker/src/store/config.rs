@@ -130,7 +130,7 @@ impl StoreConfig {
             flush: FlushMode::Sync,
             prefill_segments: None,
             direct_io: true,
-            log_cache_size: 256 << 20,
+            log_cache_size: 64 << 20,
             async_flush_interval: Duration::from_millis(500),
             sync_flush_timeout: Duration::from_secs(5),
             max_message_size: ferromq_protocol::DEFAULT_MAX_MESSAGE_SIZE,
