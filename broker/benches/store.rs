@@ -5,7 +5,8 @@
 //! Runs on temp dirs under `$TMPDIR`, which should be the disk under test.
 //! Kept short by default (1 s warm-up, 3 s measurement per bench):
 //! `cargo bench -p ferromq-broker --bench store`; pass a filter such as
-//! `-- append/sync` to run part of it.
+//! `-- append/sync` to run part of it. `FERROMQ_BENCH_DIRECT_IO=0` runs
+//! the store with the page cache instead of O_DIRECT and its block cache.
 // A benchmark has nobody to report an error to: it aborts with the cause.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -29,6 +30,7 @@ fn open(flush: FlushMode) -> (TempDir, Arc<MessageStore>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = StoreConfig::new(dir.path(), "127.0.0.1:10911".parse().expect("addr"));
     config.flush = flush;
+    config.direct_io = std::env::var("FERROMQ_BENCH_DIRECT_IO").map_or(true, |v| v != "0");
     let store = MessageStore::open(config, Arc::new(NoopListener)).expect("open store");
     (dir, store)
 }
