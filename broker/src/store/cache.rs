@@ -8,10 +8,10 @@
 //! over. Readers copy out of cached blocks; a block that is not cached is
 //! read from the segment (O_DIRECT, whole block) into a free or evicted
 //! slot (clock replacement), so a consumer catching up reads the disk in
-//! whole-block requests whichever queue asks first. After such a miss a
-//! read-ahead thread loads the next [`READ_AHEAD`] blocks of the segment
-//! (if written and not cached), so the disk works while the consumer
-//! processes what it got.
+//! whole-block requests whichever queue asks first. After a miss that
+//! follows a cached block (a reader moving forward), a read-ahead thread
+//! loads the next [`READ_AHEAD`] blocks of the segment (if written and not
+//! cached), so the disk works while the consumer processes what it got.
 //!
 //! Invariants:
 //! * Every byte below the writer's position is on disk before a reader can
@@ -386,8 +386,11 @@ impl Blocks {
         }
     }
 
-    /// Block `b` for reading, and whether to read ahead after it (it was
-    /// loaded now, or by read-ahead and not read since).
+    /// Block `b` for reading, and whether to read ahead after it: it was
+    /// loaded by read-ahead and not read since, or it was loaded now and
+    /// the block before it is cached (a reader moving forward; a reader
+    /// that jumped here gets just this block, so scattered readers do not
+    /// each evict three).
     fn reader_block(&self, seg: &Segment, b: u64) -> io::Result<(RwLockReadGuard<'_, Slot>, bool)> {
         loop {
             let found = self.state.lock().map.get(&b).copied();
@@ -400,9 +403,10 @@ impl Blocks {
                     return Ok((g, more));
                 }
             }
+            let sequential = b >= seg.base() + self.block && self.is_cached(b - self.block);
             if let Some((_, g)) = self.install(seg, b, true)? {
                 self.misses.fetch_add(1, Ordering::Relaxed);
-                return Ok((RwLockWriteGuard::downgrade(g), true));
+                return Ok((RwLockWriteGuard::downgrade(g), sequential));
             }
         }
     }
