@@ -108,6 +108,10 @@ async fn runtime_info_reports_the_broker() {
     assert!(info.commit_log_max_offset > 0);
     assert!(!info.auto_create_topic);
     assert!(!info.store_poisoned);
+    assert!(
+        info.direct_io,
+        "test stores are on a file system with O_DIRECT"
+    );
     assert!((0.0..=1.0).contains(&info.disk_usage));
 }
 

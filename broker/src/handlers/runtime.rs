@@ -36,6 +36,9 @@ pub(super) fn runtime_info(b: &Broker, req: &Request) -> HandlerResult {
         perm: b.state().perm(),
         auto_create_topic: c.auto_create_topic,
         store_poisoned: st.poisoned,
+        direct_io: st.direct_io,
+        log_cache_hits: st.cache_hits,
+        log_cache_misses: st.cache_misses,
     }))
 }
 

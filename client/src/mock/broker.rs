@@ -496,6 +496,9 @@ impl MockBroker {
                     },
                     auto_create_topic: self.auto_create.load(Ordering::SeqCst),
                     store_poisoned: false,
+                    direct_io: false,
+                    log_cache_hits: 0,
+                    log_cache_misses: 0,
                 }))
             }
             _ => Err(err(ResponseCode::RequestCodeNotSupported, "?")),

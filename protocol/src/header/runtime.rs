@@ -57,6 +57,16 @@ pub struct BrokerRuntimeInfo {
     pub auto_create_topic: bool,
     /// Whether the store refuses writes after a disk error.
     pub store_poisoned: bool,
+    /// Whether the commit log bypasses the page cache (O_DIRECT and the
+    /// broker's block cache). Absent from older brokers: false.
+    #[serde(default)]
+    pub direct_io: bool,
+    /// Commit-log blocks that reads found in the block cache.
+    #[serde(default)]
+    pub log_cache_hits: u64,
+    /// Commit-log blocks that reads loaded from disk.
+    #[serde(default)]
+    pub log_cache_misses: u64,
 }
 
 impl Rpc for GetBrokerRuntimeInfoRequest {

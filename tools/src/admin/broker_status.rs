@@ -76,6 +76,9 @@ mod tests {
             perm: 6,
             auto_create_topic: true,
             store_poisoned: false,
+            direct_io: false,
+            log_cache_hits: 0,
+            log_cache_misses: 0,
         };
         let mut out = Vec::new();
         for (k, v) in lines(&info).unwrap() {
@@ -89,7 +92,7 @@ mod tests {
         let mut sorted = keys.clone();
         sorted.sort_unstable();
         assert_eq!(keys, sorted);
-        assert_eq!(keys.len(), 18, "every field");
+        assert_eq!(keys.len(), 21, "every field");
         assert!(text.contains(&format!("{:<32}: broker-a\n", "broker_name")));
         assert!(text.contains(&format!("{:<32}: 12.5\n", "put_tps")));
         assert!(text.contains(&format!("{:<32}: true\n", "auto_create_topic")));

@@ -128,6 +128,9 @@ mod tests {
             perm: 6,
             auto_create_topic: false,
             store_poisoned: false,
+            direct_io: false,
+            log_cache_hits: 0,
+            log_cache_misses: 0,
         }
     }
 
