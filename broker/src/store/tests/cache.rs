@@ -184,3 +184,26 @@ async fn a_miss_loads_the_next_blocks_ahead() {
     assert!(s.cache_misses <= 4, "{s:?}");
     store.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_not_a_multiple_of_4_kib_use_the_page_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let odd = |dir: &Path| {
+        let mut c = config(dir, FlushMode::Sync);
+        c.segment_size = 64 * 1024 + 512;
+        c
+    };
+    let (store, arrivals) = open_with(odd(dir.path()));
+    assert!(
+        !store.stats().direct_io,
+        "O_DIRECT needs 4 KiB-aligned segments"
+    );
+    append_batches(&store, "Odd", 0, 0, 300).await;
+    wait_visible(&arrivals, "Odd", 0, 300);
+    store.crash();
+    drop(store);
+    let (store, _) = open_with(odd(dir.path()));
+    assert_queue(&store, "Odd", 0, 300);
+    assert_consistent(&store);
+    store.shutdown().await.unwrap();
+}
