@@ -104,7 +104,7 @@ pub(crate) fn encode_batch(
         let id = msg
             .properties
             .entry(PROPERTY_UNIQ_KEY.to_string())
-            .or_insert_with(|| ids.next_id())
+            .or_insert_with(|| ids.id_at(born.timestamp))
             .clone();
         let size = record::encode(&msg, born, limits.max_body, &mut body)
             .map_err(|e| invalid(format!("message {i}: {e}")))?;
