@@ -97,10 +97,10 @@ stop_broker() {
 trap stop_broker EXIT
 
 start_broker() {
-    local flush="$1"
+    local flush="$1"; shift
     store="$(mktemp -d "$store_parent/ferromq-bench-store.XXXXXX")"
     RUST_LOG=warn "$bin_dir/mqbroker" --standalone --flush "$flush" --store-dir "$store" \
-        --listen "127.0.0.1:$broker_port" --namesrv-listen "$ns" -n "$ns" \
+        --listen "127.0.0.1:$broker_port" --namesrv-listen "$ns" -n "$ns" "$@" \
         2>>"$out/broker-$flush.log" &
     broker_pid=$!
     for _ in $(seq 100); do
@@ -145,7 +145,7 @@ cut -d' ' -f1-3 /proc/loadavg >"$out/loadavg-start"
 # write 40 GB) nor changes what the next one measures.
 fresh_broker() {
     stop_broker
-    start_broker "$1"
+    start_broker "$@"
     "$bin_dir/mqadmin" -n "$ns" updateTopic -t BenchTopic -c DefaultCluster -r 8 -w 8 >/dev/null
 }
 
@@ -160,7 +160,10 @@ for flush in "${flush_modes[@]}"; do
         fi
         run async-consume-backlog consume -t BenchBacklog -g "bench-$(date +%s)" \
             --from-beginning --count "$backlog_msgs" --pull-batch 256
-        fresh_broker async
+        # Segments expire at once, so past 75 % disk usage retention deletes
+        # behind the producer, as on a broker in steady state; without it a
+        # run longer than the free disk ends in DiskFull answers.
+        fresh_broker async --file-reserved-hours 0
         run async-produce-batched-long produce -t BenchTopic --duration $(( secs * 2 )) \
             --producers 4 --inflight 8 --batch 32
         fresh_broker async
