@@ -200,6 +200,30 @@ impl BlockCache {
         Ok(out.freeze())
     }
 
+    /// `len` bytes at `offset` if every block they lie in is cached;
+    /// `None` otherwise (nothing is loaded or evicted).
+    pub(crate) fn read_if_cached(&self, offset: u64, len: usize) -> Option<Bytes> {
+        let blocks = &self.blocks;
+        let mut out = BytesMut::with_capacity(len);
+        let end = offset + len as u64;
+        let mut pos = offset;
+        while pos < end {
+            let b = pos - pos % blocks.block;
+            let from = (pos - b) as usize;
+            let to = (end.min(b + blocks.block) - b) as usize;
+            let i = blocks.state.lock().map.get(&b).copied()?;
+            let g = blocks.slots[i].read();
+            if g.base != b {
+                return None;
+            }
+            out.extend_from_slice(&g.data()[from..to]);
+            drop(g);
+            blocks.hits.fetch_add(1, Ordering::Relaxed);
+            pos = b + to as u64;
+        }
+        Some(out.freeze())
+    }
+
     /// Asks the read-ahead thread for the blocks after `b` in its segment
     /// that are written and not cached. Never waits: with the thread busy,
     /// requests are dropped.

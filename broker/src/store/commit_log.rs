@@ -199,24 +199,51 @@ impl CommitLog {
         Ok(true)
     }
 
-    /// Reads `len` bytes at `offset`; the range must lie in one segment
-    /// (records never span segments).
-    pub(crate) fn read(&self, offset: u64, len: usize) -> Result<Bytes, StoreError> {
+    /// The segment holding `[offset, offset + len)`, which must lie in one
+    /// segment (records never span one).
+    fn locate(&self, offset: u64, len: usize) -> Result<Arc<Segment>, StoreError> {
         let base = self.segment_base(offset);
         if offset - base + len as u64 > self.segment_size {
             return Err(StoreError::Corrupt(format!(
                 "read of {len} bytes at commit-log offset {offset} crosses a segment end"
             )));
         }
-        let seg = self.segment(offset).ok_or_else(|| {
+        self.segment(offset).ok_or_else(|| {
             StoreError::Corrupt(format!("no commit-log segment holds offset {offset}"))
-        })?;
-        if let Some(cache) = &self.cache {
-            return Ok(cache.read(&seg, offset, len)?);
-        }
+        })
+    }
+
+    /// Reads `len` bytes at `offset` with one pread.
+    fn pread(seg: &Segment, offset: u64, len: usize) -> Result<Bytes, StoreError> {
         let mut buf = BytesMut::zeroed(len);
-        seg.read_exact_at(&mut buf, offset - base)?;
+        seg.read_exact_at(&mut buf, offset - seg.base())?;
         Ok(buf.freeze())
+    }
+
+    /// Reads `len` bytes at `offset`; the range must lie in one segment
+    /// (records never span segments). Through the block cache with direct
+    /// I/O (loading missing blocks), otherwise one pread.
+    pub(crate) fn read(&self, offset: u64, len: usize) -> Result<Bytes, StoreError> {
+        let seg = self.locate(offset, len)?;
+        match &self.cache {
+            Some(cache) => Ok(cache.read(&seg, offset, len)?),
+            None => Self::pread(&seg, offset, len),
+        }
+    }
+
+    /// As [`Self::read`], for lookups that jump around the log (queries by
+    /// offset, key or time): from the block cache if it holds the range,
+    /// otherwise one pread of just the range, so a binary search or a key
+    /// lookup neither loads nor evicts 1 MiB blocks per probe.
+    pub(crate) fn read_probe(&self, offset: u64, len: usize) -> Result<Bytes, StoreError> {
+        if let Some(b) = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.read_if_cached(offset, len))
+        {
+            return Ok(b);
+        }
+        Self::pread(&*self.locate(offset, len)?, offset, len)
     }
 
     /// fdatasyncs every segment that holds bytes of `[from, to)`; returns the

@@ -36,7 +36,7 @@ impl MessageStore {
         if at < s.log.min_offset() || at.saturating_add(MIN_RECORD_LEN as u64) > limit {
             return Ok(None);
         }
-        let head = match s.log.read(at, (limit - at).min(PROBE_LEN) as usize) {
+        let head = match s.log.read_probe(at, (limit - at).min(PROBE_LEN) as usize) {
             Ok(b) => b,
             // Retention deleted the segment between the check and the read.
             Err(_) if at < s.log.min_offset() => return Ok(None),
@@ -49,7 +49,7 @@ impl MessageStore {
         let rec = if size <= head.len() {
             head.slice(..size)
         } else {
-            s.log.read(at, size)?
+            s.log.read_probe(at, size)?
         };
         match record::parse(&rec) {
             Ok(r) if r.commit_log_offset.get() == at && r.size == size => Ok(Some(rec)),
@@ -170,7 +170,7 @@ impl MessageStore {
             .copied()
             .ok_or_else(|| StoreError::Corrupt(format!("no entry at queue offset {q}")))?;
         let len = RECORD_FIXED_LEN.min(e.size as usize);
-        let head = self.shared.log.read(e.offset, len)?;
+        let head = self.shared.log.read_probe(e.offset, len)?;
         let be64 = |r: std::ops::Range<usize>| {
             head.get(r)
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())

@@ -199,7 +199,7 @@ impl MessageStore {
                 .first()
                 .copied()
                 .ok_or_else(|| StoreError::Corrupt("consume-queue entry vanished".into()))?;
-            let rec = self.shared.log.read(e.offset, e.size as usize)?;
+            let rec = self.shared.log.read_probe(e.offset, e.size as usize)?;
             verify(&cq, max - 1, &e, &rec)?;
             let r = record::parse(&rec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             Ok(r.store_timestamp)
