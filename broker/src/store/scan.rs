@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use ferromq_protocol::record::{self, Peek, RecordRef, MIN_RECORD_LEN};
 
+use super::cache::ALIGN;
 use super::commit_log::{CommitLog, EOS_MARKER_LEN};
 use super::error::StoreError;
 use super::segment::Segment;
@@ -69,6 +70,8 @@ pub(crate) fn scan_counted(
     let mut r = ChunkReader {
         stats,
         buf: Vec::new(),
+        lo: 0,
+        hi: 0,
         start: 0,
     };
     let mut pos = from;
@@ -137,8 +140,12 @@ pub(crate) fn scan_counted(
 /// Keeps one window of a segment in memory so small records cost no syscall.
 struct ChunkReader<'s> {
     stats: &'s mut ScanStats,
+    /// The window is `buf[lo..hi]`; with direct I/O, `buf` also holds the
+    /// alignment slack around it.
     buf: Vec<u8>,
-    /// Commit-log offset of `buf[0]`.
+    lo: usize,
+    hi: usize,
+    /// Commit-log offset of `buf[lo]`.
     start: u64,
 }
 
@@ -151,17 +158,34 @@ impl ChunkReader<'_> {
         pos: u64,
         len: usize,
     ) -> Result<&[u8], StoreError> {
-        let have = pos >= self.start && pos + len as u64 <= self.start + self.buf.len() as u64;
+        let window = (self.hi - self.lo) as u64;
+        let have = pos >= self.start && pos + len as u64 <= self.start + window;
         // A window never spans segments, so an offset inside it is in `seg`.
         if !have {
-            let n = CHUNK.min(seg_end - pos).max(len as u64);
-            self.buf.resize(n as usize, 0);
-            seg.read_zero_filled(&mut self.buf, pos - seg.base())?;
+            let n = CHUNK.min(seg_end - pos).max(len as u64) as usize;
+            if seg.is_direct() {
+                // Segments written with O_DIRECT are not in the page cache:
+                // read them the same way, aligned (segment bases and sizes
+                // are multiples of ALIGN in direct mode).
+                let align = ALIGN as usize;
+                let skip = (pos % ALIGN) as usize;
+                let total = (skip + n).next_multiple_of(align);
+                self.buf.resize(total + align, 0);
+                let at = self.buf.as_ptr().align_offset(align);
+                let rel = pos - seg.base() - skip as u64;
+                seg.read_direct_at(&mut self.buf[at..at + total], rel)?;
+                self.lo = at + skip;
+            } else {
+                self.buf.resize(n, 0);
+                seg.read_zero_filled(&mut self.buf, pos - seg.base())?;
+                self.lo = 0;
+            }
+            self.hi = self.lo + n;
             self.start = pos;
-            self.stats.bytes += n;
+            self.stats.bytes += n as u64;
             self.stats.lowest = self.stats.lowest.min(pos);
         }
-        let from = (pos - self.start) as usize;
+        let from = self.lo + (pos - self.start) as usize;
         Ok(&self.buf[from..from + len])
     }
 }

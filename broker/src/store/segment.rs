@@ -124,6 +124,11 @@ impl Segment {
             .map_err(io_at("write segment", &self.path))
     }
 
+    /// Whether the segment is open for O_DIRECT.
+    pub(crate) fn is_direct(&self) -> bool {
+        self.direct.is_some()
+    }
+
     fn direct(&self) -> io::Result<&File> {
         self.direct.as_ref().ok_or_else(|| {
             io::Error::other(format!(
