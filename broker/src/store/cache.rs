@@ -17,10 +17,12 @@
 //! * Every byte below the writer's position is on disk before a reader can
 //!   ask for it (readers only read records already dispatched), so a block
 //!   loaded from disk is correct up to there.
-//! * The block the writer is in is pinned: never evicted, so the only copy
-//!   of its head (the partly written last page, which the next write
-//!   rewrites) is the cached one, and the disk copy is never read back over
-//!   it.
+//! * Every device write puts whole pages on disk, the partly filled last
+//!   one included, so a block reloaded from disk holds everything written
+//!   into it. The block the writer is in is pinned (never evicted) only so
+//!   that the writer does not reload it.
+//! * After an open the writer's first block is loaded from disk before the
+//!   writer adds to it: its first write rewrites the page it continues in.
 //! * Slot locks are never held while another slot or the map is locked
 //!   (eviction only `try_write`s), so there is no lock-order cycle.
 

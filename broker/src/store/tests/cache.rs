@@ -256,3 +256,69 @@ async fn queries_read_around_the_cache_without_loading_blocks() {
     assert_eq!(s.cache_read_ahead, 0, "{s:?}");
     store.shutdown().await.unwrap();
 }
+
+/// Readers racing the writer and each other through a cache of three
+/// blocks: eviction, loads, read-ahead and the writer's pinned block all
+/// at once. Every record read must be the one asked for, intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_readers_and_writer_through_a_tiny_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), FlushMode::Async);
+    // 256 KiB segments: four 64 KiB blocks each, three of them cached.
+    c.segment_size = 256 * 1024;
+    c.log_cache_size = 3 * 64 * 1024;
+    let (store, arrivals) = open_with(c);
+    const PER_QUEUE: u64 = 600;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..3u32)
+        .map(|r| {
+            let (store, stop) = (store.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut checked = 0u64;
+                let mut seed = 0x9E37_79B9u64 + u64::from(r);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    let q = (seed >> 33) as u32 % 4;
+                    let t = topic("Race");
+                    let max = store.max_offset(&t, QueueId::new(q)).get();
+                    if max == 0 {
+                        continue;
+                    }
+                    let at = (seed >> 13) % max;
+                    let res = store
+                        .read(&t, QueueId::new(q), QueueOffset::new(at), 16, 64 * 1024)
+                        .unwrap();
+                    assert_eq!(res.status, ReadStatus::Found);
+                    for (k, rec) in res.records.iter().enumerate() {
+                        let m = record::decode(rec).unwrap();
+                        let i = at + k as u64;
+                        assert_eq!(m.queue_offset.get(), i);
+                        assert_eq!(&m.message.body[..], &body("Race", q, i)[..], "{q}/{i}");
+                        checked += 1;
+                    }
+                }
+                checked
+            })
+        })
+        .collect();
+    for round in 0..PER_QUEUE / 20 {
+        for q in 0..4 {
+            append_batches(&store, "Race", q, round * 20, 20).await;
+        }
+    }
+    for q in 0..4 {
+        wait_visible(&arrivals, "Race", q, PER_QUEUE);
+    }
+    // Let the readers go on over the finished log for a moment too.
+    wait_for("readers evicting and loading", || {
+        store.stats().cache_misses > 50
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let checked: u64 = readers.into_iter().map(|h| h.join().unwrap()).sum();
+    assert!(checked > 1000, "readers checked {checked} records");
+    for q in 0..4 {
+        assert_queue(&store, "Race", q, PER_QUEUE);
+    }
+    assert_consistent(&store);
+    store.shutdown().await.unwrap();
+}
