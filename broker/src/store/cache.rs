@@ -36,13 +36,12 @@ use std::thread::JoinHandle;
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use super::fsutil::{AlignedBuf, ALIGN};
 use super::segment::Segment;
 
 /// Largest cached block; smaller segment sizes get smaller blocks
 /// ([`block_size`]).
 pub(crate) const MAX_BLOCK: u64 = 1 << 20;
-/// O_DIRECT alignment of memory, file offsets and lengths.
-pub(crate) const ALIGN: u64 = 4096;
 /// Base of a slot that holds nothing valid.
 const EMPTY: u64 = u64::MAX;
 /// Blocks loaded ahead after a read missed.
@@ -56,40 +55,16 @@ pub(crate) fn block_size(segment_size: u64) -> Option<u64> {
     (b >= ALIGN).then_some(b)
 }
 
-/// `len` bytes of memory aligned for O_DIRECT, inside a slightly larger
-/// allocation (no `unsafe` needed).
-struct Block {
-    raw: Vec<u8>,
-    at: usize,
-    len: usize,
-}
-
-impl Block {
-    fn new(len: usize) -> Self {
-        let raw = vec![0u8; len + ALIGN as usize];
-        let at = raw.as_ptr().align_offset(ALIGN as usize);
-        Self { raw, at, len }
-    }
-
-    fn data(&self) -> &[u8] {
-        &self.raw[self.at..self.at + self.len]
-    }
-
-    fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.raw[self.at..self.at + self.len]
-    }
-}
-
 struct Slot {
     /// Commit-log offset of the block held, or `EMPTY`.
     base: u64,
     /// Allocated on first use, so a small store uses little memory.
-    block: Option<Block>,
+    block: Option<AlignedBuf>,
 }
 
 impl Slot {
     fn data(&self) -> &[u8] {
-        self.block.as_ref().map_or(&[], Block::data)
+        self.block.as_ref().map_or(&[], AlignedBuf::as_slice)
     }
 }
 
@@ -147,6 +122,23 @@ fn align_up(n: usize) -> usize {
     n.next_multiple_of(ALIGN as usize)
 }
 
+/// The blocks of `block` bytes that `[offset, offset + len)` touches, as
+/// (block base, range within the block).
+fn pieces(offset: u64, len: usize, block: u64) -> impl Iterator<Item = (u64, usize, usize)> {
+    let end = offset + len as u64;
+    // An empty range touches no block.
+    let first = if len == 0 {
+        end
+    } else {
+        offset - offset % block
+    };
+    (first..end).step_by(block as usize).map(move |b| {
+        let from = (offset.max(b) - b) as usize;
+        let to = (end.min(b + block) - b) as usize;
+        (b, from, to)
+    })
+}
+
 impl BlockCache {
     /// A cache of `bytes` (at least two blocks) in blocks of `block` bytes
     /// (see [`block_size`]) for a log of `segment_size` segments, with its
@@ -184,20 +176,13 @@ impl BlockCache {
     /// Reads `len` bytes at commit-log offset `offset` (inside `seg`).
     pub(crate) fn read(&self, seg: &Arc<Segment>, offset: u64, len: usize) -> io::Result<Bytes> {
         let mut out = BytesMut::with_capacity(len);
-        let end = offset + len as u64;
-        let mut pos = offset;
-        let size = self.blocks.block;
-        while pos < end {
-            let b = pos - pos % size;
-            let from = (pos - b) as usize;
-            let to = (end.min(b + size) - b) as usize;
+        for (b, from, to) in pieces(offset, len, self.blocks.block) {
             let (g, more) = self.blocks.reader_block(seg, b)?;
             out.extend_from_slice(&g.data()[from..to]);
             drop(g);
             if more {
                 self.read_ahead_after(seg, b);
             }
-            pos = b + to as u64;
         }
         Ok(out.freeze())
     }
@@ -207,21 +192,14 @@ impl BlockCache {
     pub(crate) fn read_if_cached(&self, offset: u64, len: usize) -> Option<Bytes> {
         let blocks = &self.blocks;
         let mut out = BytesMut::with_capacity(len);
-        let end = offset + len as u64;
-        let mut pos = offset;
-        while pos < end {
-            let b = pos - pos % blocks.block;
-            let from = (pos - b) as usize;
-            let to = (end.min(b + blocks.block) - b) as usize;
-            let i = blocks.state.lock().map.get(&b).copied()?;
-            let g = blocks.slots[i].read();
+        for (b, from, to) in pieces(offset, len, blocks.block) {
+            let g = blocks.slots[blocks.slot_of(b)?].read();
             if g.base != b {
                 return None;
             }
             out.extend_from_slice(&g.data()[from..to]);
             drop(g);
             blocks.hits.fetch_add(1, Ordering::Relaxed);
-            pos = b + to as u64;
         }
         Some(out.freeze())
     }
@@ -320,9 +298,14 @@ impl Blocks {
         }
     }
 
+    /// The slot the map names for block `b` (check its `base`).
+    fn slot_of(&self, b: u64) -> Option<usize> {
+        self.state.lock().map.get(&b).copied()
+    }
+
     fn is_cached(&self, b: u64) -> bool {
-        let found = self.state.lock().map.get(&b).copied();
-        found.is_some_and(|i| self.slots[i].try_read().is_none_or(|s| s.base == b))
+        self.slot_of(b)
+            .is_some_and(|i| self.slots[i].try_read().is_none_or(|s| s.base == b))
     }
 
     fn clear(&self) {
@@ -339,22 +322,17 @@ impl Blocks {
     /// last page, and writes every touched page with O_DIRECT. Only the
     /// writer calls this.
     fn write(&self, seg: &Segment, start: u64, parts: &[&[u8]]) -> io::Result<()> {
-        let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let total: usize = parts.iter().map(|p| p.len()).sum();
         let size = self.block;
-        let end_all = start + total;
         let mut parts = parts.iter().copied();
         let mut cur: &[u8] = &[];
-        let mut pos = start;
-        while pos < end_all {
-            let b = pos - pos % size;
-            let at = (pos - b) as usize;
-            let end = at + (end_all - pos).min(size - pos % size) as usize;
+        for (b, at, end) in pieces(start, total, size) {
             let pad = align_up(end);
             let mut g = self.writer_block(seg, b, at > 0)?;
             let block = g
                 .block
-                .get_or_insert_with(|| Block::new(size as usize))
-                .data_mut();
+                .get_or_insert_with(|| AlignedBuf::new(size as usize))
+                .as_mut_slice();
             let mut w = at;
             while w < end {
                 if cur.is_empty() {
@@ -373,8 +351,7 @@ impl Blocks {
             let g = RwLockWriteGuard::downgrade(g);
             seg.write_direct_at(&g.data()[from..pad], b - seg.base() + from as u64)?;
             drop(g);
-            pos = b + end as u64;
-            self.end.store(pos, Ordering::Release);
+            self.end.store(b + end as u64, Ordering::Release);
         }
         Ok(())
     }
@@ -387,27 +364,17 @@ impl Blocks {
         b: u64,
         need_head: bool,
     ) -> io::Result<RwLockWriteGuard<'_, Slot>> {
-        let found = {
-            let mut st = self.state.lock();
-            st.pinned = b;
-            st.map.get(&b).copied()
-        };
-        if let Some(i) = found {
-            let g = self.slots[i].write();
-            if g.base == b {
-                return Ok(g);
-            }
-        }
+        self.state.lock().pinned = b;
         loop {
-            if let Some((_, g)) = self.install(seg, b, need_head)? {
-                return Ok(g);
-            }
-            // Installed by a reader meanwhile.
-            if let Some(i) = self.state.lock().map.get(&b).copied() {
+            if let Some(i) = self.slot_of(b) {
                 let g = self.slots[i].write();
                 if g.base == b {
                     return Ok(g);
                 }
+            }
+            // `None`: installed by a reader meanwhile; found next round.
+            if let Some((_, g)) = self.install(seg, b, need_head)? {
+                return Ok(g);
             }
         }
     }
@@ -419,8 +386,7 @@ impl Blocks {
     /// each evict three).
     fn reader_block(&self, seg: &Segment, b: u64) -> io::Result<(RwLockReadGuard<'_, Slot>, bool)> {
         loop {
-            let found = self.state.lock().map.get(&b).copied();
-            if let Some(i) = found {
+            if let Some(i) = self.slot_of(b) {
                 let g = self.slots[i].read();
                 if g.base == b {
                     self.referenced[i].store(true, Ordering::Relaxed);
@@ -467,9 +433,9 @@ impl Blocks {
         };
         g.base = EMPTY;
         let size = self.block as usize;
-        let block = g.block.get_or_insert_with(|| Block::new(size));
+        let block = g.block.get_or_insert_with(|| AlignedBuf::new(size));
         if load {
-            seg.read_direct_at(block.data_mut(), b - seg.base())?;
+            seg.read_direct_at(block.as_mut_slice(), b - seg.base())?;
         }
         g.base = b;
         Ok(Some((i, g)))
@@ -493,5 +459,29 @@ impl Blocks {
             return Some((i, g));
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_sizes_follow_the_segment_size() {
+        assert_eq!(block_size(1 << 30), Some(MAX_BLOCK));
+        assert_eq!(block_size(64 * 1024), Some(64 * 1024));
+        assert_eq!(block_size(3 * 64 * 1024), Some(64 * 1024));
+        assert_eq!(block_size(64 * 1024 + 512), None);
+    }
+
+    #[test]
+    fn pieces_cover_a_range_block_by_block() {
+        let p: Vec<_> = pieces(100, 10, 64).collect();
+        assert_eq!(p, [(64, 36, 46)]);
+        let p: Vec<_> = pieces(60, 140, 64).collect();
+        assert_eq!(p, [(0, 60, 64), (64, 0, 64), (128, 0, 64), (192, 0, 8)]);
+        let p: Vec<_> = pieces(128, 64, 64).collect();
+        assert_eq!(p, [(128, 0, 64)]);
+        assert_eq!(pieces(5, 0, 64).count(), 0);
     }
 }

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 
-use super::cache::{block_size, BlockCache, CacheStats, ALIGN};
+use super::cache::{block_size, BlockCache, CacheStats};
 use super::error::StoreError;
-use super::fsutil::{numbered_files, sync_dir};
+use super::fsutil::{numbered_files, sync_dir, AlignedBuf, ALIGN};
 use super::segment::{open_direct, Segment};
 
 /// Bytes of the marker that ends a segment early: u32 remaining size, u32
@@ -308,13 +308,12 @@ fn direct_io_works(dir: &Path) -> bool {
     let result = (|| -> io::Result<()> {
         std::fs::write(&probe, [])?;
         let f = open_direct(&probe)?;
-        let raw = vec![0x5Au8; 2 * ALIGN as usize];
-        let at = raw.as_ptr().align_offset(ALIGN as usize);
-        std::os::unix::fs::FileExt::write_all_at(&f, &raw[at..at + ALIGN as usize], 0)?;
-        let mut back = vec![0u8; 2 * ALIGN as usize];
-        let at = back.as_ptr().align_offset(ALIGN as usize);
-        std::os::unix::fs::FileExt::read_exact_at(&f, &mut back[at..at + ALIGN as usize], 0)?;
-        if back[at..at + ALIGN as usize].iter().any(|&b| b != 0x5A) {
+        let mut page = AlignedBuf::new(ALIGN as usize);
+        page.as_mut_slice().fill(0x5A);
+        std::os::unix::fs::FileExt::write_all_at(&f, page.as_slice(), 0)?;
+        let mut back = AlignedBuf::new(ALIGN as usize);
+        std::os::unix::fs::FileExt::read_exact_at(&f, back.as_mut_slice(), 0)?;
+        if back.as_slice() != page.as_slice() {
             return Err(io::Error::other("read back different bytes"));
         }
         Ok(())

@@ -62,20 +62,47 @@ pub(crate) fn preallocate(file: &File, path: &Path, len: u64) -> io::Result<bool
     }
 }
 
+/// O_DIRECT alignment of memory, file offsets and lengths.
+pub(crate) const ALIGN: u64 = 4096;
+
+/// `len` bytes of zeroed memory aligned for O_DIRECT, inside a slightly
+/// larger allocation (no `unsafe` needed).
+pub(crate) struct AlignedBuf {
+    raw: Vec<u8>,
+    at: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    pub(crate) fn new(len: usize) -> Self {
+        let raw = vec![0u8; len + ALIGN as usize];
+        let at = raw.as_ptr().align_offset(ALIGN as usize);
+        Self { raw, at, len }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.raw[self.at..self.at + self.len]
+    }
+
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.raw[self.at..self.at + self.len]
+    }
+}
+
 /// Writes zeroes over the first `len` bytes of the file at `path`
 /// (already open as `file`), bypassing the page cache with O_DIRECT where
 /// the file system supports it and through `file` otherwise. Not synced.
 pub(crate) fn fill_zeroes(file: &File, path: &Path, len: u64) -> io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     const CHUNK: usize = 1 << 20;
-    const ALIGN: usize = 4096;
-    // An aligned chunk inside a slightly larger buffer: O_DIRECT wants the
-    // memory, the offset and the length aligned to the block size.
-    let buf = vec![0u8; CHUNK + ALIGN];
-    let at = buf.as_ptr().align_offset(ALIGN);
-    let zeroes = &buf[at..at + CHUNK];
+    let zeroes = AlignedBuf::new(CHUNK);
+    let zeroes = zeroes.as_slice();
     let mut done = 0;
-    if len.is_multiple_of(ALIGN as u64) {
+    if len.is_multiple_of(ALIGN) {
         if let Ok(direct) = fs::OpenOptions::new()
             .write(true)
             .custom_flags(libc::O_DIRECT)

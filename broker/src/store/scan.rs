@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use ferromq_protocol::record::{self, Peek, RecordRef, MIN_RECORD_LEN};
 
-use super::cache::ALIGN;
 use super::commit_log::{CommitLog, EOS_MARKER_LEN};
 use super::error::StoreError;
+use super::fsutil::{AlignedBuf, ALIGN};
 use super::segment::Segment;
 
 /// Bytes read per pread while scanning.
@@ -69,7 +69,7 @@ pub(crate) fn scan_counted(
     let seg_size = log.segment_size();
     let mut r = ChunkReader {
         stats,
-        buf: Vec::new(),
+        buf: AlignedBuf::new(0),
         lo: 0,
         hi: 0,
         start: 0,
@@ -142,7 +142,7 @@ struct ChunkReader<'s> {
     stats: &'s mut ScanStats,
     /// The window is `buf[lo..hi]`; with direct I/O, `buf` also holds the
     /// alignment slack around it.
-    buf: Vec<u8>,
+    buf: AlignedBuf,
     lo: usize,
     hi: usize,
     /// Commit-log offset of `buf[lo]`.
@@ -163,29 +163,32 @@ impl ChunkReader<'_> {
         // A window never spans segments, so an offset inside it is in `seg`.
         if !have {
             let n = CHUNK.min(seg_end - pos).max(len as u64) as usize;
-            if seg.is_direct() {
-                // Segments written with O_DIRECT are not in the page cache:
-                // read them the same way, aligned (segment bases and sizes
-                // are multiples of ALIGN in direct mode).
-                let align = ALIGN as usize;
-                let skip = (pos % ALIGN) as usize;
-                let total = (skip + n).next_multiple_of(align);
-                self.buf.resize(total + align, 0);
-                let at = self.buf.as_ptr().align_offset(align);
-                let rel = pos - seg.base() - skip as u64;
-                seg.read_direct_at(&mut self.buf[at..at + total], rel)?;
-                self.lo = at + skip;
+            // Segments written with O_DIRECT are not in the page cache:
+            // read them the same way, from the page (ALIGN) `pos` is in
+            // (segment bases and sizes are multiples of ALIGN then).
+            let skip = if seg.is_direct() {
+                (pos % ALIGN) as usize
             } else {
-                self.buf.resize(n, 0);
-                seg.read_zero_filled(&mut self.buf, pos - seg.base())?;
-                self.lo = 0;
+                0
+            };
+            let total = (skip + n).next_multiple_of(ALIGN as usize);
+            if self.buf.len() < total {
+                self.buf = AlignedBuf::new(total);
             }
-            self.hi = self.lo + n;
+            let at = pos - skip as u64 - seg.base();
+            let dst = &mut self.buf.as_mut_slice()[..total];
+            if seg.is_direct() {
+                seg.read_direct_at(dst, at)?;
+            } else {
+                seg.read_zero_filled(&mut dst[..n], at)?;
+            }
+            self.lo = skip;
+            self.hi = skip + n;
             self.start = pos;
             self.stats.bytes += n as u64;
             self.stats.lowest = self.stats.lowest.min(pos);
         }
         let from = self.lo + (pos - self.start) as usize;
-        Ok(&self.buf[from..from + len])
+        Ok(&self.buf.as_slice()[from..from + len])
     }
 }

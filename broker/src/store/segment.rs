@@ -56,13 +56,7 @@ impl Segment {
         }
         file.sync_all().map_err(io_at("fsync segment", &path))?;
         sync_dir(dir)?;
-        let direct = direct.then(|| open_direct(&path)).transpose()?;
-        Ok(Self {
-            base,
-            path,
-            file,
-            direct,
-        })
+        Self::with_file(path, base, file, direct)
     }
 
     pub(crate) fn open(path: PathBuf, base: u64, direct: bool) -> io::Result<Self> {
@@ -71,6 +65,12 @@ impl Segment {
             .write(true)
             .open(&path)
             .map_err(io_at("open segment", &path))?;
+        Self::with_file(path, base, file, direct)
+    }
+
+    /// The segment around an open `file`, with its O_DIRECT handle if
+    /// `direct`.
+    fn with_file(path: PathBuf, base: u64, file: File, direct: bool) -> io::Result<Self> {
         let direct = direct.then(|| open_direct(&path)).transpose()?;
         Ok(Self {
             base,

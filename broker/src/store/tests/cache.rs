@@ -7,6 +7,13 @@ use ferromq_protocol::{QueueId, QueueOffset};
 use super::super::cache::READ_AHEAD;
 use super::*;
 
+/// `config` with another segment size.
+fn sized(dir: &Path, flush: FlushMode, segment_size: u64) -> StoreConfig {
+    let mut c = config(dir, flush);
+    c.segment_size = segment_size;
+    c
+}
+
 /// A cache of two blocks: everything but the newest data is read back
 /// from disk.
 fn tiny_cache(dir: &Path, flush: FlushMode) -> StoreConfig {
@@ -118,11 +125,7 @@ async fn without_direct_io_the_log_goes_through_the_page_cache() {
 async fn a_miss_loads_the_next_blocks_ahead() {
     let dir = tempfile::tempdir().unwrap();
     // 8 MiB segments: eight 1 MiB blocks each.
-    let big = |dir: &Path| {
-        let mut c = config(dir, FlushMode::Async);
-        c.segment_size = 8 << 20;
-        c
-    };
+    let big = |dir: &Path| sized(dir, FlushMode::Async, 8 << 20);
     let (store, arrivals) = open_with(big(dir.path()));
     let t = topic("Ahead");
     let body = |i: u64| {
@@ -188,11 +191,7 @@ async fn a_miss_loads_the_next_blocks_ahead() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_not_a_multiple_of_4_kib_use_the_page_cache() {
     let dir = tempfile::tempdir().unwrap();
-    let odd = |dir: &Path| {
-        let mut c = config(dir, FlushMode::Sync);
-        c.segment_size = 64 * 1024 + 512;
-        c
-    };
+    let odd = |dir: &Path| sized(dir, FlushMode::Sync, 64 * 1024 + 512);
     let (store, arrivals) = open_with(odd(dir.path()));
     assert!(
         !store.stats().direct_io,
@@ -213,11 +212,7 @@ async fn segments_not_a_multiple_of_4_kib_use_the_page_cache() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_read_around_the_cache_without_loading_blocks() {
     let dir = tempfile::tempdir().unwrap();
-    let big = |dir: &Path| {
-        let mut c = config(dir, FlushMode::Sync);
-        c.segment_size = 8 << 20;
-        c
-    };
+    let big = |dir: &Path| sized(dir, FlushMode::Sync, 8 << 20);
     let (store, arrivals) = open_with(big(dir.path()));
     let t = topic("Probe");
     let mut offsets = Vec::new();
@@ -263,9 +258,8 @@ async fn queries_read_around_the_cache_without_loading_blocks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_readers_and_writer_through_a_tiny_cache() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = config(dir.path(), FlushMode::Async);
     // 256 KiB segments: four 64 KiB blocks each, three of them cached.
-    c.segment_size = 256 * 1024;
+    let mut c = sized(dir.path(), FlushMode::Async, 256 * 1024);
     c.log_cache_size = 3 * 64 * 1024;
     let (store, arrivals) = open_with(c);
     const PER_QUEUE: u64 = 600;
