@@ -42,6 +42,38 @@ fn producer(client: &MqClient, timeout: Duration) -> Producer {
         .unwrap()
 }
 
+/// One broker with topic `T`, a client already connected to it (one send
+/// went through), and producers whose sends time out quickly (`p`) or
+/// not (`ok`).
+struct Connected {
+    c: MockCluster,
+    client: MqClient,
+    addr: String,
+    p: Producer,
+    ok: Producer,
+    /// The connection's id after the first send.
+    first: u64,
+}
+
+async fn connected(close_after: Option<u32>) -> Connected {
+    let c = MockCluster::start(&["broker-a"]).await;
+    c.create_topic("T", 1);
+    let addr = c.brokers[0].addr.lock().clone();
+    let client = client(&c, close_after);
+    let p = producer(&client, SEND_TIMEOUT);
+    let ok = producer(&client, OK_TIMEOUT);
+    ok.send(msg("T", "before")).await.unwrap();
+    let first = client.connection_id(&addr).await.expect("connected");
+    Connected {
+        c,
+        client,
+        addr,
+        p,
+        ok,
+        first,
+    }
+}
+
 /// Polls `cond` until it holds; fails the test after 10 s.
 async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -61,16 +93,16 @@ async fn send_times_out(p: &Producer, i: usize) {
 
 #[tokio::test]
 async fn a_hung_broker_is_dialled_again_after_three_timeouts_in_a_row() {
-    let c = MockCluster::start(&["broker-a"]).await;
-    c.create_topic("T", 1);
+    let Connected {
+        c,
+        client,
+        addr,
+        p,
+        ok,
+        first,
+    } = connected(None).await;
     let b = &c.brokers[0];
-    let addr = b.addr.lock().clone();
-    let client = client(&c, None);
     assert_eq!(client.config().close_after_timeouts(), 3);
-    let p = producer(&client, SEND_TIMEOUT);
-    let ok = producer(&client, OK_TIMEOUT);
-    ok.send(msg("T", "before")).await.unwrap();
-    let first = client.connection_id(&addr).await.expect("connected");
 
     b.hang(true);
     for i in 0..2 {
@@ -142,15 +174,15 @@ async fn a_hung_broker_is_dialled_again_after_three_timeouts_in_a_row() {
 
 #[tokio::test]
 async fn a_connection_is_never_closed_for_timeouts_when_switched_off() {
-    let c = MockCluster::start(&["broker-a"]).await;
-    c.create_topic("T", 1);
+    let Connected {
+        c,
+        client,
+        addr,
+        p,
+        ok,
+        first,
+    } = connected(Some(0)).await;
     let b = &c.brokers[0];
-    let addr = b.addr.lock().clone();
-    let client = client(&c, Some(0));
-    let p = producer(&client, SEND_TIMEOUT);
-    let ok = producer(&client, OK_TIMEOUT);
-    ok.send(msg("T", "before")).await.unwrap();
-    let first = client.connection_id(&addr).await.expect("connected");
 
     b.hang(true);
     for i in 0..4 {
