@@ -6,8 +6,10 @@
 //! hand-off to the dispatcher thread), and every append ending at or before
 //! W completes. The writer goes on writing during the fdatasync, so appends
 //! that arrive meanwhile are written, and covered by the next one; a stalled
-//! disk shows as `FlushTimeout` after `sync_flush_timeout`, not as a
-//! writer that stops answering.
+//! fdatasync shows as `FlushTimeout` after `sync_flush_timeout`, not as a
+//! writer that stops answering. (With direct I/O the writer waits for its
+//! own device writes, so a device that stalls those stops it too; see
+//! docs/STORE.md.)
 //!
 //! Async mode: the same fdatasync every `async_flush_interval`; the
 //! dispatcher thread builds the entries as soon as records are written.

@@ -313,6 +313,7 @@ impl Shared {
 
     pub(crate) fn stats(&self) -> StoreStats {
         let c = &self.stats;
+        let cache = self.log.cache_stats();
         StoreStats {
             appends: c.appends.load(Ordering::Relaxed),
             messages: c.messages.load(Ordering::Relaxed),
@@ -329,9 +330,9 @@ impl Shared {
             segments_deleted: c.segments_deleted.load(Ordering::Relaxed),
             disk_full: self.disk_full.load(Ordering::Acquire),
             direct_io: self.log.direct(),
-            cache_hits: self.log.cache_stats().hits,
-            cache_misses: self.log.cache_stats().misses,
-            cache_read_ahead: self.log.cache_stats().read_ahead,
+            cache_hits: cache.hits,
+            cache_misses: cache.misses,
+            cache_read_ahead: cache.read_ahead,
         }
     }
 }
