@@ -127,3 +127,66 @@ async fn sends_during_a_stalled_fsync_get_flush_timeout_not_silence() {
         assert_eq!(r.status, SendStatus::FlushDiskTimeout, "{name}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_during_a_stalled_device_write_get_an_answer_not_silence() {
+    // A disk whose writes stall for 1.5 s. The send whose write is stuck
+    // has its place in the log and is answered FlushDiskTimeout; a send
+    // queued behind that write is withdrawn and answered SystemBusy, with
+    // nothing written. Both answers come after sync_flush_timeout, well
+    // within the producer's own timeout.
+    let c = TestCluster::start_with(|b| b.sync_flush_timeout = Duration::from_millis(100)).await;
+    let topic = c.create_topic("StalledWrite", 1).await;
+    let p = ferromq_client::Producer::builder()
+        .namesrv_addr(c.namesrv_addr())
+        .send_timeout(Duration::from_millis(1000))
+        .retries(0)
+        .build()
+        .unwrap();
+    p.send(Message::new(topic.clone(), "warm-up"))
+        .await
+        .unwrap();
+    let store = c.store();
+    store.inject_write_delay(Duration::from_millis(1500));
+    let first = p.send(Message::new(topic.clone(), "first")).await.unwrap();
+    assert_eq!(first.status, SendStatus::FlushDiskTimeout);
+    assert_eq!(first.queue_offset.get(), 1);
+    let err = p
+        .send(Message::new(topic.clone(), "withdrawn"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.response_code(), Some(ResponseCode::SystemBusy), "{err}");
+    assert!(err.to_string().contains("nothing was written"), "{err}");
+
+    store.inject_write_delay(Duration::ZERO);
+    wait_for("the stalled write to finish", T, || async {
+        let s = store.stats();
+        (s.flushed_offset == s.written_offset && s.messages == 2).then_some(())
+    })
+    .await;
+    let third = p.send(Message::new(topic.clone(), "third")).await.unwrap();
+    assert_eq!(third.status, SendStatus::Ok);
+    assert_eq!(
+        third.queue_offset.get(),
+        2,
+        "the withdrawn send took no place"
+    );
+    let conn = Connection::connect(c.broker_addr(), T).await.unwrap();
+    let pull = PullMessageRequest {
+        consumer_group: GroupName::new("g").unwrap(),
+        topic: topic.clone(),
+        queue_id: QueueId::new(0),
+        queue_offset: QueueOffset::new(0),
+        max_messages: 32,
+        max_bytes: 1 << 20,
+        hold_ms: 0,
+        expression: None,
+    };
+    let r = conn.call(&pull, Bytes::new(), T).await.unwrap();
+    let bodies: Vec<Bytes> = record::decode_all(&r.body)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.message.body)
+        .collect();
+    assert_eq!(bodies, [&b"warm-up"[..], b"first", b"third"]);
+}

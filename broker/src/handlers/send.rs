@@ -119,6 +119,13 @@ pub(super) fn append_error(e: AppendError) -> Response {
             format!("disk full: {m}; sends are refused until retention frees space, reads go on"),
         ),
         AppendError::Busy => (ResponseCode::SystemBusy, "broker is busy; try again".to_string()),
+        AppendError::Stalled(after) => (
+            ResponseCode::SystemBusy,
+            format!(
+                "the broker's store did not reach this message within {} ms (a disk write is stalling); nothing was written, try again",
+                after.as_millis()
+            ),
+        ),
         other => (ResponseCode::SystemError, other.to_string()),
     };
     Response::error(code, msg)

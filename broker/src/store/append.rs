@@ -9,7 +9,7 @@ use super::config::FlushMode;
 use super::error::AppendError;
 use super::types::AppendResult;
 use super::validate::{validate, Limits};
-use super::write_queue::WriteReq;
+use super::write_queue::{Claim, WriteReq};
 use super::MessageStore;
 
 impl MessageStore {
@@ -23,10 +23,16 @@ impl MessageStore {
     /// queued, the batch is still written (its outcome is then unknown to the
     /// caller, as with any lost reply).
     ///
+    /// Never waits much longer than `sync_flush_timeout` once queued: a
+    /// batch placed in the log by then gets `FlushTimeout`, one the writer
+    /// has not reached (a device write is stalling it) is withdrawn and
+    /// gets `Stalled`.
+    ///
     /// # Errors
     /// See [`AppendError`]: `Invalid` (nothing written; also a batch over
     /// `max_batch_bytes`), `DiskFull` (nothing written), `FlushTimeout`
-    /// (written, durable later), `Poisoned`, `ShuttingDown`, `Busy`.
+    /// (written, durable later), `Stalled` (nothing written), `Poisoned`,
+    /// `ShuttingDown`, `Busy`.
     pub async fn append(
         &self,
         topic: &TopicName,
@@ -54,7 +60,9 @@ impl MessageStore {
         };
         let checked = validate(topic, &records, count, &limits)?;
         let permit = s.queue.admit(records.len()).await?;
-        let (reply, written) = oneshot::channel();
+        let (reply, mut written) = oneshot::channel();
+        let claim = Claim::default();
+        let deadline = tokio::time::Instant::now() + s.config.sync_flush_timeout;
         // Subscribed before the write, so no flush can be missed.
         let mut flushes = s.flush_state.subscribe();
         s.queue
@@ -65,10 +73,22 @@ impl MessageStore {
                 metas: checked.metas,
                 key_hashes: checked.key_hashes,
                 permit,
-                reply,
+                claim: claim.clone(),
+                reply: Some(reply),
             })
             .map_err(|_| AppendError::ShuttingDown)?;
-        let written = written.await.map_err(|_| AppendError::ShuttingDown)??;
+        let written = match tokio::time::timeout_at(deadline, &mut written).await {
+            Ok(w) => w,
+            Err(_elapsed) => {
+                if claim.take() {
+                    // The writer will skip it: nothing is written.
+                    return Err(AppendError::Stalled(s.config.sync_flush_timeout));
+                }
+                // The writer has placed it and answers before writing.
+                written.await
+            }
+        };
+        let written = written.map_err(|_| AppendError::ShuttingDown)??;
         let end = written.end;
         // Acknowledge only once the batch is readable too, so a consumer
         // told about the send (or the producer itself) finds it at once.
@@ -78,16 +98,22 @@ impl MessageStore {
         let wait = flushes.wait_for(|st| {
             ((!sync || st.flushed >= end) && st.dispatched >= end) || st.poisoned || st.halted
         });
-        let waited = tokio::time::timeout(s.config.sync_flush_timeout, wait)
+        let waited = tokio::time::timeout_at(deadline, wait)
             .await
             .map(|r| r.map(|state| *state));
         let state = match waited {
             Ok(Ok(state)) => state,
             Ok(Err(_closed)) => return Err(AppendError::ShuttingDown),
             Err(_elapsed) => {
-                let st = *flushes.borrow();
-                if !sync || st.flushed >= end {
-                    // Durable (or async); only the dispatch lags.
+                // Durable (in async mode: on the device) and only the
+                // dispatch lags, or not yet: its device write or the
+                // fdatasync is taking that long.
+                let done = if sync {
+                    flushes.borrow().flushed >= end
+                } else {
+                    s.written.load(std::sync::atomic::Ordering::Acquire) >= end
+                };
+                if done {
                     return Ok(written.result);
                 }
                 return Err(AppendError::FlushTimeout(written.result));

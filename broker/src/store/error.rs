@@ -59,6 +59,11 @@ pub enum AppendError {
     /// The write queue stayed full; nothing was written, retry later.
     #[error("store is busy; write queue full")]
     Busy,
+    /// The writer did not reach this batch within `sync_flush_timeout`
+    /// (a device write is taking that long); the batch was withdrawn, so
+    /// nothing was written. Retry later.
+    #[error("the writer did not reach the batch within {0:?} (a device write is stalling); nothing was written")]
+    Stalled(std::time::Duration),
     /// An I/O error while writing; the store is poisoned as well.
     #[error("store i/o error: {0}")]
     Io(#[from] io::Error),

@@ -8,7 +8,8 @@
 //! that arrive meanwhile are written, and covered by the next one; a stalled
 //! fdatasync shows as `FlushTimeout` after `sync_flush_timeout`, not as a
 //! writer that stops answering. (With direct I/O the writer waits for its
-//! own device writes, so a device that stalls those stops it too; see
+//! own device writes, so a device that stalls those stops it too; appends
+//! are then answered by their own timeout, see `MessageStore::append` and
 //! docs/STORE.md.)
 //!
 //! Async mode: the same fdatasync every `async_flush_interval`; the

@@ -196,6 +196,13 @@ impl MessageStore {
         *self.shared.fsync_delay.lock() = delay;
     }
 
+    /// Makes every later commit-log write take `delay` longer (the writer
+    /// sleeps before it), to test a device whose writes stall.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn inject_write_delay(&self, delay: std::time::Duration) {
+        *self.shared.write_delay.lock() = delay;
+    }
+
     /// Pretends the store's disk is this full (`None`: measure it again).
     /// Takes effect at once for `DiskFull`; retention sees it on its next
     /// pass (or `delete_expired_now`).

@@ -122,6 +122,9 @@ pub(crate) struct Shared {
     /// Added before every commit-log fdatasync (slow-disk simulation).
     #[cfg(any(test, feature = "fault-injection"))]
     pub(crate) fsync_delay: Mutex<std::time::Duration>,
+    /// Added before every commit-log write (a device that stalls writes).
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub(crate) write_delay: Mutex<std::time::Duration>,
     /// Added to the wall clock when retention judges a segment's age.
     #[cfg(any(test, feature = "fault-injection"))]
     pub(crate) clock_skew: Mutex<std::time::Duration>,
@@ -188,6 +191,8 @@ impl Shared {
             fail_next_fsync: AtomicBool::new(false),
             #[cfg(any(test, feature = "fault-injection"))]
             fsync_delay: Mutex::new(std::time::Duration::ZERO),
+            #[cfg(any(test, feature = "fault-injection"))]
+            write_delay: Mutex::new(std::time::Duration::ZERO),
             #[cfg(any(test, feature = "fault-injection"))]
             clock_skew: Mutex::new(std::time::Duration::ZERO),
             #[cfg(any(test, feature = "fault-injection"))]

@@ -8,6 +8,7 @@
 //! `AppendError::Busy` (RocketMQ's "system busy"; clients retry).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,7 +43,34 @@ pub(crate) struct WriteReq {
     /// Index key hashes of the records, in order (see `RecordMeta::keys`).
     pub(crate) key_hashes: Vec<u32>,
     pub(crate) permit: OwnedSemaphorePermit,
-    pub(crate) reply: oneshot::Sender<Result<Written, AppendError>>,
+    /// Taken by the writer when it places the batch, or by the caller
+    /// when it gives up waiting; whichever takes it first decides whether
+    /// the batch is written.
+    pub(crate) claim: Claim,
+    /// Answered once the batch has its place in the log (before its
+    /// device write), or with the reason it has none. `None` once sent.
+    pub(crate) reply: Option<oneshot::Sender<Result<Written, AppendError>>>,
+}
+
+impl WriteReq {
+    /// Answers the caller, if it has not been answered yet.
+    pub(crate) fn answer(&mut self, r: Result<Written, AppendError>) {
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(r);
+        }
+    }
+}
+
+/// Who decides a queued batch's fate: the writer (it is written) or the
+/// caller that stopped waiting (it never will be). Shared by both.
+#[derive(Clone, Default)]
+pub(crate) struct Claim(Arc<AtomicBool>);
+
+impl Claim {
+    /// True for the first taker only.
+    pub(crate) fn take(&self) -> bool {
+        !self.0.swap(true, Ordering::AcqRel)
+    }
 }
 
 #[derive(Default)]

@@ -29,8 +29,8 @@ pub(crate) fn run(shared: Arc<Shared>) {
     let mut buf = Vec::new();
     while let Some(group) = shared.queue.take(GROUP_BYTES) {
         if let Some(m) = shared.poison_message() {
-            for req in group {
-                let _ = req.reply.send(Err(AppendError::Poisoned(m.clone())));
+            for mut req in group {
+                req.answer(Err(AppendError::Poisoned(m.clone())));
             }
             continue;
         }
@@ -82,14 +82,19 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
             if shared.crash_here(super::hooks::CrashPoint::AfterSegmentRoll) {
                 shared.halt();
                 let rest = placed.into_iter().map(|p| p.req).chain([req]).chain(group);
-                for r in rest {
-                    let _ = r.reply.send(Err(AppendError::ShuttingDown));
+                for mut r in rest {
+                    r.answer(Err(AppendError::ShuttingDown));
                 }
                 return;
             }
             *pos = seg_end;
             buf_start = seg_end;
             seg_first = placed.len();
+        }
+        if !req.claim.take() {
+            // Its caller stopped waiting (see `append`) and answered that
+            // nothing was written; so nothing is.
+            continue;
         }
         let next = offsets
             .entry(req.topic.clone())
@@ -119,6 +124,9 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
             count: req.metas.len() as u32,
         };
         *pos += len;
+        // Answered now, before the device write: a caller whose write
+        // then stalls knows its place and can report a flush timeout.
+        req.answer(Ok(Written { result, end: *pos }));
         placed.push(Placed {
             req,
             result,
@@ -135,9 +143,11 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
         // the store stops writing so the log cannot grow past a hole.
         let msg = format!("commit-log write failed: {e}");
         shared.poison(msg.clone());
+        // Callers already answered with their place see the poisoning
+        // while they wait for the flush.
         let rest = placed.into_iter().map(|p| p.req).chain(req).chain(group);
-        for r in rest {
-            let _ = r.reply.send(Err(AppendError::Poisoned(msg.clone())));
+        for mut r in rest {
+            r.answer(Err(AppendError::Poisoned(msg.clone())));
         }
         return;
     }
@@ -166,16 +176,22 @@ fn write_out(
         Some(s) => s,
         None => shared.log.ensure_segment(shared.log.segment_base(start))?,
     };
+    #[cfg(any(test, feature = "fault-injection"))]
+    {
+        let delay = *shared.write_delay.lock();
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+    }
     shared.log.write(&seg, start, parts, buf)?;
     shared.stats.write_groups.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
 
-/// Hands the written batches to the dispatcher, then moves `written`, then
-/// answers: in that order, so whatever `written` covers is already queued
-/// for dispatch.
+/// Hands the written batches to the dispatcher, then moves `written`: in
+/// that order, so whatever `written` covers is already queued for dispatch.
 fn publish(shared: &Shared, end: u64, placed: Vec<Placed>, now: u64) {
-    let mut replies = Vec::with_capacity(placed.len());
+    let appends = placed.len() as u64;
     let mut messages = 0;
     {
         let mut pending = shared.pending.lock();
@@ -186,7 +202,6 @@ fn publish(shared: &Shared, end: u64, placed: Vec<Placed>, now: u64) {
                 metas,
                 key_hashes,
                 permit,
-                reply,
                 ..
             } = p.req;
             messages += metas.len() as u64;
@@ -201,14 +216,10 @@ fn publish(shared: &Shared, end: u64, placed: Vec<Placed>, now: u64) {
                 store_ts: now,
                 _permit: permit,
             });
-            replies.push((reply, p.result, p.end));
         }
     }
     shared.written.store(end, Ordering::Release);
-    shared
-        .stats
-        .appends
-        .fetch_add(replies.len() as u64, Ordering::Relaxed);
+    shared.stats.appends.fetch_add(appends, Ordering::Relaxed);
     shared.stats.messages.fetch_add(messages, Ordering::Relaxed);
     // Each store thread is woken only when it has work: in sync mode the
     // flusher (which also dispatches), in async mode the dispatcher; the
@@ -216,8 +227,5 @@ fn publish(shared: &Shared, end: u64, placed: Vec<Placed>, now: u64) {
     match shared.config.flush {
         FlushMode::Sync => shared.wake_flusher.notify(),
         FlushMode::Async => shared.wake_dispatcher.notify(),
-    }
-    for (reply, result, end) in replies {
-        let _ = reply.send(Ok(Written { result, end }));
     }
 }
