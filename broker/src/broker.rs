@@ -335,6 +335,10 @@ pub async fn start(
         store = %dir.display(),
         "broker started"
     );
+    #[cfg(feature = "discard-sends")]
+    tracing::warn!(
+        "measurement build (feature discard-sends): sends are answered Success and NOT stored"
+    );
 
     let task = tokio::spawn(serve_until_shutdown(broker.clone(), listener));
     Ok(BrokerHandle { broker, task })
