@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use ferromq_protocol::record::{self, BornInfo, PROPERTY_UNIQ_KEY};
 use ferromq_protocol::{compression, Message, TopicName, DEFAULT_MAX_FRAME_LEN, MAX_HEADER_LEN};
 
-use super::unique_id::{now_ms, UniqueIdGenerator};
+use super::unique_id::{now_ms, UniqueIdGenerator, UNIQUE_ID_LEN};
 use crate::error::{ClientError, Result};
 
 /// Room left in a frame for the send header.
@@ -68,7 +68,15 @@ pub(crate) fn encode_batch(
         flags: record::COMPRESSION_NONE,
         reconsume_times: 0,
     };
-    let mut body = BytesMut::new();
+    // Room for every record as it will most likely be encoded (with a
+    // unique id added, not compressed), so the buffer is not regrown and
+    // copied as it fills. Capped: a batch past the limits is refused below.
+    let unique_id_room = 4 + PROPERTY_UNIQ_KEY.len() + UNIQUE_ID_LEN;
+    let expected: usize = msgs
+        .iter()
+        .map(|m| record::encoded_len(m) + unique_id_room)
+        .sum();
+    let mut body = BytesMut::with_capacity(expected.min(MAX_SEND_BODY));
     let mut sizes = Vec::with_capacity(count);
     let mut unique_ids = Vec::with_capacity(count);
     for (i, mut msg) in msgs.into_iter().enumerate() {

@@ -57,7 +57,7 @@ impl UniqueIdGenerator {
         bytes[10..14].copy_from_slice(&(since_month as u32).to_be_bytes());
         bytes[14..16].copy_from_slice(&counter.to_be_bytes());
         const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        let mut id = String::with_capacity(32);
+        let mut id = String::with_capacity(UNIQUE_ID_LEN);
         for b in bytes {
             id.push(char::from(HEX[usize::from(b >> 4)]));
             id.push(char::from(HEX[usize::from(b & 0xF)]));
@@ -65,6 +65,9 @@ impl UniqueIdGenerator {
         id
     }
 }
+
+/// Length of a generated unique id: 16 bytes in hex.
+pub(crate) const UNIQUE_ID_LEN: usize = 32;
 
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
