@@ -141,6 +141,19 @@ impl FrameCodec {
     /// [`FrameError::TooLarge`] or [`FrameError::HeaderTooLarge`] if the frame
     /// would break the limits the peer enforces; nothing is written then.
     pub fn encode(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), FrameError> {
+        dst.reserve(frame.encoded_len());
+        self.encode_head(frame, dst)?;
+        dst.put_slice(&frame.body);
+        Ok(())
+    }
+
+    /// Appends everything of `frame` but its body to `dst`: what goes on
+    /// the wire right before `frame.body`, for a writer that sends the body
+    /// from where it is instead of copying it.
+    ///
+    /// # Errors
+    /// As [`FrameCodec::encode`]; nothing is written then.
+    pub fn encode_head(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), FrameError> {
         if frame.header.len() > MAX_HEADER_LEN {
             return Err(FrameError::HeaderTooLarge {
                 len: frame.header.len(),
@@ -159,7 +172,7 @@ impl FrameCodec {
             FrameKind::Oneway => FLAG_ONEWAY,
             FrameKind::Response => FLAG_RESPONSE,
         };
-        dst.reserve(4 + len);
+        dst.reserve(4 + FRAME_FIXED_LEN + frame.header.len());
         // Both lengths are bounded by limits far below u32::MAX.
         dst.put_u32(len as u32);
         dst.put_u8(PROTOCOL_VERSION);
@@ -168,7 +181,6 @@ impl FrameCodec {
         dst.put_u64(frame.request_id);
         dst.put_u32(frame.header.len() as u32);
         dst.put_slice(&frame.header);
-        dst.put_slice(&frame.body);
         Ok(())
     }
 }
