@@ -1,6 +1,9 @@
-//! The dispatcher thread: turns written batches into consume-queue and
-//! index entries once they are visible (durable in sync mode, written in
-//! async mode), then tells the arrival listener so held pulls wake up.
+//! Dispatching: turns written batches into consume-queue and index entries
+//! once they are visible (durable in sync mode, written in async mode),
+//! then tells the arrival listener so held pulls wake up. On the live path
+//! the flusher dispatches right after its fdatasync (sync mode) and the
+//! writer right after its write (async mode); the dispatcher thread is the
+//! backstop that catches up with anything visible and not dispatched.
 //!
 //! It is fed in memory by the writer (`Shared::pending`), so the live path
 //! never re-reads or re-parses the log; recovery feeds the same
@@ -95,8 +98,8 @@ pub(crate) fn run(shared: Arc<Shared>) {
 }
 
 /// Dispatches everything visible and not dispatched yet. Called by the
-/// dispatcher thread, and in sync mode by the flusher right after its
-/// fdatasync. `Some(true)` if there was something to dispatch,
+/// dispatcher thread, in sync mode by the flusher right after its
+/// fdatasync and in async mode by the writer right after its write. `Some(true)` if there was something to dispatch,
 /// `Some(false)` if not, `None` if dispatching has stopped for good
 /// (poisoned, or an injected crash).
 pub(crate) fn dispatch_visible(shared: &Shared) -> Option<bool> {

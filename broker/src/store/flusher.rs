@@ -12,8 +12,8 @@
 //! are then answered by their own timeout, see `MessageStore::append` and
 //! docs/STORE.md.)
 //!
-//! Async mode: the same fdatasync every `async_flush_interval`; the
-//! dispatcher thread builds the entries as soon as records are written.
+//! Async mode: the same fdatasync every `async_flush_interval`; the writer
+//! builds the entries right after each write.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -10,7 +10,8 @@
 //!   allocator thread: creates the next segment before the writer needs it
 //!   flusher thread: fdatasync up to written (group commit)         [flushed]
 //!        │ sync mode: append resolves here; async: after the write
-//!   dispatcher thread: visible = flushed (sync) / written (async)
+//!   dispatch (the flusher in sync mode, the writer in async mode; the
+//!   dispatcher thread catches up): visible = flushed (sync) / written (async)
 //!        ──▶ consumequeue/<topic>/<queue>/<file> entries           [dispatched]
 //!        ──▶ index/<file> entries per key and unique id
 //!        ──▶ ArrivalListener::on_arrival (wakes held pulls)

@@ -153,6 +153,13 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
     }
     publish(shared, *pos, placed, now);
     drop(offsets);
+    if shared.config.flush == FlushMode::Async {
+        // Async mode: visible once written, so the entries are built right
+        // here; a hand-off to the dispatcher thread cost a wake-up per
+        // group. (Poisoning and injected crashes are reported through the
+        // store's state; the next group sees them.)
+        let _ = super::dispatch::dispatch_visible(shared);
+    }
     if rolled {
         // After `written` moved into the new segment, so the allocator
         // sees which one is next.
@@ -221,11 +228,10 @@ fn publish(shared: &Shared, end: u64, placed: Vec<Placed>, now: u64) {
     shared.written.store(end, Ordering::Release);
     shared.stats.appends.fetch_add(appends, Ordering::Relaxed);
     shared.stats.messages.fetch_add(messages, Ordering::Relaxed);
-    // Each store thread is woken only when it has work: in sync mode the
-    // flusher (which also dispatches), in async mode the dispatcher; the
-    // async flusher runs on its interval.
-    match shared.config.flush {
-        FlushMode::Sync => shared.wake_flusher.notify(),
-        FlushMode::Async => shared.wake_dispatcher.notify(),
+    // In sync mode the flusher (which also dispatches) has work now; in
+    // async mode the writer dispatches itself and the flusher runs on its
+    // interval.
+    if shared.config.flush == FlushMode::Sync {
+        shared.wake_flusher.notify();
     }
 }
