@@ -42,6 +42,7 @@
 
 mod code;
 pub mod compression;
+mod crc_update;
 mod error;
 mod frame;
 pub mod header;
