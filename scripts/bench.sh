@@ -19,7 +19,8 @@
 #
 # Scenarios (each writes DIR/<name>.json, mqbench's --json report):
 #   async: produce-batched (2 GiB backlog by count, 4 producers x 8 in flight
-#          x 32 per send), produce-batched-long (sustained, --secs x 2: ~28 GB at 700 MB/s,
+#          x 32 per send), produce-batch256 (as much, 4 x 4 x 256),
+#          produce-batched-long (sustained, --secs x 2: ~28 GB at 700 MB/s,
 #          about what this VM's disk has free),
 #          consume-backlog (catch up from the start), e2e (5000 msg/s)
 #   sync:  produce-64x1 (64 producers x 1 in flight; -shared: one producer,
@@ -166,6 +167,11 @@ for flush in "${flush_modes[@]}"; do
         fresh_broker async --file-reserved-hours 0
         run async-produce-batched-long produce -t BenchTopic --duration $(( secs * 2 )) \
             --producers 4 --inflight 8 --batch 32
+        # The same amount in sends of 256 messages (4 producers x 4 in
+        # flight): the per-request costs spread over more messages.
+        fresh_broker async
+        run async-produce-batch256 produce -t BenchTopic --count "$backlog_msgs" \
+            --producers 4 --inflight 4 --batch 256 --warmup 1
         fresh_broker async
         run async-e2e e2e -t BenchTopic --rate 5000 --duration "$secs"
     else

@@ -461,4 +461,46 @@ mod tests {
         assert_eq!(h.slot(1).unwrap(), 8);
         assert!(IndexFile::open(h.path().to_path_buf(), 100, 8, 16).is_err());
     }
+
+    /// Many entries over few slots, in rounds of different sizes: every
+    /// slot's chain lists exactly its entries, newest first.
+    #[test]
+    fn chains_hold_every_entry_of_their_slot_across_rounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let slots = 37;
+        let f = IndexFile::create(dir.path(), 1, 0, slots, 5_000).unwrap();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut all = Vec::new();
+        for round in [1usize, 7, 300, 2, 1000, 64] {
+            let items: Vec<IndexItem> = (0..round)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let i = all.len() as u64;
+                    all.push(x as u32 % 1000);
+                    IndexItem {
+                        hash: x as u32 % 1000,
+                        phys: 10 + i,
+                        ts: 1000,
+                    }
+                })
+                .collect();
+            assert_eq!(f.append(&items).unwrap(), round);
+        }
+        for slot in 0..slots {
+            let mut chain = Vec::new();
+            let mut idx = f.slot(slot).unwrap();
+            while idx != 0 {
+                let e = f.entry(idx).unwrap();
+                chain.push(e.phys - 10);
+                idx = e.prev;
+            }
+            let want: Vec<u64> = (0..all.len() as u64)
+                .rev()
+                .filter(|&i| all[i as usize] % slots == slot)
+                .collect();
+            assert_eq!(chain, want, "slot {slot}");
+        }
+    }
 }
