@@ -9,7 +9,7 @@
 //!     12    4  flags (bits 0-1: body compression, see COMPRESSION_*)
 //!     16    4  queue id                 \
 //!     20    8  queue offset              |  stamped by the broker on
-//!     28    8  physical (commit log) offset  append; the CRC is resealed
+//!     28    8  physical (commit log) offset  append; the CRC is updated
 //!     36    8  born timestamp, ms since the epoch (set by the producer)
 //!     44    8  store timestamp, ms       |
 //!     52   18  born host: IPv6 (IPv4-mapped) address, u16 port
@@ -23,7 +23,8 @@
 //! ```
 //!
 //! The CRC covers everything after itself, so a torn write anywhere in the
-//! record is caught; the broker reseals it after stamping the store fields.
+//! record is caught; the broker updates it for the store fields it stamps
+//! (`crate::crc_update`), without reading the body again.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
