@@ -19,7 +19,8 @@
 #
 # Scenarios (each writes DIR/<name>.json, mqbench's --json report):
 #   async: produce-batched (2 GiB backlog by count, 4 producers x 8 in flight
-#          x 32 per send), produce-batch256 (as much, 4 x 4 x 256),
+#          x 32 per send), produce-batch256 (as much, 4 x 4 x 256; and
+#          -long: sustained for --secs),
 #          produce-batched-long (sustained, --secs x 2: ~28 GB at 700 MB/s,
 #          about what this VM's disk has free),
 #          consume-backlog (catch up from the start), e2e (5000 msg/s)
@@ -172,6 +173,9 @@ for flush in "${flush_modes[@]}"; do
         fresh_broker async
         run async-produce-batch256 produce -t BenchTopic --count "$backlog_msgs" \
             --producers 4 --inflight 4 --batch 256 --warmup 1
+        fresh_broker async --file-reserved-hours 0
+        run async-produce-batch256-long produce -t BenchTopic --duration "$secs" \
+            --producers 4 --inflight 4 --batch 256
         fresh_broker async
         run async-e2e e2e -t BenchTopic --rate 5000 --duration "$secs"
     else
