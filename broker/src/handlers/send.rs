@@ -63,7 +63,6 @@ pub(super) async fn send(b: &Broker, req: Request) -> HandlerResult {
     };
     #[cfg(feature = "discard-sends")]
     {
-        let _ = &ok;
         return Ok(ok(
             ResponseCode::Success,
             AppendResult {
