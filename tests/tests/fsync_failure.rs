@@ -91,14 +91,12 @@ async fn slow_fsync_is_a_flush_timeout_for_plain_and_delayed_sends() {
     assert_eq!(fast.status, SendStatus::Ok);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sends_during_a_stalled_fsync_get_flush_timeout_not_silence() {
-    // A disk that stalls: every fdatasync takes 1.5 s. A send that arrives
-    // while one is in progress is still written at once and answered
-    // FlushDiskTimeout after sync_flush_timeout, well within the
-    // producer's own timeout: the broker never goes quiet on it.
+/// A broker with a 100 ms sync-flush timeout, a one-queue topic, and a
+/// producer that neither retries nor gives up before 1 s, warmed up with
+/// one send: what the stalled-disk tests share.
+async fn stalling_broker(name: &str) -> (TestCluster, TopicName, ferromq_client::Producer) {
     let c = TestCluster::start_with(|b| b.sync_flush_timeout = Duration::from_millis(100)).await;
-    let topic = c.create_topic("StalledFsync", 1).await;
+    let topic = c.create_topic(name, 1).await;
     let p = ferromq_client::Producer::builder()
         .namesrv_addr(c.namesrv_addr())
         .send_timeout(Duration::from_millis(1000))
@@ -108,6 +106,16 @@ async fn sends_during_a_stalled_fsync_get_flush_timeout_not_silence() {
     p.send(Message::new(topic.clone(), "warm-up"))
         .await
         .unwrap();
+    (c, topic, p)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_during_a_stalled_fsync_get_flush_timeout_not_silence() {
+    // A disk that stalls: every fdatasync takes 1.5 s. A send that arrives
+    // while one is in progress is still written at once and answered
+    // FlushDiskTimeout after sync_flush_timeout, well within the
+    // producer's own timeout: the broker never goes quiet on it.
+    let (c, topic, p) = stalling_broker("StalledFsync").await;
     let store = c.store();
     store.inject_fsync_delay(Duration::from_millis(1500));
     let first = tokio::spawn({
@@ -135,17 +143,7 @@ async fn sends_during_a_stalled_device_write_get_an_answer_not_silence() {
     // queued behind that write is withdrawn and answered SystemBusy, with
     // nothing written. Both answers come after sync_flush_timeout, well
     // within the producer's own timeout.
-    let c = TestCluster::start_with(|b| b.sync_flush_timeout = Duration::from_millis(100)).await;
-    let topic = c.create_topic("StalledWrite", 1).await;
-    let p = ferromq_client::Producer::builder()
-        .namesrv_addr(c.namesrv_addr())
-        .send_timeout(Duration::from_millis(1000))
-        .retries(0)
-        .build()
-        .unwrap();
-    p.send(Message::new(topic.clone(), "warm-up"))
-        .await
-        .unwrap();
+    let (c, topic, p) = stalling_broker("StalledWrite").await;
     let store = c.store();
     store.inject_write_delay(Duration::from_millis(1500));
     let first = p.send(Message::new(topic.clone(), "first")).await.unwrap();
