@@ -40,6 +40,7 @@
 //! timestamp; see [`header::QueryMessageRequest`]) answer with records the
 //! same way: back to back in the body.
 
+mod checksum;
 mod code;
 pub mod compression;
 mod crc_update;
@@ -54,6 +55,7 @@ pub mod record;
 #[cfg(feature = "codec")]
 mod tokio_codec;
 
+pub use checksum::crc32c;
 pub use code::{RequestCode, ResponseCode};
 pub use error::{CompressionError, FrameError, HeaderError, NameError, RecordError};
 pub use frame::{Frame, FrameCodec, FrameKind};

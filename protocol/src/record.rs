@@ -324,7 +324,7 @@ pub fn encode(
 
 /// Recomputes the CRC of a whole record in place.
 pub fn seal(record: &mut [u8]) {
-    let crc = crc32c::crc32c(&record[OFF_CRC + 4..]);
+    let crc = crate::crc32c(&record[OFF_CRC + 4..]);
     record[OFF_CRC..OFF_CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
@@ -484,7 +484,7 @@ pub fn parse(buf: &[u8]) -> Result<RecordRef<'_>, RecordError> {
     }
     let raw = &buf[..size];
     let stored = be32(&raw[OFF_CRC..]);
-    let computed = crc32c::crc32c(&raw[OFF_CRC + 4..]);
+    let computed = crate::crc32c(&raw[OFF_CRC + 4..]);
     if stored != computed {
         return Err(RecordError::BadCrc { stored, computed });
     }

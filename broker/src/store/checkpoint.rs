@@ -81,7 +81,7 @@ impl Checkpoint {
             b.extend_from_slice(&q.count.to_be_bytes());
             b.extend_from_slice(&q.min.to_be_bytes());
         }
-        let crc = crc32c::crc32c(&b);
+        let crc = ferromq_protocol::crc32c(&b);
         b.extend_from_slice(&crc.to_be_bytes());
         b
     }
@@ -90,7 +90,7 @@ impl Checkpoint {
         let (body, crc) = b
             .split_last_chunk::<4>()
             .ok_or("shorter than its checksum")?;
-        if crc32c::crc32c(body) != u32::from_be_bytes(*crc) {
+        if ferromq_protocol::crc32c(body) != u32::from_be_bytes(*crc) {
             return Err("checksum mismatch".into());
         }
         let mut r = Reader(body);
@@ -241,7 +241,7 @@ mod tests {
         b.push(b'T');
         b.extend_from_slice(&2u32.to_be_bytes());
         b.extend_from_slice(&33u64.to_be_bytes());
-        let crc = crc32c::crc32c(&b);
+        let crc = ferromq_protocol::crc32c(&b);
         b.extend_from_slice(&crc.to_be_bytes());
         let c = Checkpoint::decode(&b).unwrap();
         assert_eq!(c.index, IndexState::Unknown);

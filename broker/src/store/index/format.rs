@@ -40,7 +40,7 @@ impl Header {
         b[24..32].copy_from_slice(&self.begin_phy.to_be_bytes());
         b[32..36].copy_from_slice(&u32::from(self.clean).to_be_bytes());
         b[36..40].copy_from_slice(&self.next.to_be_bytes());
-        let crc = crc32c::crc32c(&b[..60]);
+        let crc = ferromq_protocol::crc32c(&b[..60]);
         b[60..64].copy_from_slice(&crc.to_be_bytes());
         b
     }
@@ -48,7 +48,7 @@ impl Header {
     pub(crate) fn decode(b: &[u8; HEADER_LEN as usize]) -> Result<Self, String> {
         let u32_at = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let u64_at = |i: usize| (u64::from(u32_at(i)) << 32) | u64::from(u32_at(i + 4));
-        if crc32c::crc32c(&b[..60]) != u32_at(60) {
+        if ferromq_protocol::crc32c(&b[..60]) != u32_at(60) {
             return Err("header checksum mismatch".into());
         }
         if u32_at(0) != MAGIC || u32_at(4) != VERSION {
