@@ -9,7 +9,7 @@ use ferromq_protocol::TopicName;
 
 use super::commit_log::EOS_MARKER_LEN;
 use super::error::AppendError;
-use super::index::hash::record_hashes;
+use super::index::hash::TopicHasher;
 
 /// What the writer and dispatcher need per record, so they never re-parse.
 #[derive(Clone, Copy, Debug)]
@@ -68,6 +68,7 @@ pub(crate) fn validate(
         metas: Vec::with_capacity(cap),
         key_hashes: Vec::new(),
     };
+    let hasher = TopicHasher::new(topic.as_str());
     let mut pos = 0;
     while pos < records.len() {
         let i = out.metas.len();
@@ -93,7 +94,7 @@ pub(crate) fn validate(
                 limits.max_body
             ));
         }
-        let keys = record_hashes(&rec, &mut out.key_hashes);
+        let keys = hasher.record(&rec, &mut out.key_hashes);
         out.metas.push(RecordMeta {
             size: rec.size as u32,
             tag_hash: rec.tag_hash(),
