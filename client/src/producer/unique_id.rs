@@ -8,7 +8,7 @@
 //! current UTC month (4; a month is below 2^32 ms), and a counter (2).
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const DAY_MS: u64 = 86_400_000;
@@ -16,8 +16,23 @@ const DAY_MS: u64 = 86_400_000;
 /// Generates unique ids for one producer.
 #[derive(Debug)]
 pub(crate) struct UniqueIdGenerator {
-    prefix: [u8; 10],
+    /// The fixed first 10 bytes (address, pid, salt), already in hex.
+    prefix_hex: [u8; 20],
     counter: AtomicU32,
+    /// The last day asked about (high 32 bits) and the day its month
+    /// started (low 32 bits), both as days since 1970-01-01: the calendar
+    /// arithmetic runs once a day, not once per id.
+    month: AtomicU64,
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// `bytes` in upper-case hex into `out` (twice as long).
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    for (b, o) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        o[0] = HEX[usize::from(b >> 4)];
+        o[1] = HEX[usize::from(b & 0xF)];
+    }
 }
 
 impl UniqueIdGenerator {
@@ -34,10 +49,28 @@ impl UniqueIdGenerator {
         // Only the low 16 bits of the pid fit, as in RocketMQ.
         prefix[4..6].copy_from_slice(&(std::process::id() as u16).to_be_bytes());
         prefix[6..10].copy_from_slice(&rand::random::<u32>().to_be_bytes());
+        let mut prefix_hex = [0u8; 20];
+        hex_into(&prefix, &mut prefix_hex);
         Self {
-            prefix,
+            prefix_hex,
             counter: AtomicU32::new(rand::random::<u32>()),
+            month: AtomicU64::new(u64::MAX),
         }
+    }
+
+    /// Start of the UTC month containing `now_ms`.
+    fn month_start_ms(&self, now_ms: u64) -> u64 {
+        let day = now_ms / DAY_MS;
+        let known = self.month.load(Ordering::Relaxed);
+        if known >> 32 == day {
+            return (known & u64::from(u32::MAX)) * DAY_MS;
+        }
+        let start = start_of_month_ms(now_ms);
+        if let (Ok(d), Ok(s)) = (u32::try_from(day), u32::try_from(start / DAY_MS)) {
+            self.month
+                .store((u64::from(d) << 32) | u64::from(s), Ordering::Relaxed);
+        }
+        start
     }
 
     /// The next id, for the current time.
@@ -49,20 +82,17 @@ impl UniqueIdGenerator {
     /// The next id, for a time the caller already has (a batch's born
     /// timestamp: one clock read per batch instead of one per message).
     pub(crate) fn id_at(&self, now_ms: u64) -> String {
-        let since_month = now_ms - start_of_month_ms(now_ms);
+        let since_month = now_ms - self.month_start_ms(now_ms);
         let counter = self.counter.fetch_add(1, Ordering::Relaxed) as u16;
-        let mut bytes = [0u8; 16];
-        bytes[..10].copy_from_slice(&self.prefix);
+        let mut tail = [0u8; 6];
         // Fits: a month is at most 31 days = 2_678_400_000 ms < 2^32.
-        bytes[10..14].copy_from_slice(&(since_month as u32).to_be_bytes());
-        bytes[14..16].copy_from_slice(&counter.to_be_bytes());
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        let mut id = String::with_capacity(UNIQUE_ID_LEN);
-        for b in bytes {
-            id.push(char::from(HEX[usize::from(b >> 4)]));
-            id.push(char::from(HEX[usize::from(b & 0xF)]));
-        }
-        id
+        tail[..4].copy_from_slice(&(since_month as u32).to_be_bytes());
+        tail[4..].copy_from_slice(&counter.to_be_bytes());
+        let mut id = [0u8; UNIQUE_ID_LEN];
+        id[..20].copy_from_slice(&self.prefix_hex);
+        hex_into(&tail, &mut id[20..]);
+        // Hex digits are ASCII: never lossy.
+        String::from_utf8_lossy(&id).into_owned()
     }
 }
 
@@ -114,6 +144,23 @@ mod tests {
         // 2023-11-14T22:13:20Z -> 2023-11-01T00:00:00Z
         assert_eq!(start_of_month_ms(1_700_000_000_000), 1_698_796_800_000);
         assert_eq!(start_of_month_ms(1_698_796_800_000), 1_698_796_800_000);
+    }
+
+    #[test]
+    fn the_time_field_follows_the_month_across_its_end() {
+        let g = UniqueIdGenerator::new(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)));
+        let field = |id: String| u32::from_str_radix(&id[20..28], 16).unwrap();
+        // 2024-02-29T23:59:59.999Z, then 2024-03-01T00:00:00.000Z and back.
+        let last = 1_709_251_199_999;
+        assert_eq!(field(g.id_at(last)), 29 * 86_400_000 - 1);
+        assert_eq!(field(g.id_at(last)), 29 * 86_400_000 - 1, "cached");
+        assert_eq!(field(g.id_at(last + 1)), 0);
+        assert_eq!(field(g.id_at(last + 1 + 86_400_000)), 86_400_000);
+        assert_eq!(
+            field(g.id_at(last)),
+            29 * 86_400_000 - 1,
+            "a clock step back"
+        );
     }
 
     #[test]
