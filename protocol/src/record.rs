@@ -188,10 +188,6 @@ pub struct StoreStamp {
     pub host: SocketAddr,
 }
 
-fn put_host(dst: &mut BytesMut, addr: SocketAddr) {
-    dst.put_slice(&host_bytes(addr));
-}
-
 fn host_bytes(addr: SocketAddr) -> [u8; HOST_LEN] {
     let v6 = match addr.ip() {
         IpAddr::V4(v4) => v4.to_ipv6_mapped(),
@@ -279,18 +275,16 @@ pub fn encode(
     }
     let start = dst.len();
     dst.reserve(total);
-    dst.put_u32(total as u32);
-    dst.put_u32(RECORD_MAGIC);
-    dst.put_u32(0); // CRC, sealed below
-    dst.put_u32(born.flags);
-    dst.put_u32(0);
-    dst.put_u64(0);
-    dst.put_u64(0);
-    dst.put_u64(born.timestamp);
-    dst.put_u64(0);
-    put_host(dst, born.host);
-    put_host(dst, SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0));
-    dst.put_u32(born.reconsume_times);
+    // The fixed part in one piece; the store fields, the CRC (sealed
+    // below) and the store host ([::]:0) stay zero.
+    let mut fixed = [0u8; RECORD_FIXED_LEN];
+    fixed[..4].copy_from_slice(&(total as u32).to_be_bytes());
+    fixed[4..8].copy_from_slice(&RECORD_MAGIC.to_be_bytes());
+    fixed[OFF_FLAGS..OFF_FLAGS + 4].copy_from_slice(&born.flags.to_be_bytes());
+    fixed[OFF_BORN_TS..OFF_BORN_TS + 8].copy_from_slice(&born.timestamp.to_be_bytes());
+    fixed[OFF_BORN_HOST..OFF_BORN_HOST + HOST_LEN].copy_from_slice(&host_bytes(born.host));
+    fixed[OFF_RECONSUME..OFF_RECONSUME + 4].copy_from_slice(&born.reconsume_times.to_be_bytes());
+    dst.put_slice(&fixed);
     let topic = msg.topic.as_str().as_bytes();
     dst.put_u8(topic.len() as u8); // names are at most 127 bytes
     dst.put_slice(topic);
@@ -678,6 +672,37 @@ mod tests {
         let mut b = BytesMut::new();
         encode(m, born(), 1 << 20, &mut b).unwrap();
         b
+    }
+
+    #[test]
+    fn the_fixed_part_is_laid_out_field_by_field() {
+        let m = Message::new(TopicName::new("T").unwrap(), &b"xy"[..]);
+        let born = BornInfo {
+            timestamp: 0x0102_0304_0506_0708,
+            host: "10.0.0.7:5555".parse().unwrap(),
+            flags: 0x0A0B_0C0D,
+            reconsume_times: 3,
+        };
+        let mut b = BytesMut::new();
+        let total = encode(&m, born, 1 << 20, &mut b).unwrap();
+        let mut want = Vec::new();
+        want.extend_from_slice(&(total as u32).to_be_bytes());
+        want.extend_from_slice(&RECORD_MAGIC.to_be_bytes());
+        want.extend_from_slice(&b[8..12]); // the CRC, checked by decoding
+        want.extend_from_slice(&0x0A0B_0C0Du32.to_be_bytes());
+        want.extend_from_slice(&[0; 4 + 8 + 8]); // queue id, queue and log offsets
+        want.extend_from_slice(&0x0102_0304_0506_0708u64.to_be_bytes());
+        want.extend_from_slice(&[0; 8]); // store time
+        want.extend_from_slice(&[0; 10]);
+        want.extend_from_slice(&[0xFF, 0xFF, 10, 0, 0, 7]); // IPv4-mapped
+        want.extend_from_slice(&5555u16.to_be_bytes());
+        want.extend_from_slice(&[0; HOST_LEN]); // store host [::]:0
+        want.extend_from_slice(&3u32.to_be_bytes());
+        assert_eq!(want.len(), RECORD_FIXED_LEN);
+        assert_eq!(&b[..RECORD_FIXED_LEN], &want[..]);
+        let d = decode(&b.freeze()).unwrap();
+        assert_eq!(d.reconsume_times, 3);
+        assert_eq!(&d.message.body[..], b"xy");
     }
 
     #[test]
