@@ -53,6 +53,14 @@ macro_rules! name_type {
                 Ok(Self(name))
             }
 
+            /// Checks `name` as [`Self::new`] does, without making one.
+            ///
+            /// # Errors
+            /// [`NameError`] says what is wrong with the name.
+            pub fn check(name: &str) -> Result<(), NameError> {
+                validate($kind, name)
+            }
+
             /// The name as a string slice.
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -172,6 +180,22 @@ mod tests {
             TopicName::new("é"),
             Err(NameError::InvalidChar { .. })
         ));
+        // `check` judges exactly as `new` does.
+        for name in [
+            "../x",
+            "a/b",
+            "",
+            "é",
+            "TopicTest",
+            "%RETRY%g",
+            "x".repeat(200).as_str(),
+        ] {
+            assert_eq!(
+                TopicName::check(name),
+                TopicName::new(name).map(|_| ()),
+                "{name:?}"
+            );
+        }
     }
 
     #[test]

@@ -488,7 +488,7 @@ pub fn parse(buf: &[u8]) -> Result<RecordRef<'_>, RecordError> {
     };
     let n = c.len_u8("topic length")?;
     let topic = c.str(n, "topic")?;
-    TopicName::new(topic)?;
+    TopicName::check(topic)?;
     let n = c.len_u16("tags length")?;
     let tags = c.str(n, "tags")?;
     let n = c.len_u16("keys length")?;
