@@ -246,6 +246,23 @@ pub fn encode(
     max_body: usize,
     dst: &mut BytesMut,
 ) -> Result<usize, RecordError> {
+    encode_with(msg, None, born, max_body, dst)
+}
+
+/// [`encode`] with one more property, `extra`, after the message's own
+/// ones, as if it were in `msg.properties` (whose key it must not share):
+/// a producer adds the unique id this way without building a map entry
+/// for every message.
+///
+/// # Errors
+/// As [`encode`].
+pub fn encode_with(
+    msg: &Message,
+    extra: Option<(&str, &str)>,
+    born: BornInfo,
+    max_body: usize,
+    dst: &mut BytesMut,
+) -> Result<usize, RecordError> {
     if msg.body.len() > max_body {
         return Err(RecordError::BodyTooLarge {
             len: msg.body.len(),
@@ -264,12 +281,18 @@ pub fn encode(
             "keys must be non-empty and contain no spaces",
         ));
     }
-    for (k, v) in &msg.properties {
+    let extra_len = extra.map_or(0, |(k, v)| 4 + k.len() + v.len());
+    for (k, v) in msg
+        .properties
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(extra)
+    {
         if k.len() > usize::from(u16::MAX) || v.len() > usize::from(u16::MAX) {
             return Err(RecordError::Field("property longer than 65535 bytes"));
         }
     }
-    let total = encoded_len(msg);
+    let total = encoded_len(msg) + extra_len;
     if u32::try_from(total).is_err() {
         return Err(RecordError::Malformed("record longer than 4 GiB"));
     }
@@ -301,9 +324,15 @@ pub fn encode(
         .properties
         .iter()
         .map(|(k, v)| 4 + k.len() + v.len())
-        .sum();
+        .sum::<usize>()
+        + extra_len;
     dst.put_u32(props as u32);
-    for (k, v) in &msg.properties {
+    for (k, v) in msg
+        .properties
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(extra)
+    {
         dst.put_u16(k.len() as u16);
         dst.put_slice(k.as_bytes());
         dst.put_u16(v.len() as u16);
@@ -703,6 +732,29 @@ mod tests {
         let d = decode(&b.freeze()).unwrap();
         assert_eq!(d.reconsume_times, 3);
         assert_eq!(&d.message.body[..], b"xy");
+    }
+
+    #[test]
+    fn an_extra_property_encodes_as_if_it_were_in_the_map() {
+        let m = sample();
+        let mut with_extra = BytesMut::new();
+        encode_with(
+            &m,
+            Some(("UNIQ_KEY", "ABC")),
+            born(),
+            1 << 20,
+            &mut with_extra,
+        )
+        .unwrap();
+        let in_map = m.clone().with_property("UNIQ_KEY", "ABC");
+        let d = decode(&with_extra.freeze()).unwrap();
+        assert_eq!(d.message, in_map);
+        let r = decode(&encoded(&in_map).freeze()).unwrap();
+        assert_eq!(d.stored_size, r.stored_size);
+        let too_long = "x".repeat(70_000);
+        let mut b = BytesMut::new();
+        assert!(encode_with(&m, Some(("k", too_long.as_str())), born(), 1 << 20, &mut b).is_err());
+        assert!(b.is_empty(), "nothing written on error");
     }
 
     #[test]

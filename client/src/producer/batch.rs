@@ -108,13 +108,14 @@ pub(crate) fn encode_batch(
                 limits.max_body
             )));
         }
-        // Like RocketMQ, keep an id the application set itself.
-        let id = msg
-            .properties
-            .entry(PROPERTY_UNIQ_KEY.to_string())
-            .or_insert_with(|| ids.id_at(born.timestamp))
-            .clone();
-        let size = record::encode(&msg, born, limits.max_body, &mut body)
+        // Like RocketMQ, keep an id the application set itself; a new one
+        // goes into the record without a map entry of its own.
+        let (id, generated) = match msg.properties.get(PROPERTY_UNIQ_KEY) {
+            Some(own) => (own.clone(), false),
+            None => (ids.id_at(born.timestamp), true),
+        };
+        let extra = generated.then_some((PROPERTY_UNIQ_KEY, id.as_str()));
+        let size = record::encode_with(&msg, extra, born, limits.max_body, &mut body)
             .map_err(|e| invalid(format!("message {i}: {e}")))?;
         // Checked as the batch grows, so a huge batch is refused without
         // encoding (and compressing) all of it.
@@ -201,6 +202,12 @@ mod tests {
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].unique_id(), Some(b.unique_ids[0].as_str()));
         assert_eq!(all[1].message.body, "bb");
+        assert_eq!(
+            all[1].unique_id(),
+            Some(user_id),
+            "the application's id is kept"
+        );
+        assert_eq!(all[1].message.properties.len(), 1);
         assert_eq!(
             b.sizes,
             all.iter()
