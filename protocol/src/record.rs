@@ -212,11 +212,7 @@ fn read_host(b: &[u8]) -> SocketAddr {
 
 /// Bytes `msg` takes as a record.
 pub fn encoded_len(msg: &Message) -> usize {
-    let props: usize = msg
-        .properties
-        .iter()
-        .map(|(k, v)| 4 + k.len() + v.len())
-        .sum();
+    let props = props_len(msg.properties.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     RECORD_FIXED_LEN
         + 1
         + msg.topic.as_str().len()
@@ -228,6 +224,12 @@ pub fn encoded_len(msg: &Message) -> usize {
         + props
         + 4
         + msg.body.len()
+}
+
+/// Bytes the properties take in a record: two length prefixes and the
+/// bytes of each key and value.
+fn props_len<'a>(props: impl Iterator<Item = (&'a str, &'a str)>) -> usize {
+    props.map(|(k, v)| 4 + k.len() + v.len()).sum()
 }
 
 fn keys_len(keys: &[String]) -> usize {
@@ -281,18 +283,16 @@ pub fn encode_with(
             "keys must be non-empty and contain no spaces",
         ));
     }
-    let extra_len = extra.map_or(0, |(k, v)| 4 + k.len() + v.len());
-    for (k, v) in msg
-        .properties
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .chain(extra)
-    {
-        if k.len() > usize::from(u16::MAX) || v.len() > usize::from(u16::MAX) {
-            return Err(RecordError::Field("property longer than 65535 bytes"));
-        }
+    let props = || {
+        msg.properties
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(extra)
+    };
+    if props().any(|(k, v)| k.len() > usize::from(u16::MAX) || v.len() > usize::from(u16::MAX)) {
+        return Err(RecordError::Field("property longer than 65535 bytes"));
     }
-    let total = encoded_len(msg) + extra_len;
+    let total = encoded_len(msg) + props_len(extra.into_iter());
     if u32::try_from(total).is_err() {
         return Err(RecordError::Malformed("record longer than 4 GiB"));
     }
@@ -320,19 +320,8 @@ pub fn encode_with(
         }
         dst.put_slice(k.as_bytes());
     }
-    let props: usize = msg
-        .properties
-        .iter()
-        .map(|(k, v)| 4 + k.len() + v.len())
-        .sum::<usize>()
-        + extra_len;
-    dst.put_u32(props as u32);
-    for (k, v) in msg
-        .properties
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .chain(extra)
-    {
+    dst.put_u32(props_len(props()) as u32);
+    for (k, v) in props() {
         dst.put_u16(k.len() as u16);
         dst.put_slice(k.as_bytes());
         dst.put_u16(v.len() as u16);

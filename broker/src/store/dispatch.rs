@@ -99,9 +99,10 @@ pub(crate) fn run(shared: Arc<Shared>) {
 
 /// Dispatches everything visible and not dispatched yet. Called by the
 /// dispatcher thread, in sync mode by the flusher right after its
-/// fdatasync and in async mode by the writer right after its write. `Some(true)` if there was something to dispatch,
-/// `Some(false)` if not, `None` if dispatching has stopped for good
-/// (poisoned, or an injected crash).
+/// fdatasync and in async mode by the writer right after its write.
+/// `Some(true)` if there was something to dispatch, `Some(false)` if not,
+/// `None` if dispatching has stopped for good (poisoned, or an injected
+/// crash).
 pub(crate) fn dispatch_visible(shared: &Shared) -> Option<bool> {
     let visible = shared.visible();
     if visible <= shared.dispatched.load(Ordering::Acquire) {
