@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferromq_client::remoting::Connection;
+use ferromq_client::remoting::{Connection, Reply};
 use ferromq_client::{ClientError, Message, SendStatus};
-use ferromq_protocol::header::PullMessageRequest;
+use ferromq_protocol::header::{PullMessageRequest, PullMessageResponse};
 use ferromq_protocol::record;
 use ferromq_protocol::{GroupName, QueueId, QueueOffset, ResponseCode, TopicName};
 use ferromq_tests::{encode_records, producer, raw_send, wait_for, TestCluster};
@@ -18,6 +18,21 @@ const T: Duration = Duration::from_secs(5);
 async fn send(conn: &Connection, topic: &TopicName, body: &str) -> Result<u64, ClientError> {
     let records = encode_records(&[Message::new(topic.clone(), body.to_string())]);
     raw_send(conn, topic, records, 1).await
+}
+
+/// Up to 32 messages of queue 0 of `topic`, from its start.
+async fn pull_from_start(conn: &Connection, topic: &TopicName) -> Reply<PullMessageResponse> {
+    let pull = PullMessageRequest {
+        consumer_group: GroupName::new("g").unwrap(),
+        topic: topic.clone(),
+        queue_id: QueueId::new(0),
+        queue_offset: QueueOffset::new(0),
+        max_messages: 32,
+        max_bytes: 1 << 20,
+        hold_ms: 0,
+        expression: None,
+    };
+    conn.call(&pull, Bytes::new(), T).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,17 +57,7 @@ async fn fsync_failure_fails_sends_and_keeps_reads() {
         .is_err());
 
     // Reads go on, and only the flushed message is visible.
-    let pull = PullMessageRequest {
-        consumer_group: GroupName::new("g").unwrap(),
-        topic: topic.clone(),
-        queue_id: QueueId::new(0),
-        queue_offset: QueueOffset::new(0),
-        max_messages: 32,
-        max_bytes: 1 << 20,
-        hold_ms: 0,
-        expression: None,
-    };
-    let r = conn.call(&pull, Bytes::new(), T).await.unwrap();
+    let r = pull_from_start(&conn, &topic).await;
     assert_eq!(r.code, ResponseCode::Success);
     let msgs = record::decode_all(&r.body).unwrap();
     assert_eq!(msgs.len(), 1);
@@ -170,17 +175,7 @@ async fn sends_during_a_stalled_device_write_get_an_answer_not_silence() {
         "the withdrawn send took no place"
     );
     let conn = Connection::connect(c.broker_addr(), T).await.unwrap();
-    let pull = PullMessageRequest {
-        consumer_group: GroupName::new("g").unwrap(),
-        topic: topic.clone(),
-        queue_id: QueueId::new(0),
-        queue_offset: QueueOffset::new(0),
-        max_messages: 32,
-        max_bytes: 1 << 20,
-        hold_ms: 0,
-        expression: None,
-    };
-    let r = conn.call(&pull, Bytes::new(), T).await.unwrap();
+    let r = pull_from_start(&conn, &topic).await;
     let bodies: Vec<Bytes> = record::decode_all(&r.body)
         .unwrap()
         .into_iter()
