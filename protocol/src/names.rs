@@ -3,6 +3,7 @@
 
 use std::borrow::Borrow;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,19 +39,22 @@ fn validate(kind: &'static str, s: &str) -> Result<(), NameError> {
 macro_rules! name_type {
     ($(#[$doc:meta])* $ty:ident, $kind:literal) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $ty(String);
+        ///
+        /// Shared, immutable text: a clone costs a reference count, not an
+        /// allocation.
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+        #[serde(try_from = "String")]
+        pub struct $ty(Arc<str>);
 
         impl $ty {
             /// Validates `name` (`^[%a-zA-Z0-9_-]{1,127}$`).
             ///
             /// # Errors
             /// [`NameError`] says what is wrong with the name.
-            pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
-                let name = name.into();
-                validate($kind, &name)?;
-                Ok(Self(name))
+            pub fn new(name: impl AsRef<str>) -> Result<Self, NameError> {
+                let name = name.as_ref();
+                validate($kind, name)?;
+                Ok(Self(Arc::from(name)))
             }
 
             /// Checks `name` as [`Self::new`] does, without making one.
@@ -88,9 +92,15 @@ macro_rules! name_type {
             }
         }
 
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
         impl From<$ty> for String {
             fn from(n: $ty) -> String {
-                n.0
+                n.0.to_string()
             }
         }
 
@@ -206,6 +216,22 @@ mod tests {
         assert_eq!(
             postcard::from_bytes::<TopicName>(&bytes).ok(),
             TopicName::new("ok").ok()
+        );
+    }
+
+    #[test]
+    fn serializes_as_a_plain_string() {
+        let t = TopicName::new("Orders_1").unwrap();
+        let as_name = postcard::to_stdvec(&t).unwrap();
+        let as_str = postcard::to_stdvec(&"Orders_1").unwrap();
+        assert_eq!(as_name, as_str);
+        assert_eq!(postcard::from_bytes::<TopicName>(&as_name).unwrap(), t);
+        assert_eq!(String::from(t.clone()), "Orders_1");
+        let copy = t.clone();
+        assert_eq!(
+            copy.as_str().as_ptr(),
+            t.as_str().as_ptr(),
+            "a clone shares the text"
         );
     }
 }
