@@ -24,7 +24,7 @@ async fn a_standalone_broker_creates_topics_on_first_send() {
             .send(Message::new(topic.clone(), format!("m{i}")))
             .await
             .unwrap();
-        assert_eq!(r.broker_addr, b.broker_addr());
+        assert_eq!(&*r.broker_addr, b.broker_addr());
         queues.insert(r.queue_id.get());
     }
     assert!(queues.iter().all(|q| *q < 4), "{queues:?}");

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferromq_protocol::header::{SendMessageRequest, PROPERTY_DELAY_LEVEL};
+use ferromq_protocol::header::{SendMessageRequest, SendMessageResponse, PROPERTY_DELAY_LEVEL};
 use ferromq_protocol::{BrokerName, GroupName, Message, TopicName};
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -110,7 +110,7 @@ impl Producer {
         let deadline = Instant::now() + i.send_timeout;
         let lanes = match &i.lanes {
             Some(l) if !delayed => l,
-            _ => return single(self.send_encoded(&one, Target::AnyQueue, deadline).await),
+            _ => return single(self.send_encoded(one, Target::AnyQueue, deadline).await),
         };
         let topic = one.topic.clone();
         match lanes.admit(one, deadline) {
@@ -121,7 +121,7 @@ impl Producer {
                     producer: self,
                     topic: &topic,
                 };
-                single(self.send_encoded(&one, Target::AnyQueue, deadline).await)
+                single(self.send_encoded(one, Target::AnyQueue, deadline).await)
             }
             Admitted::Wait(rx) => {
                 coalesce::wait(rx, deadline, &topic, i.send_timeout.as_millis()).await
@@ -137,7 +137,7 @@ impl Producer {
         };
         loop {
             let outcome = self
-                .send_encoded(&group.batch, Target::AnyQueue, group.deadline)
+                .send_encoded(group.batch, Target::AnyQueue, group.deadline)
                 .await;
             tracing::trace!(messages = group.replies.len(), "coalesced send done");
             coalesce::answer(group.replies, outcome);
@@ -168,7 +168,7 @@ impl Producer {
     pub async fn send_batch(&self, msgs: Vec<Message>) -> Result<Vec<SendResult>> {
         let batch = self.encode(msgs)?;
         let deadline = Instant::now() + self.inner.send_timeout;
-        self.send_encoded(&batch, Target::AnyQueue, deadline).await
+        self.send_encoded(batch, Target::AnyQueue, deadline).await
     }
 
     /// Sends one message to exactly `queue` (e.g. for per-key ordering).
@@ -186,7 +186,7 @@ impl Producer {
         let batch = self.encode(vec![msg])?;
         let deadline = Instant::now() + self.inner.send_timeout;
         single(
-            self.send_encoded(&batch, Target::Queue(queue), deadline)
+            self.send_encoded(batch, Target::Queue(queue), deadline)
                 .await,
         )
     }
@@ -199,7 +199,7 @@ impl Producer {
     /// Sends `batch`, retrying on another broker until `deadline`.
     async fn send_encoded(
         &self,
-        batch: &EncodedBatch,
+        batch: EncodedBatch,
         target: Target<'_>,
         deadline: Instant,
     ) -> Result<Vec<SendResult>> {
@@ -226,30 +226,31 @@ impl Producer {
                 Some(f) if matches!(target, Target::AnyQueue) => f.unavailable(Instant::now()),
                 _ => Unavailable::default(),
             };
-            let result = match pick(&route, target, &i.chooser, &failed, &avoid) {
+            let e = match pick(&route, target, &i.chooser, &failed, &avoid) {
                 Ok((queue, addr)) => {
                     let remaining = deadline.saturating_duration_since(Instant::now());
-                    let r = self.send_once(batch, &queue, &addr, remaining).await;
-                    if r.is_err() {
-                        failed.push(queue.broker_name);
+                    match self.send_once(&batch, &queue, &addr, remaining).await {
+                        Ok((status, resp)) => {
+                            let name = &queue.broker_name;
+                            return Ok(result::results(status, &resp, batch, name, &addr));
+                        }
+                        Err(e) => {
+                            failed.push(queue.broker_name);
+                            e
+                        }
                     }
-                    r
                 }
-                Err(e) => Err(e),
+                Err(e) => e,
             };
-            match result {
-                Ok(results) => return Ok(results),
-                Err(e) if e.is_retryable() && attempt < i.retries => {
-                    warn!(topic = %batch.topic, attempt, error = %e, "send failed; retrying");
-                    last_err = Some(e);
-                }
-                Err(e) => {
-                    if e.is_retryable() {
-                        self.refresh_in_background(&batch.topic);
-                    }
-                    return Err(e);
-                }
+            if !e.is_retryable() {
+                return Err(e);
             }
+            if attempt == i.retries {
+                self.refresh_in_background(&batch.topic);
+                return Err(e);
+            }
+            warn!(topic = %batch.topic, attempt, error = %e, "send failed; retrying");
+            last_err = Some(e);
         }
         self.refresh_in_background(&batch.topic);
         Err(last_err.unwrap_or_else(timed_out))
@@ -291,7 +292,7 @@ impl Producer {
         queue: &MessageQueue,
         addr: &str,
         timeout: Duration,
-    ) -> Result<Vec<SendResult>> {
+    ) -> Result<(SendStatus, SendMessageResponse)> {
         let req = SendMessageRequest {
             producer_group: self.inner.group.clone(),
             topic: batch.topic.clone(),
@@ -304,11 +305,11 @@ impl Producer {
             .client
             .call(addr, &req, batch.body.clone(), timeout)
             .await;
-        let results = reply.and_then(|reply| {
-            result::results(reply.code, &reply.header, batch, &queue.broker_name, addr)
+        let answer = reply.and_then(|reply| {
+            result::status(reply.code, addr).map(|status| (status, reply.header))
         });
-        self.record(&queue.broker_name, started, results.as_ref().map(|_| ()));
-        results
+        self.record(&queue.broker_name, started, answer.as_ref().map(|_| ()));
+        answer
     }
 }
 

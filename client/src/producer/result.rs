@@ -1,5 +1,7 @@
 //! What a send reports back, one [`SendResult`] per message.
 
+use std::sync::Arc;
+
 use ferromq_protocol::header::SendMessageResponse;
 use ferromq_protocol::{
     BrokerName, CommitLogOffset, MessageId, QueueId, QueueOffset, ResponseCode,
@@ -32,50 +34,58 @@ pub struct SendResult {
     pub unique_id: String,
     /// Broker name the message went to.
     pub broker_name: BrokerName,
-    /// Address of that broker.
-    pub broker_addr: String,
+    /// Address of that broker (shared by the results of one send).
+    pub broker_addr: Arc<str>,
     /// Queue on that broker.
     pub queue_id: QueueId,
     /// Position in that queue.
     pub queue_offset: QueueOffset,
 }
 
+/// What the broker's answer code says about a send it answered.
+///
+/// # Errors
+/// [`ClientError::Server`] for a code that is not an answer to a send.
+pub(crate) fn status(code: ResponseCode, broker_addr: &str) -> Result<SendStatus> {
+    match code {
+        ResponseCode::Success => Ok(SendStatus::Ok),
+        ResponseCode::FlushDiskTimeout => Ok(SendStatus::FlushDiskTimeout),
+        other => Err(ClientError::Server {
+            addr: broker_addr.to_string(),
+            code: other,
+            message: "unexpected response code to a send".into(),
+        }),
+    }
+}
+
 /// Builds one result per message of `batch` from the broker's answer:
 /// message `i` sits at `queue_offset + i` and at the first record's
-/// commit-log offset plus the sizes of the records before it.
+/// commit-log offset plus the sizes of the records before it. The batch's
+/// unique ids move into the results, and its broker name and address are
+/// shared by them, so a result costs no allocation of its own.
 pub(crate) fn results(
-    code: ResponseCode,
+    status: SendStatus,
     resp: &SendMessageResponse,
-    batch: &EncodedBatch,
+    batch: EncodedBatch,
     broker_name: &BrokerName,
     broker_addr: &str,
-) -> Result<Vec<SendResult>> {
-    let status = match code {
-        ResponseCode::Success => SendStatus::Ok,
-        ResponseCode::FlushDiskTimeout => SendStatus::FlushDiskTimeout,
-        other => {
-            return Err(ClientError::Server {
-                addr: broker_addr.to_string(),
-                code: other,
-                message: "unexpected response code to a send".into(),
-            })
-        }
-    };
+) -> Vec<SendResult> {
+    let broker_addr: Arc<str> = Arc::from(broker_addr);
     let mut commit_log = resp.commit_log_offset.get();
     let mut out = Vec::with_capacity(batch.sizes.len());
-    for (i, (size, unique_id)) in batch.sizes.iter().zip(&batch.unique_ids).enumerate() {
+    for (i, (size, unique_id)) in batch.sizes.iter().zip(batch.unique_ids).enumerate() {
         out.push(SendResult {
             status,
             msg_id: MessageId::new(resp.store_host, CommitLogOffset::new(commit_log)),
-            unique_id: unique_id.clone(),
+            unique_id,
             broker_name: broker_name.clone(),
-            broker_addr: broker_addr.to_string(),
+            broker_addr: broker_addr.clone(),
             queue_id: resp.queue_id,
             queue_offset: QueueOffset::new(resp.queue_offset.get() + i as u64),
         });
         commit_log += size;
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
@@ -100,7 +110,8 @@ mod tests {
             store_host: "127.0.0.1:10911".parse().unwrap(),
         };
         let b = BrokerName::new("broker-a").unwrap();
-        let r = results(ResponseCode::Success, &resp, &batch, &b, "127.0.0.1:10911").unwrap();
+        let ok = status(ResponseCode::Success, "127.0.0.1:10911").unwrap();
+        let r = results(ok, &resp, batch.clone(), &b, "127.0.0.1:10911");
         let offsets: Vec<u64> = r.iter().map(|r| r.msg_id.offset().get()).collect();
         assert_eq!(offsets, [0x1000, 0x1000 + 100, 0x1000 + 350]);
         let qo: Vec<u64> = r.iter().map(|r| r.queue_offset.get()).collect();
@@ -108,9 +119,13 @@ mod tests {
         assert_eq!(r[1].unique_id, "B");
         assert_eq!(r[0].msg_id.to_string(), "7F00000100002A9F0000000000001000");
         assert!(r.iter().all(|r| r.status == SendStatus::Ok));
+        assert_eq!(&*r[2].broker_addr, "127.0.0.1:10911");
+        assert!(Arc::ptr_eq(&r[0].broker_addr, &r[2].broker_addr));
 
-        let r = results(ResponseCode::FlushDiskTimeout, &resp, &batch, &b, "x").unwrap();
+        let late = status(ResponseCode::FlushDiskTimeout, "x").unwrap();
+        let r = results(late, &resp, batch, &b, "x");
         assert_eq!(r[0].status, SendStatus::FlushDiskTimeout);
-        assert!(results(ResponseCode::PullNotFound, &resp, &batch, &b, "x").is_err());
+        assert_eq!(r.len(), 3);
+        assert!(status(ResponseCode::PullNotFound, "x").is_err());
     }
 }

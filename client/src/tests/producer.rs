@@ -18,10 +18,10 @@ async fn send_reports_where_the_message_went() {
         .unwrap();
     assert_eq!(r.status, SendStatus::Ok);
     assert_eq!(r.broker_name.as_str(), "broker-a");
-    assert_eq!(r.broker_addr, *c.brokers[0].addr.lock());
+    assert_eq!(*r.broker_addr, *c.brokers[0].addr.lock());
     assert_eq!(r.queue_offset, QueueOffset::new(0));
     assert_eq!(r.unique_id.len(), 32);
-    assert_eq!(r.msg_id.store_host().to_string(), r.broker_addr);
+    assert_eq!(r.msg_id.store_host().to_string(), *r.broker_addr);
 
     let admin = AdminClient::new(p.client().clone());
     let q = MessageQueue::new(topic("T"), r.broker_name.clone(), r.queue_id);
