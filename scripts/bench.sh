@@ -140,6 +140,22 @@ run() {
     cat "$out/$name.json" >&2
 }
 
+# The disk's O_DIRECT write figure moves by tens of per cent within minutes
+# on a shared machine, so each produce scenario that is rated against the
+# disk gets its own figures, taken just before and just after it:
+# disk_run NAME MQBENCH-ARGS… writes $out/NAME.disk ({"before", "after"}).
+disk_now() {
+    "$root/scripts/machine-limits.sh" --disk-only --dir "$store_parent"
+}
+disk_run() {
+    local name="$1" before after
+    before=$(disk_now)
+    run "$@"
+    after=$(disk_now)
+    log "$name: disk before $before MB/s, after $after MB/s"
+    echo "{\"before\": $before, \"after\": $after}" >"$out/$name.disk"
+}
+
 # Other work on the machine skews every figure: keep the load with the results.
 cut -d' ' -f1-3 /proc/loadavg >"$out/loadavg-start"
 # A fresh broker and store: every scenario starts from an empty store, so
@@ -155,7 +171,7 @@ for flush in "${flush_modes[@]}"; do
     fresh_broker "$flush"
     if [[ "$flush" == async ]]; then
         "$bin_dir/mqadmin" -n "$ns" updateTopic -t BenchBacklog -c DefaultCluster -r 8 -w 8 >/dev/null
-        run async-produce-batched produce -t BenchBacklog --count "$backlog_msgs" \
+        disk_run async-produce-batched produce -t BenchBacklog --count "$backlog_msgs" \
             --producers 4 --inflight 8 --batch 32 --warmup 1
         if [[ $drop_caches -eq 1 ]]; then
             sync; echo 3 >/proc/sys/vm/drop_caches
@@ -166,15 +182,15 @@ for flush in "${flush_modes[@]}"; do
         # behind the producer, as on a broker in steady state; without it a
         # run longer than the free disk ends in DiskFull answers.
         fresh_broker async --file-reserved-hours 0
-        run async-produce-batched-long produce -t BenchTopic --duration $(( secs * 2 )) \
+        disk_run async-produce-batched-long produce -t BenchTopic --duration $(( secs * 2 )) \
             --producers 4 --inflight 8 --batch 32
         # The same amount in sends of 256 messages (4 producers x 4 in
         # flight): the per-request costs spread over more messages.
         fresh_broker async
-        run async-produce-batch256 produce -t BenchTopic --count "$backlog_msgs" \
+        disk_run async-produce-batch256 produce -t BenchTopic --count "$backlog_msgs" \
             --producers 4 --inflight 4 --batch 256 --warmup 1
         fresh_broker async --file-reserved-hours 0
-        run async-produce-batch256-long produce -t BenchTopic --duration "$secs" \
+        disk_run async-produce-batch256-long produce -t BenchTopic --duration "$secs" \
             --producers 4 --inflight 4 --batch 256
         fresh_broker async
         run async-e2e e2e -t BenchTopic --rate 5000 --duration "$secs"

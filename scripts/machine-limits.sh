@@ -8,9 +8,14 @@
 #   * loopback TCP bandwidth, one stream (iperf3; fallback a Python socket pair).
 #
 # Usage: scripts/machine-limits.sh [--dir DIR] [--out FILE.json] [--quick]
+#                                   [--disk-only]
 #   DIR     where the test files go (default: $TMPDIR or /tmp); use the disk
 #           the broker's store will be on
 #   --quick smaller files and shorter runs (a rough figure in ~20 s)
+#   --disk-only  measure only the O_DIRECT sequential write (1 GiB) and
+#           print its MB/s as a bare number (scripts/bench.sh takes one
+#           before and after each produce scenario: this disk's figure
+#           moves by tens of per cent within minutes)
 # Prints a summary; with --out also writes the figures as one JSON object
 # (MB = 10^6 bytes), which scripts/bench.sh uses for its ratios.
 # Installs fio and iperf3 with apt-get when they are missing and apt-get is
@@ -21,12 +26,14 @@ dir="${TMPDIR:-/tmp}"
 out=""
 size_mb=2048
 secs=10
+disk_only=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --dir) dir="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
         --quick) size_mb=512; secs=4; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        --disk-only) disk_only=1; size_mb=1024; shift ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -144,6 +151,10 @@ EOF
 }
 
 ensure_tools
+if [[ $disk_only -eq 1 ]]; then
+    seq_write_direct
+    exit 0
+fi
 log "disk under test: $(df -h "$work" | awk 'NR==2 {print $1, $6}')"
 log "sequential write, O_DIRECT (${size_mb} MiB)…"
 seq_direct=$(seq_write_direct)
