@@ -36,14 +36,37 @@ fn validate(kind: &'static str, s: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// A name type that [`NameVisitor`] can build.
+trait CheckedName {
+    const KIND: &'static str;
+    /// Wraps a name that [`validate`] accepted.
+    fn from_checked(name: &str) -> Self;
+}
+
+/// Deserializes a name from the input's string without an intermediate
+/// `String` (one allocation, for the shared text), validating it first.
+struct NameVisitor<T>(std::marker::PhantomData<T>);
+
+impl<T: CheckedName> serde::de::Visitor<'_> for NameVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a {} name", T::KIND)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        validate(T::KIND, v).map_err(E::custom)?;
+        Ok(T::from_checked(v))
+    }
+}
+
 macro_rules! name_type {
     ($(#[$doc:meta])* $ty:ident, $kind:literal) => {
         $(#[$doc])*
         ///
         /// Shared, immutable text: a clone costs a reference count, not an
         /// allocation.
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-        #[serde(try_from = "String")]
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $ty(Arc<str>);
 
         impl $ty {
@@ -95,6 +118,19 @@ macro_rules! name_type {
         impl Serialize for $ty {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_str(NameVisitor(std::marker::PhantomData::<$ty>))
+            }
+        }
+
+        impl CheckedName for $ty {
+            const KIND: &'static str = $kind;
+            fn from_checked(name: &str) -> Self {
+                Self(Arc::from(name))
             }
         }
 
