@@ -295,6 +295,7 @@ pub async fn start(
     sc.flush = config.flush;
     sc.prefill_segments = config.prefill_segments;
     sc.direct_io = config.direct_io;
+    sc.recycle_segments = config.recycle_segments;
     sc.log_cache_size = config.log_cache_size;
     sc.max_message_size = config.max_message_size;
     sc.sync_flush_timeout = config.sync_flush_timeout;

@@ -36,6 +36,9 @@ pub struct BrokerConfig {
     /// Commit log through O_DIRECT and the store's block cache. See
     /// `StoreConfig::direct_io`.
     pub direct_io: bool,
+    /// Keep up to two deleted segments for reuse. See
+    /// `StoreConfig::recycle_segments`.
+    pub recycle_segments: bool,
     /// Bytes of the commit log's block cache. See
     /// `StoreConfig::log_cache_size`.
     pub log_cache_size: u64,
@@ -99,6 +102,7 @@ impl BrokerConfig {
             segment_size: 1 << 30,
             prefill_segments: None,
             direct_io: true,
+            recycle_segments: true,
             log_cache_size: 64 << 20,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
@@ -162,6 +166,8 @@ pub struct FileConfig {
     pub prefill_segments: Option<bool>,
     /// `--direct-io`.
     pub direct_io: Option<bool>,
+    /// `--recycle-segments`.
+    pub recycle_segments: Option<bool>,
     /// `--log-cache-size`, in bytes.
     pub log_cache_size: Option<u64>,
     /// Largest total size of one batch send in bytes.

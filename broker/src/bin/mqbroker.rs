@@ -85,6 +85,11 @@ struct Args {
     /// system allows it) [default: true]
     #[arg(long)]
     direct_io: Option<bool>,
+    /// Keep up to two segments that retention deletes and reuse them as
+    /// new ones: no discard stalls on delete, no fresh blocks to allocate
+    /// (up to two segments of disk stay allocated) [default: true]
+    #[arg(long)]
+    recycle_segments: Option<bool>,
     /// Memory for the commit log's block cache in bytes [default: 64 MiB]
     #[arg(long)]
     log_cache_size: Option<u64>,
@@ -182,6 +187,9 @@ async fn start(args: Args, file: FileConfig) -> Result<()> {
         config.queue_lock_expiry = Duration::from_millis(ms);
     }
     config.prefill_segments = args.prefill_segments.or(file.prefill_segments);
+    if let Some(r) = args.recycle_segments.or(file.recycle_segments) {
+        config.recycle_segments = r;
+    }
     if let Some(d) = args.direct_io.or(file.direct_io) {
         config.direct_io = d;
     }

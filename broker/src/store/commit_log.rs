@@ -15,12 +15,19 @@ use parking_lot::{Mutex, RwLock};
 
 use super::cache::{block_size, BlockCache, CacheStats};
 use super::error::StoreError;
-use super::fsutil::{numbered_files, sync_dir, AlignedBuf, ALIGN};
+use super::fsutil::{file_name, numbered_files, sync_dir, AlignedBuf, ALIGN};
 use super::segment::{open_direct, Segment};
 
 /// Bytes of the marker that ends a segment early: u32 remaining size, u32
 /// END_OF_SEGMENT_MAGIC. A record is only placed where this still fits after it.
 pub(crate) const EOS_MARKER_LEN: u64 = 8;
+
+/// Next to `commitlog/`: segments retention kept for reuse
+/// (`StoreConfig::recycle_segments`), named by their old base offset.
+pub(crate) const SPARE_DIR: &str = "commitlog-spare";
+
+/// Most segments kept for reuse at once.
+const MAX_SPARES: usize = 2;
 
 pub(crate) struct CommitLog {
     dir: PathBuf,
@@ -37,12 +44,18 @@ pub(crate) struct CommitLog {
     /// With direct I/O: every log write and read goes through this cache
     /// and O_DIRECT; without (`None`): pwrite and pread via the page cache.
     cache: Option<BlockCache>,
+    /// Where deleted segments wait for reuse; `None` without recycling.
+    spare_dir: Option<PathBuf>,
+    /// The files waiting there, full segment-sized.
+    spares: Mutex<Vec<PathBuf>>,
 }
 
 /// How the log does its I/O (`StoreConfig::direct_io`, `log_cache_size`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LogIo {
     pub(crate) prefill: bool,
+    /// Keep deleted segments for reuse (`StoreConfig::recycle_segments`).
+    pub(crate) recycle: bool,
     pub(crate) direct_io: bool,
     pub(crate) cache_size: u64,
 }
@@ -85,6 +98,11 @@ impl CommitLog {
             segments.insert(base, Arc::new(seg));
             expect = Some(base + segment_size);
         }
+        let spare_dir = dir.parent().map(|p| p.join(SPARE_DIR));
+        let spares = match &spare_dir {
+            Some(d) => load_spares(d, io.recycle, segment_size)?,
+            None => Vec::new(),
+        };
         Ok(Self {
             dir: dir.to_path_buf(),
             segment_size,
@@ -94,6 +112,8 @@ impl CommitLog {
             cache: block
                 .map(|b| BlockCache::new(io.cache_size, b, segment_size))
                 .transpose()?,
+            spare_dir: spare_dir.filter(|_| io.recycle),
+            spares: Mutex::new(spares),
         })
     }
 
@@ -168,21 +188,38 @@ impl CommitLog {
         if let Some(seg) = self.segments.read().get(&base) {
             return Ok(seg.clone());
         }
-        let seg = Arc::new(Segment::create(
-            &self.dir,
-            base,
-            self.segment_size,
-            self.prefill,
-            self.cache.is_some(),
-        )?);
+        let direct = self.cache.is_some();
+        let spare = self.spares.lock().pop();
+        let reused = spare.and_then(|spare| {
+            Segment::reuse(&spare, &self.dir, base, direct)
+                .inspect_err(|e| {
+                    tracing::warn!(spare = %spare.display(), error = %e, "could not reuse a spare segment; creating a new one");
+                    let _ = std::fs::remove_file(&spare);
+                })
+                .ok()
+        });
+        let seg = match reused {
+            Some(seg) => {
+                tracing::debug!(base, "reused a spare segment");
+                seg
+            }
+            None => {
+                let seg =
+                    Segment::create(&self.dir, base, self.segment_size, self.prefill, direct)?;
+                tracing::debug!(base, "created commit-log segment");
+                seg
+            }
+        };
+        let seg = Arc::new(seg);
         self.segments.write().insert(base, seg.clone());
-        tracing::debug!(base, "created commit-log segment");
         Ok(seg)
     }
 
     /// Deletes the oldest segment if it is the one at `base`. Readers that
     /// already hold it keep reading the unlinked file.
-    pub(crate) fn remove_front(&self, base: u64) -> io::Result<bool> {
+    /// With `may_keep`, and room among the spares, the file is kept for
+    /// reuse instead (`StoreConfig::recycle_segments`).
+    pub(crate) fn remove_front(&self, base: u64, may_keep: bool) -> io::Result<bool> {
         let seg = {
             let mut segs = self.segments.write();
             match segs.first_key_value() {
@@ -193,10 +230,38 @@ impl CommitLog {
         let Some(seg) = seg else {
             return Ok(false);
         };
+        if may_keep && self.keep_as_spare(&seg)? {
+            return Ok(true);
+        }
         std::fs::remove_file(seg.path())
             .map_err(super::error::io_at("remove segment", seg.path()))?;
         sync_dir(&self.dir)?;
         Ok(true)
+    }
+
+    /// Moves a segment that left the log into the spare directory, if
+    /// recycling is on, there is room, and it is whole; whether it did.
+    fn keep_as_spare(&self, seg: &Segment) -> io::Result<bool> {
+        let Some(spare_dir) = &self.spare_dir else {
+            return Ok(false);
+        };
+        let mut spares = self.spares.lock();
+        if spares.len() >= MAX_SPARES || seg.len_on_disk()? != self.segment_size {
+            return Ok(false);
+        }
+        let to = spare_dir.join(file_name(seg.base()));
+        std::fs::rename(seg.path(), &to)
+            .map_err(super::error::io_at("keep segment as a spare", seg.path()))?;
+        sync_dir(&self.dir)?;
+        sync_dir(spare_dir)?;
+        spares.push(to);
+        tracing::debug!(base = seg.base(), "kept a deleted segment for reuse");
+        Ok(true)
+    }
+
+    /// How many deleted segments wait for reuse.
+    pub(crate) fn spare_count(&self) -> usize {
+        self.spares.lock().len()
     }
 
     /// The segment holding `[offset, offset + len)`, which must lie in one
@@ -326,4 +391,40 @@ fn direct_io_works(dir: &Path) -> bool {
             false
         }
     }
+}
+
+/// The spare segments in `dir` to keep: with `recycle`, up to
+/// [`MAX_SPARES`] whole ones. Others (recycling turned off, a changed
+/// segment size, a file cut short) are deleted, freeing their space.
+fn load_spares(dir: &Path, recycle: bool, segment_size: u64) -> io::Result<Vec<PathBuf>> {
+    if !dir.exists() {
+        if recycle {
+            std::fs::create_dir_all(dir)
+                .map_err(super::error::io_at("create spare segment directory", dir))?;
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        return Ok(Vec::new());
+    }
+    let mut kept = Vec::new();
+    let mut removed = false;
+    for (_, path) in numbered_files(dir)? {
+        let whole = std::fs::metadata(&path)
+            .map_err(super::error::io_at("stat spare segment", &path))?
+            .len()
+            == segment_size;
+        if recycle && whole && kept.len() < MAX_SPARES {
+            kept.push(path);
+        } else {
+            tracing::info!(file = %path.display(), "deleting a spare segment that will not be reused");
+            std::fs::remove_file(&path)
+                .map_err(super::error::io_at("remove spare segment", &path))?;
+            removed = true;
+        }
+    }
+    if removed {
+        sync_dir(dir)?;
+    }
+    Ok(kept)
 }

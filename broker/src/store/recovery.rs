@@ -40,6 +40,7 @@ pub(crate) fn recover(config: &StoreConfig, unclean: bool) -> Result<Parts, Stor
         config.segment_size,
         LogIo {
             prefill: config.prefill(),
+            recycle: config.recycle_segments,
             direct_io: config.direct_io,
             cache_size: config.log_cache_size,
         },

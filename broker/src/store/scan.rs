@@ -127,7 +127,7 @@ pub(crate) fn scan_counted(
             return Ok((
                 pos,
                 StopReason::Invalid(format!(
-                    "record stamped for offset {}",
+                    "record stamped for offset {} (old bytes of a reused segment, or damage)",
                     rec.commit_log_offset
                 )),
             ));

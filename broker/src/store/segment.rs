@@ -9,6 +9,11 @@ use std::path::{Path, PathBuf};
 use super::error::io_at;
 use super::fsutil::{file_name, fill_zeroes, preallocate, sync_dir};
 
+/// Bytes zeroed at the start of a reused segment: one page, so that it
+/// reads as unwritten (recovery, and `CommitLog::truncate`'s check of
+/// segments past the end, look at a segment's first bytes).
+const REUSED_HEAD: u64 = 4096;
+
 pub(crate) struct Segment {
     base: u64,
     path: PathBuf,
@@ -57,6 +62,39 @@ impl Segment {
         file.sync_all().map_err(io_at("fsync segment", &path))?;
         sync_dir(dir)?;
         Self::with_file(path, base, file, direct)
+    }
+
+    /// Makes `spare`, a former segment of the same size that retention
+    /// kept (see `StoreConfig::recycle_segments`), the segment `dir/<base>`:
+    /// renames it, zeroes its first page so that the new segment reads as
+    /// unwritten from its start, and makes both durable. The rest keeps its
+    /// old bytes. Nothing serves them: readers stay below what the writer
+    /// wrote, the writer zeroes the rest of every page it writes, and
+    /// recovery accepts a record only where it was stamped to be (every
+    /// record names its own commit-log offset, and these name an older one).
+    pub(crate) fn reuse(spare: &Path, dir: &Path, base: u64, direct: bool) -> io::Result<Self> {
+        let path = dir.join(file_name(base));
+        std::fs::rename(spare, &path).map_err(io_at("reuse spare segment", spare))?;
+        let prepared = (|| {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(io_at("open segment", &path))?;
+            fill_zeroes(&file, &path, REUSED_HEAD)?;
+            file.sync_data().map_err(io_at("fsync segment", &path))?;
+            sync_dir(dir)?;
+            if let Some(spares) = spare.parent() {
+                sync_dir(spares)?;
+            }
+            Self::with_file(path.clone(), base, file, direct)
+        })();
+        if prepared.is_err() {
+            // Leave no half-prepared segment behind for the caller's
+            // fallback (a fresh file of the same name).
+            let _ = std::fs::remove_file(&path);
+        }
+        prepared
     }
 
     pub(crate) fn open(path: PathBuf, base: u64, direct: bool) -> io::Result<Self> {

@@ -333,6 +333,7 @@ impl Shared {
             recovery_scanned_bytes: self.recovery.bytes_read,
             recovery_lowest_read: self.recovery.lowest_read,
             segments_deleted: c.segments_deleted.load(Ordering::Relaxed),
+            spare_segments: self.log.spare_count(),
             disk_full: self.disk_full.load(Ordering::Acquire),
             direct_io: self.log.direct(),
             cache_hits: cache.hits,

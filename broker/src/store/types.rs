@@ -90,8 +90,12 @@ pub struct StoreStats {
     pub recovery_scanned_bytes: u64,
     /// Lowest commit-log offset recovery read; `u64::MAX` if it read none.
     pub recovery_lowest_read: u64,
-    /// Commit-log segments deleted by retention since open.
+    /// Commit-log segments deleted by retention since open (those kept
+    /// for reuse included).
     pub segments_deleted: u64,
+    /// Deleted segments waiting in `commitlog-spare/` to be reused
+    /// (`StoreConfig::recycle_segments`).
+    pub spare_segments: usize,
     /// Appends are refused because the disk is above `disk_reject_ratio`.
     pub disk_full: bool,
     /// The commit log is written and read with O_DIRECT through the

@@ -12,6 +12,7 @@ mod invalid;
 mod poison;
 mod read_path;
 mod recovery_scan;
+mod recycle;
 mod reopen;
 mod retention;
 mod roll_crash;
