@@ -245,8 +245,10 @@ impl CommitLog {
         let Some(spare_dir) = &self.spare_dir else {
             return Ok(false);
         };
-        let mut spares = self.spares.lock();
-        if spares.len() >= MAX_SPARES || seg.len_on_disk()? != self.segment_size {
+        // Only retention adds spares (one pass at a time), so the room seen
+        // here is still there after the rename; the lock is not held
+        // across it, so a roll taking a spare never waits for these fsyncs.
+        if self.spares.lock().len() >= MAX_SPARES || seg.len_on_disk()? != self.segment_size {
             return Ok(false);
         }
         let to = spare_dir.join(file_name(seg.base()));
@@ -254,7 +256,7 @@ impl CommitLog {
             .map_err(super::error::io_at("keep segment as a spare", seg.path()))?;
         sync_dir(&self.dir)?;
         sync_dir(spare_dir)?;
-        spares.push(to);
+        self.spares.lock().push(to);
         tracing::debug!(base = seg.base(), "kept a deleted segment for reuse");
         Ok(true)
     }
@@ -262,6 +264,19 @@ impl CommitLog {
     /// How many deleted segments wait for reuse.
     pub(crate) fn spare_count(&self) -> usize {
         self.spares.lock().len()
+    }
+
+    /// Deletes every spare segment, for their space; how many went.
+    pub(crate) fn drop_spares(&self) -> io::Result<usize> {
+        let spares = std::mem::take(&mut *self.spares.lock());
+        for path in &spares {
+            std::fs::remove_file(path)
+                .map_err(super::error::io_at("remove spare segment", path))?;
+        }
+        if let (Some(dir), false) = (&self.spare_dir, spares.is_empty()) {
+            sync_dir(dir)?;
+        }
+        Ok(spares.len())
     }
 
     /// The segment holding `[offset, offset + len)`, which must lie in one

@@ -121,6 +121,17 @@ pub(crate) fn pass(shared: &Shared, trigger: Trigger) -> Result<usize, StoreErro
     let allowed = trigger == Trigger::Now
         || hour == u64::from(c.delete_when_hour)
         || usage.is_some_and(|u| u > c.disk_clean_ratio);
+    if forced(usage) {
+        // The spares' space is wanted back before any data goes.
+        let dropped = shared.log.drop_spares()?;
+        if dropped > 0 {
+            tracing::info!(
+                dropped,
+                "deleted the spare segments: the disk is nearly full"
+            );
+            usage = measure(shared);
+        }
+    }
     if !allowed && !forced(usage) {
         return Ok(0);
     }

@@ -187,6 +187,24 @@ async fn near_a_full_disk_deleted_segments_are_not_kept() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spares_are_given_back_when_the_disk_gets_nearly_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _, n) = after_retention(dir.path()).await;
+    assert_eq!(store.stats().spare_segments, 2);
+    // Below the force ratio a pass leaves them.
+    store.set_disk_usage_override(Some(0.80));
+    pass(&store.shared, Trigger::Timer).unwrap();
+    assert_eq!(store.stats().spare_segments, 2);
+    // Above it their space goes first.
+    store.set_disk_usage_override(Some(0.87));
+    pass(&store.shared, Trigger::Timer).unwrap();
+    assert_eq!(store.stats().spare_segments, 0);
+    assert_eq!(spare_inodes(dir.path()).len(), 0);
+    assert_fixed_queue(&store, n);
+    store.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timer_pass_deletes_a_few_segments_and_keeps_them() {
     let dir = tempfile::tempdir().unwrap();
     let (store, arrivals) = open(dir.path(), FlushMode::Sync);
