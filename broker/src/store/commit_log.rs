@@ -252,8 +252,12 @@ impl CommitLog {
             return Ok(false);
         }
         let to = spare_dir.join(file_name(seg.base()));
-        std::fs::rename(seg.path(), &to)
-            .map_err(super::error::io_at("keep segment as a spare", seg.path()))?;
+        if let Err(e) = std::fs::rename(seg.path(), &to) {
+            // E.g. `commitlog/` on a file system of its own: the segment
+            // is deleted as without recycling.
+            tracing::warn!(segment = %seg.path().display(), spare = %to.display(), error = %e, "cannot keep a deleted segment as a spare; deleting it");
+            return Ok(false);
+        }
         sync_dir(&self.dir)?;
         sync_dir(spare_dir)?;
         self.spares.lock().push(to);

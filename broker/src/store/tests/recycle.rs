@@ -227,3 +227,21 @@ async fn a_timer_pass_deletes_a_few_segments_and_keeps_them() {
     assert_consistent(&store);
     store.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_that_cannot_be_kept_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, arrivals) = open(dir.path(), FlushMode::Sync);
+    let n = fill(&store, &arrivals, 0, 4).await;
+    let front = store.shared.log.bases()[0];
+    // The spare directory is gone (as if on another file system, where a
+    // rename cannot reach): retention deletes instead, and goes on.
+    fs::remove_dir_all(dir.path().join(SPARE_DIR)).unwrap();
+    store.advance_retention_clock(OLD);
+    assert!(store.delete_expired_now().unwrap() >= 2);
+    assert_eq!(store.stats().spare_segments, 0);
+    assert!(!segment_path(dir.path(), front).exists());
+    assert_fixed_queue(&store, n);
+    assert_consistent(&store);
+    store.shutdown().await.unwrap();
+}
