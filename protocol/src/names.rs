@@ -36,27 +36,20 @@ fn validate(kind: &'static str, s: &str) -> Result<(), NameError> {
     Ok(())
 }
 
-/// A name type that [`NameVisitor`] can build.
-trait CheckedName {
-    const KIND: &'static str;
-    /// Wraps a name that [`validate`] accepted.
-    fn from_checked(name: &str) -> Self;
-}
-
-/// Deserializes a name from the input's string without an intermediate
-/// `String` (one allocation, for the shared text), validating it first.
+/// Deserializes a name from the input's string through its `FromStr`
+/// (validation included), without an intermediate `String`: one
+/// allocation, for the shared text.
 struct NameVisitor<T>(std::marker::PhantomData<T>);
 
-impl<T: CheckedName> serde::de::Visitor<'_> for NameVisitor<T> {
+impl<T: std::str::FromStr<Err = NameError>> serde::de::Visitor<'_> for NameVisitor<T> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a {} name", T::KIND)
+        f.write_str("a name")
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
-        validate(T::KIND, v).map_err(E::custom)?;
-        Ok(T::from_checked(v))
+        v.parse().map_err(E::custom)
     }
 }
 
@@ -124,13 +117,6 @@ macro_rules! name_type {
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 d.deserialize_str(NameVisitor(std::marker::PhantomData::<$ty>))
-            }
-        }
-
-        impl CheckedName for $ty {
-            const KIND: &'static str = $kind;
-            fn from_checked(name: &str) -> Self {
-                Self(Arc::from(name))
             }
         }
 
