@@ -216,9 +216,11 @@ impl CommitLog {
     }
 
     /// Deletes the oldest segment if it is the one at `base`. Readers that
-    /// already hold it keep reading the unlinked file.
-    /// With `may_keep`, and room among the spares, the file is kept for
-    /// reuse instead (`StoreConfig::recycle_segments`).
+    /// already hold it keep reading the unlinked file. With `may_keep`, and
+    /// room among the spares, the file is kept for reuse instead
+    /// (`StoreConfig::recycle_segments`); a reader that still holds it may
+    /// then find newer bytes there, and refuses them as it refuses any
+    /// record stamped for another offset.
     pub(crate) fn remove_front(&self, base: u64, may_keep: bool) -> io::Result<bool> {
         let seg = {
             let mut segs = self.segments.write();

@@ -64,6 +64,12 @@ fn assert_fixed_queue(store: &MessageStore, n: u64) {
     }
 }
 
+/// `n` spares, by the store's count and on disk.
+fn assert_spares(store: &MessageStore, dir: &Path, n: usize) {
+    assert_eq!(store.stats().spare_segments, n, "spares counted");
+    assert_eq!(spare_inodes(dir).len(), n, "spare files");
+}
+
 fn spare_inodes(dir: &Path) -> HashSet<u64> {
     fs::read_dir(dir.join(SPARE_DIR))
         .map(|d| d.map(|e| e.unwrap().metadata().unwrap().ino()).collect())
@@ -75,11 +81,17 @@ fn segment_path(dir: &Path, base: u64) -> std::path::PathBuf {
         .join(crate::store::fsutil::file_name(base))
 }
 
+/// A new store filled to `segments` segments, and its message count.
+async fn filled(dir: &Path, segments: usize) -> (Arc<MessageStore>, Arc<Arrivals>, u64) {
+    let (store, arrivals) = open(dir, FlushMode::Sync);
+    let n = fill(&store, &arrivals, 0, segments).await;
+    (store, arrivals, n)
+}
+
 /// Fills several segments and lets retention delete all but the active
 /// one; returns the store and how many messages it holds.
 async fn after_retention(dir: &Path) -> (Arc<MessageStore>, Arc<Arrivals>, u64) {
-    let (store, arrivals) = open(dir, FlushMode::Sync);
-    let n = fill(&store, &arrivals, 0, 6).await;
+    let (store, arrivals, n) = filled(dir, 6).await;
     store.advance_retention_clock(OLD);
     let deleted = store.delete_expired_now().unwrap();
     assert!(deleted >= 4, "deleted {deleted}");
@@ -90,9 +102,8 @@ async fn after_retention(dir: &Path) -> (Arc<MessageStore>, Arc<Arrivals>, u64) 
 async fn deleted_segments_are_reused_and_their_old_records_never_come_back() {
     let dir = tempfile::tempdir().unwrap();
     let (store, arrivals, mut n) = after_retention(dir.path()).await;
-    assert_eq!(store.stats().spare_segments, 2, "two deleted segments kept");
+    assert_spares(&store, dir.path(), 2);
     let spares = spare_inodes(dir.path());
-    assert_eq!(spares.len(), 2);
     assert_fixed_queue(&store, n);
 
     // Write on until the writer is three appends into a reused segment.
@@ -151,23 +162,20 @@ async fn spares_survive_a_restart_and_go_when_recycling_is_turned_off() {
     drop(store);
 
     let (store, _) = open(dir.path(), FlushMode::Sync);
-    assert_eq!(store.stats().spare_segments, 2);
-    assert_eq!(spare_inodes(dir.path()).len(), 2);
+    assert_spares(&store, dir.path(), 2);
     store.shutdown().await.unwrap();
     drop(store);
 
     let mut c = config(dir.path(), FlushMode::Sync);
     c.recycle_segments = false;
     let (store, arrivals) = open_with(c);
-    assert_eq!(store.stats().spare_segments, 0);
-    assert_eq!(spare_inodes(dir.path()).len(), 0, "their space is freed");
+    assert_spares(&store, dir.path(), 0);
     assert_fixed_queue(&store, n);
     // Deleting now removes the files.
     let m = fill(&store, &arrivals, n, 3).await;
     store.advance_retention_clock(OLD);
     assert!(store.delete_expired_now().unwrap() > 0);
-    assert_eq!(store.stats().spare_segments, 0);
-    assert_eq!(spare_inodes(dir.path()).len(), 0);
+    assert_spares(&store, dir.path(), 0);
     assert_fixed_queue(&store, m);
     store.shutdown().await.unwrap();
 }
@@ -175,13 +183,11 @@ async fn spares_survive_a_restart_and_go_when_recycling_is_turned_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn near_a_full_disk_deleted_segments_are_not_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, arrivals) = open(dir.path(), FlushMode::Sync);
-    let n = fill(&store, &arrivals, 0, 4).await;
+    let (store, _, n) = filled(dir.path(), 4).await;
     // Above the force ratio: young segments go, and none is kept.
     store.set_disk_usage_override(Some(0.87));
     assert!(store.delete_expired_now().unwrap() > 0);
-    assert_eq!(store.stats().spare_segments, 0);
-    assert_eq!(spare_inodes(dir.path()).len(), 0);
+    assert_spares(&store, dir.path(), 0);
     assert_fixed_queue(&store, n);
     store.shutdown().await.unwrap();
 }
@@ -198,8 +204,7 @@ async fn spares_are_given_back_when_the_disk_gets_nearly_full() {
     // Above it their space goes first.
     store.set_disk_usage_override(Some(0.87));
     pass(&store.shared, Trigger::Timer).unwrap();
-    assert_eq!(store.stats().spare_segments, 0);
-    assert_eq!(spare_inodes(dir.path()).len(), 0);
+    assert_spares(&store, dir.path(), 0);
     assert_fixed_queue(&store, n);
     store.shutdown().await.unwrap();
 }
@@ -207,8 +212,7 @@ async fn spares_are_given_back_when_the_disk_gets_nearly_full() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timer_pass_deletes_a_few_segments_and_keeps_them() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, arrivals) = open(dir.path(), FlushMode::Sync);
-    let n = fill(&store, &arrivals, 0, 6).await;
+    let (store, _, n) = filled(dir.path(), 6).await;
     let before = store.shared.log.bases().len();
     store.advance_retention_clock(OLD);
     // Above the clean ratio, below the force ratio: expired segments go at
@@ -231,8 +235,7 @@ async fn a_timer_pass_deletes_a_few_segments_and_keeps_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_that_cannot_be_kept_is_deleted() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, arrivals) = open(dir.path(), FlushMode::Sync);
-    let n = fill(&store, &arrivals, 0, 4).await;
+    let (store, _, n) = filled(dir.path(), 4).await;
     let front = store.shared.log.bases()[0];
     // The spare directory is gone (as if on another file system, where a
     // rename cannot reach): retention deletes instead, and goes on.
