@@ -43,7 +43,10 @@ async fn append_fixed(store: &MessageStore, from: u64) {
     assert_eq!(r.queue_offset.get(), from);
 }
 
-/// Appends until the log has `segments` segments; returns the message count.
+/// Appends until the log has `segments` segments; returns the message
+/// count. Returns once the allocator has also made the segment after the
+/// active one, so that it takes no spare (nor adds a segment) behind a
+/// test's back until the writer rolls again.
 async fn fill(store: &MessageStore, arrivals: &Arrivals, from: u64, segments: usize) -> u64 {
     let mut n = from;
     while store.shared.log.bases().len() < segments {
@@ -51,6 +54,10 @@ async fn fill(store: &MessageStore, arrivals: &Arrivals, from: u64, segments: us
         n += PER_APPEND;
     }
     wait_visible(arrivals, "R", 0, n);
+    let next = store.stats().written_offset / SEG * SEG + SEG;
+    wait_for("the segment after the active one", || {
+        store.shared.log.segment(next).is_some()
+    });
     n
 }
 
