@@ -46,6 +46,10 @@ impl Frame {
     }
 }
 
+/// Most room [`FrameCodec::decode`] reserves past an incomplete frame for
+/// the frames behind it.
+const READ_AHEAD_MAX: usize = 256 << 10;
+
 /// Splits a byte stream into frames and writes frames into one.
 #[derive(Clone, Debug)]
 pub struct FrameCodec {
@@ -73,7 +77,8 @@ impl FrameCodec {
     /// Takes one whole frame off the front of `src`.
     ///
     /// Returns `Ok(None)` when `src` does not hold a whole frame yet (and
-    /// reserves room for it, which is bounded by the limit).
+    /// reserves room for it, bounded by the limit, and for at most
+    /// 256 KiB of the frames behind it).
     ///
     /// # Errors
     /// A [`FrameError`] when the stream is invalid; the caller should close
@@ -93,7 +98,11 @@ impl FrameCodec {
             return Err(FrameError::Truncated("frame shorter than its fixed header"));
         }
         if src.len() < 4 + len {
-            src.reserve(4 + len - src.len());
+            // Room for the rest of this frame and for some of the frames
+            // behind it, so one read can take several: a sender with many
+            // requests in flight has them queued on the socket.
+            let behind = (2 * len).min(READ_AHEAD_MAX);
+            src.reserve(4 + len - src.len() + behind);
             return Ok(None);
         }
         src.advance(4);
@@ -222,6 +231,35 @@ mod tests {
             Some(sample())
         );
         assert!(whole.is_empty());
+    }
+
+    #[test]
+    fn an_incomplete_frame_leaves_room_for_the_frames_behind_it() {
+        let mut frame = sample();
+        frame.body = Bytes::from(vec![7u8; 40_000]);
+        let full = encoded(&frame);
+        let len = full.len() - 4;
+        let mut part = BytesMut::from(&full[..1000]);
+        assert!(FrameCodec::default().decode(&mut part).unwrap().is_none());
+        assert!(
+            part.capacity() >= full.len() + 2 * len,
+            "{}",
+            part.capacity()
+        );
+        // Two frames arriving in one read come out one after the other.
+        part.extend_from_slice(&full[1000..]);
+        part.extend_from_slice(&full);
+        let mut codec = FrameCodec::default();
+        assert_eq!(codec.decode(&mut part).unwrap(), Some(frame.clone()));
+        assert_eq!(codec.decode(&mut part).unwrap(), Some(frame));
+        assert!(part.is_empty());
+        // What is reserved past the frame is bounded.
+        let mut big = BytesMut::from(&(8u32 << 20).to_be_bytes()[..]);
+        assert!(FrameCodec::new(16 << 20)
+            .decode(&mut big)
+            .unwrap()
+            .is_none());
+        assert!(big.capacity() <= (8 << 20) + 4 + READ_AHEAD_MAX + 4096);
     }
 
     #[test]
