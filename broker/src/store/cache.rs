@@ -3,7 +3,8 @@
 //!
 //! The log is cut into aligned blocks (1 MiB, or less for small segments). The writer copies
 //! each group into the cached block(s) it falls in and writes the touched
-//! 4 KiB pages from there with O_DIRECT: the page cache is never filled,
+//! 4 KiB pages from there with one vectored O_DIRECT write (the device gets
+//! a request per block at once): the page cache is never filled,
 //! and the memory the log passes through is the same few blocks over and
 //! over. Readers copy out of cached blocks; a block that is not cached is
 //! read from the segment (O_DIRECT, whole block) into a free or evicted
@@ -23,8 +24,12 @@
 //!   that the writer does not reload it.
 //! * After an open the writer's first block is loaded from disk before the
 //!   writer adds to it: its first write rewrites the page it continues in.
-//! * Slot locks are never held while another slot or the map is locked
-//!   (eviction only `try_write`s), so there is no lock-order cycle.
+//! * Nothing waits for a slot lock while holding the map, and eviction
+//!   only `try_write`s, so there is no lock-order cycle. Only the writer
+//!   holds several slots at once (read-locked until its device write is
+//!   done), at most half of them, so an eviction always finds a victim.
+//!   (`clear` write-locks slots under the map, but runs only at open,
+//!   before the writer.)
 
 use std::collections::HashMap;
 use std::io;
@@ -42,6 +47,8 @@ use super::segment::Segment;
 /// Largest cached block; smaller segment sizes get smaller blocks
 /// ([`block_size`]).
 pub(crate) const MAX_BLOCK: u64 = 1 << 20;
+/// Most blocks one device write covers (see `Blocks::write`).
+const MAX_BLOCKS_PER_WRITE: usize = 16;
 /// Base of a slot that holds nothing valid.
 const EMPTY: u64 = u64::MAX;
 /// Blocks loaded ahead after a read missed.
@@ -324,8 +331,15 @@ impl Blocks {
     fn write(&self, seg: &Segment, start: u64, parts: &[&[u8]]) -> io::Result<()> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let size = self.block;
+        // Blocks held for one device write: at most half the cache, so
+        // readers always find slots (and a tiny cache writes block by
+        // block).
+        let most = (self.slots.len() / 2).clamp(1, MAX_BLOCKS_PER_WRITE);
         let mut parts = parts.iter().copied();
         let mut cur: &[u8] = &[];
+        // The touched pages of the blocks filled so far, read-locked until
+        // they are written; consecutive in the segment.
+        let mut pages: Vec<(RwLockReadGuard<'_, Slot>, u64, usize, usize)> = Vec::new();
         for (b, at, end) in pieces(start, total, size) {
             let pad = align_up(end);
             let mut g = self.writer_block(seg, b, at > 0)?;
@@ -348,11 +362,37 @@ impl Blocks {
             }
             block[end..pad].fill(0);
             let from = at - at % ALIGN as usize;
-            let g = RwLockWriteGuard::downgrade(g);
-            seg.write_direct_at(&g.data()[from..pad], b - seg.base() + from as u64)?;
-            drop(g);
-            self.end.store(b + end as u64, Ordering::Release);
+            pages.push((RwLockWriteGuard::downgrade(g), b, from, pad));
+            if pages.len() == most {
+                self.write_pages(seg, &mut pages, b + end as u64)?;
+            }
         }
+        let end = start + total as u64;
+        self.write_pages(seg, &mut pages, end)
+    }
+
+    /// Writes the pages of `pages` (consecutive in `seg`) with one call,
+    /// so a group that spans blocks reaches the device as several requests
+    /// at once; unlocks them and moves the end of the written data to
+    /// `end`.
+    fn write_pages(
+        &self,
+        seg: &Segment,
+        pages: &mut Vec<(RwLockReadGuard<'_, Slot>, u64, usize, usize)>,
+        end: u64,
+    ) -> io::Result<()> {
+        let Some(&(_, b, from, _)) = pages.first() else {
+            return Ok(());
+        };
+        let bufs: Vec<&[u8]> = pages
+            .iter()
+            .map(|(g, _, from, pad)| &g.data()[*from..*pad])
+            .collect();
+        let written = seg.write_direct_vectored_at(&bufs, b + from as u64 - seg.base());
+        drop(bufs);
+        pages.clear();
+        written?;
+        self.end.store(end, Ordering::Release);
         Ok(())
     }
 

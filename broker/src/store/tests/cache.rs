@@ -84,6 +84,56 @@ async fn writing_on_after_a_reopen_keeps_the_records_before() {
     store.shutdown().await.unwrap();
 }
 
+/// 4 MiB segments, so the cache's blocks are 1 MiB and a large batch spans
+/// several of them: with eight blocks of cache, up to four go to the device
+/// in one vectored write; with two, one at a time (holding more would
+/// leave no slot to fill). A fresh store (empty cache) reads every record
+/// back from disk, and the writer continues inside the last block after
+/// each reopen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_across_several_blocks_reaches_the_disk_whole() {
+    for cache in [8 << 20, 2 << 20] {
+        wide_writes(cache).await;
+    }
+}
+
+async fn wide_writes(cache: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let wide = |dir: &Path| {
+        let mut c = sized(dir, FlushMode::Sync, 4 << 20);
+        c.log_cache_size = cache;
+        c.cq_entries_per_file = 4096;
+        c.index_max_entries = 16384;
+        c
+    };
+    let t = topic("Wide");
+    let mut n = 0u64;
+    for _ in 0..2 {
+        let (store, arrivals) = open_with(wide(dir.path()));
+        // A few single records first, so the big batch starts inside a
+        // block (and, after a reopen, inside one the cache never held).
+        append_n(&store, "Wide", 0, n, 3).await;
+        n += 3;
+        let bodies: Vec<Vec<u8>> = (n..n + 5000).map(|i| body("Wide", 0, i)).collect();
+        let (buf, count) = encode(&t, &bodies);
+        assert!(
+            buf.len() > (2 << 20),
+            "the batch spans at least three blocks"
+        );
+        let r = store.append(&t, QueueId::new(0), buf, count).await.unwrap();
+        assert_eq!(r.queue_offset.get(), n);
+        n += 5000;
+        wait_visible(&arrivals, "Wide", 0, n);
+        store.shutdown().await.unwrap();
+        drop(store);
+        let (store, _) = open_with(wide(dir.path()));
+        assert_queue(&store, "Wide", 0, n);
+        assert_consistent(&store);
+        assert!(store.stats().cache_misses >= 3, "read back from disk");
+        store.shutdown().await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_direct_io_the_log_goes_through_the_page_cache() {
     let dir = tempfile::tempdir().unwrap();
