@@ -91,8 +91,8 @@ impl UniqueIdGenerator {
         let mut id = [0u8; UNIQUE_ID_LEN];
         id[..20].copy_from_slice(&self.prefix_hex);
         hex_into(&tail, &mut id[20..]);
-        // Hex digits are ASCII: never lossy.
-        String::from_utf8_lossy(&id).into_owned()
+        // Hex digits are ASCII, one char each.
+        id.iter().copied().map(char::from).collect()
     }
 }
 
