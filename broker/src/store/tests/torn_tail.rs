@@ -18,9 +18,11 @@ struct Rec {
     queue: u32,
 }
 
+/// The crashed store, held as its files' contents (paths relative to the
+/// store directory, directories first) so no directory outlives the test
+/// binary: a static is never dropped.
 struct Template {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
+    files: Vec<(PathBuf, Option<Vec<u8>>)>,
     recs: Vec<Rec>,
     end: u64,
 }
@@ -57,24 +59,32 @@ fn template() -> Template {
     store.crash();
     drop(store);
     fs::remove_file(dir.path().join("checkpoint")).unwrap();
-    let path = dir.path().to_path_buf();
-    Template {
-        _dir: dir,
-        path,
-        recs,
-        end,
+    let mut files = Vec::new();
+    snapshot(dir.path(), Path::new(""), &mut files);
+    Template { files, recs, end }
+}
+
+/// Appends the entries under `root.join(rel)`: `None` for a directory
+/// (listed before what it holds), the contents for a file.
+fn snapshot(root: &Path, rel: &Path, out: &mut Vec<(PathBuf, Option<Vec<u8>>)>) {
+    for e in fs::read_dir(root.join(rel)).unwrap() {
+        let e = e.unwrap();
+        let rel = rel.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            out.push((rel.clone(), None));
+            snapshot(root, &rel, out);
+        } else {
+            out.push((rel, Some(fs::read(e.path()).unwrap())));
+        }
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            fs::copy(e.path(), &dst).unwrap();
+/// Recreates the template's store in `to`.
+fn restore(t: &Template, to: &Path) {
+    for (rel, contents) in &t.files {
+        match contents {
+            None => fs::create_dir_all(to.join(rel)).unwrap(),
+            Some(bytes) => fs::write(to.join(rel), bytes).unwrap(),
         }
     }
 }
@@ -123,7 +133,7 @@ proptest! {
         let last_base = t.end - t.end % (64 * 1024);
         let cut = last_base + ((t.end - last_base) as f64 * frac) as u64;
         let dir = tempfile::tempdir().unwrap();
-        copy_dir(&t.path, dir.path());
+        restore(t, dir.path());
         let f = OpenOptions::new().write(true).open(segment_path(dir.path(), cut)).unwrap();
         f.set_len(cut - last_base).unwrap();
         check_prefix(t, dir.path(), cut);
@@ -134,7 +144,7 @@ proptest! {
         let t = template_once();
         let cut = cut % t.end;
         let dir = tempfile::tempdir().unwrap();
-        copy_dir(&t.path, dir.path());
+        restore(t, dir.path());
         // Everything from `cut` on is lost: its segment is cut short, later
         // segments vanish.
         let base = cut - cut % (64 * 1024);
@@ -161,7 +171,7 @@ proptest! {
         let t = template_once();
         let rec = t.recs[t.recs.len() - 1 - back];
         let dir = tempfile::tempdir().unwrap();
-        copy_dir(&t.path, dir.path());
+        restore(t, dir.path());
         let f = OpenOptions::new()
             .read(true)
             .write(true)
@@ -182,7 +192,7 @@ proptest! {
     ) {
         let t = template_once();
         let dir = tempfile::tempdir().unwrap();
-        copy_dir(&t.path, dir.path());
+        restore(t, dir.path());
         let room = (64 * 1024 - t.end % (64 * 1024)) as usize;
         let f = OpenOptions::new()
             .write(true)
@@ -198,7 +208,7 @@ proptest! {
 fn garbage_after_the_end_is_cut() {
     let t = template_once();
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&t.path, dir.path());
+    restore(t, dir.path());
     let f = OpenOptions::new()
         .write(true)
         .open(segment_path(dir.path(), t.end))
@@ -217,7 +227,7 @@ fn flipped_byte_in_the_last_record_drops_only_it() {
     let last = *t.recs.last().unwrap();
     for at in [0, 5, 9, 40, last.size / 2, last.size - 1] {
         let dir = tempfile::tempdir().unwrap();
-        copy_dir(&t.path, dir.path());
+        restore(t, dir.path());
         let f = OpenOptions::new()
             .read(true)
             .write(true)
