@@ -21,11 +21,13 @@ pub fn binary_path(name: &str) -> PathBuf {
     p
 }
 
-/// Writes a config file beside `store_dir` that keeps disk-usage limits
-/// out of the way (tests must not depend on how full the machine's disk
-/// is) and sets [`crate::TEST_SEGMENT_SIZE`], and returns its path.
+/// Writes a config file into `store_dir` (so it goes with the test's temp
+/// dir) that keeps disk-usage limits out of the way (tests must not depend
+/// on how full the machine's disk is) and sets [`crate::TEST_SEGMENT_SIZE`],
+/// and returns its path.
 fn test_config(store_dir: &Path) -> PathBuf {
-    let path = store_dir.with_extension("test.toml");
+    std::fs::create_dir_all(store_dir).unwrap();
+    let path = store_dir.join("test-broker.toml");
     std::fs::write(
         &path,
         format!(
