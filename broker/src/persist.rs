@@ -9,13 +9,32 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// Writes `value` to `path` atomically and durably.
+/// Writes `value` to `path` atomically and durably. The file's directory
+/// is created (durably) if it is missing, but not its parent: a store
+/// directory removed under a running broker is not brought back holding
+/// nothing but state files, which would look like an empty store with
+/// offsets past its end at the next start.
 ///
 /// # Errors
-/// Any I/O or encoding error; the old file is then untouched.
+/// Any I/O or encoding error (`NotFound` when the parent directory is
+/// gone); the old file is then untouched.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    fs::create_dir_all(dir)?;
+    if !dir.is_dir() {
+        match fs::create_dir(dir) {
+            Ok(()) => {
+                let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+                File::open(parent.unwrap_or_else(|| Path::new(".")))?.sync_all()?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("create {}: {e}", dir.display()),
+                ))
+            }
+        }
+    }
     let tmp = path.with_extension("tmp");
     let bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
     {
@@ -82,5 +101,27 @@ impl DirtyJson {
             return Ok(());
         }
         write_json(&self.path, &snapshot()).inspect_err(|_| self.mark())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_the_file_directory_but_not_a_missing_store() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("config").join("offsets.json");
+        write_json(&path, &vec![1, 2, 3]).unwrap();
+        assert_eq!(read_json::<Vec<u32>>(&path).unwrap(), Some(vec![1, 2, 3]));
+        // Replaced, not appended to.
+        write_json(&path, &vec![4]).unwrap();
+        assert_eq!(read_json::<Vec<u32>>(&path).unwrap(), Some(vec![4]));
+
+        let gone = tmp.path().join("store");
+        let err = write_json(&gone.join("config").join("offsets.json"), &vec![1]).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+        assert!(err.to_string().contains("config"), "{err}");
+        assert!(!gone.exists(), "the missing store directory was recreated");
     }
 }
