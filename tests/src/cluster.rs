@@ -146,10 +146,41 @@ impl TestCluster {
 }
 
 impl Drop for TestCluster {
+    /// Stops the broker before the temp dir is removed: a checkpoint or a
+    /// state file written while the directory is being removed would leave
+    /// it behind.
     fn drop(&mut self) {
-        if let Some(r) = &self.broker {
-            r.token.cancel();
+        let Some(r) = self.broker.take() else {
+            self.ns_token.cancel();
+            return;
+        };
+        r.token.cancel();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) if rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                // Other workers run the broker's shutdown now: wait for all
+                // of it (its store's final checkpoint, its offsets).
+                let joined = tokio::task::block_in_place(|| {
+                    rt.block_on(tokio::time::timeout(
+                        Duration::from_secs(30),
+                        r.handle.join(),
+                    ))
+                });
+                match joined {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "broker stopped with an error"),
+                    Err(_) => tracing::warn!("broker did not stop within 30 s"),
+                }
+            }
+            _ => {
+                // One thread, this one: the broker's shutdown does not run
+                // while the dir is removed, but the store's own threads
+                // would (its checkpointer), so stop them here.
+                if let Err(e) = r.handle.store().shutdown_blocking() {
+                    tracing::warn!(error = %e, "store shutdown at the end of the test failed");
+                }
+            }
         }
+        // After the broker, so its unregistering finds the NameServer.
         self.ns_token.cancel();
     }
 }

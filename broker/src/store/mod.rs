@@ -301,6 +301,18 @@ impl MessageStore {
             })?
     }
 
+    /// [`shutdown`](Self::shutdown) for code that cannot await (a `Drop`,
+    /// a thread outside the runtime): blocks the calling thread while the
+    /// store's threads finish. None of them needs the async runtime, so this
+    /// is safe even on a runtime thread, though it stalls that thread.
+    ///
+    /// # Errors
+    /// As [`shutdown`](Self::shutdown).
+    pub fn shutdown_blocking(&self) -> Result<(), StoreError> {
+        self.shared.queue.close();
+        stop(&self.shared, &self.workers)
+    }
+
     /// Stops the threads the way a crash would: queued appends are dropped,
     /// nothing more is flushed, no checkpoint, the abort marker stays.
     #[cfg(test)]
