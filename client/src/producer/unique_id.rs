@@ -91,8 +91,9 @@ impl UniqueIdGenerator {
         let mut id = [0u8; UNIQUE_ID_LEN];
         id[..20].copy_from_slice(&self.prefix_hex);
         hex_into(&tail, &mut id[20..]);
-        // Hex digits are ASCII, one char each.
-        id.iter().copied().map(char::from).collect()
+        // Hex digits are ASCII, so this never falls back to the empty
+        // string; one allocation of the exact size, no per-char pushes.
+        String::from_utf8(id.to_vec()).unwrap_or_default()
     }
 }
 
