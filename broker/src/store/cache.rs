@@ -384,11 +384,11 @@ impl Blocks {
         let Some(&(_, b, from, _)) = pages.first() else {
             return Ok(());
         };
-        let bufs: Vec<&[u8]> = pages
+        let mut bufs: Vec<io::IoSlice<'_>> = pages
             .iter()
-            .map(|(g, _, from, pad)| &g.data()[*from..*pad])
+            .map(|(g, _, from, pad)| io::IoSlice::new(&g.data()[*from..*pad]))
             .collect();
-        let written = seg.write_direct_vectored_at(&bufs, b + from as u64 - seg.base());
+        let written = seg.write_direct_vectored_at(&mut bufs, b + from as u64 - seg.base());
         drop(bufs);
         pages.clear();
         written?;

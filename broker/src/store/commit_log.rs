@@ -15,7 +15,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::cache::{block_size, BlockCache, CacheStats};
 use super::error::StoreError;
-use super::fsutil::{file_name, numbered_files, sync_dir, AlignedBuf, ALIGN};
+use super::fsutil::{create_dir_durable, file_name, numbered_files, sync_dir, AlignedBuf, ALIGN};
 use super::segment::{open_direct, Segment};
 
 /// Bytes of the marker that ends a segment early: u32 remaining size, u32
@@ -420,11 +420,7 @@ fn direct_io_works(dir: &Path) -> bool {
 fn load_spares(dir: &Path, recycle: bool, segment_size: u64) -> io::Result<Vec<PathBuf>> {
     if !dir.exists() {
         if recycle {
-            std::fs::create_dir_all(dir)
-                .map_err(super::error::io_at("create spare segment directory", dir))?;
-            if let Some(parent) = dir.parent() {
-                sync_dir(parent)?;
-            }
+            create_dir_durable(dir)?;
         }
         return Ok(Vec::new());
     }

@@ -180,10 +180,13 @@ impl Segment {
     /// memory, `pos` and lengths aligned to 4 KiB (see
     /// `cache::BlockCache::write`). The kernel sends the device all of it
     /// at once instead of one request after another.
-    pub(crate) fn write_direct_vectored_at(&self, bufs: &[&[u8]], pos: u64) -> io::Result<()> {
+    pub(crate) fn write_direct_vectored_at(
+        &self,
+        bufs: &mut [io::IoSlice<'_>],
+        pos: u64,
+    ) -> io::Result<()> {
         let file = self.direct()?;
-        let mut slices: Vec<io::IoSlice<'_>> = bufs.iter().map(|b| io::IoSlice::new(b)).collect();
-        let mut rest = &mut slices[..];
+        let mut rest = bufs;
         let mut at = pos;
         while !rest.is_empty() {
             let n = rustix::io::pwritev(file, rest, at)
