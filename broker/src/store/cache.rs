@@ -52,7 +52,10 @@ const MAX_BLOCKS_PER_WRITE: usize = 16;
 /// Base of a slot that holds nothing valid.
 const EMPTY: u64 = u64::MAX;
 /// Blocks loaded ahead after a read missed.
-pub(crate) const READ_AHEAD: u64 = 2;
+pub(crate) const READ_AHEAD: u64 = 4;
+/// Threads loading read-ahead blocks, so that the device has more than
+/// one read to work on.
+const READ_AHEAD_THREADS: usize = 2;
 
 /// The cache block size for a segment size: the largest power of two up
 /// to [`MAX_BLOCK`] that divides it, so a block never spans two segments.
@@ -90,7 +93,7 @@ pub(crate) struct BlockCache {
     /// Requests to the read-ahead thread; dropped first on drop, which
     /// ends the thread.
     ahead: Option<SyncSender<Ahead>>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 /// A block for the read-ahead thread to load.
@@ -153,14 +156,21 @@ impl BlockCache {
     pub(crate) fn new(bytes: u64, block: u64, segment_size: u64) -> io::Result<Self> {
         let blocks = Arc::new(Blocks::new(bytes, block, segment_size));
         let (tx, rx) = sync_channel(16);
-        let weak = Arc::downgrade(&blocks);
-        let thread = std::thread::Builder::new()
-            .name("ferromq-store-readahead".into())
-            .spawn(move || read_ahead(weak, rx))?;
+        let rx = Arc::new(Mutex::new(rx));
+        let mut threads = Vec::with_capacity(READ_AHEAD_THREADS);
+        for _ in 0..READ_AHEAD_THREADS {
+            let weak = Arc::downgrade(&blocks);
+            let rx = rx.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("ferromq-store-readahead".into())
+                    .spawn(move || read_ahead(weak, &rx))?,
+            );
+        }
         Ok(Self {
             blocks,
             ahead: Some(tx),
-            thread: Some(thread),
+            threads,
         })
     }
 
@@ -241,15 +251,20 @@ impl BlockCache {
 impl Drop for BlockCache {
     fn drop(&mut self) {
         self.ahead = None;
-        if let Some(t) = self.thread.take() {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
 }
 
 /// The read-ahead thread: loads requested blocks until the cache is gone.
-fn read_ahead(blocks: Weak<Blocks>, rx: Receiver<Ahead>) {
-    while let Ok(Ahead { seg, base }) = rx.recv() {
+fn read_ahead(blocks: Weak<Blocks>, rx: &Mutex<Receiver<Ahead>>) {
+    loop {
+        // The lock is held only while waiting for the next request; the
+        // other threads wait for the lock meanwhile.
+        let Ok(Ahead { seg, base }) = rx.lock().recv() else {
+            break;
+        };
         let Some(blocks) = blocks.upgrade() else {
             break;
         };
