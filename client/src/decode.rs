@@ -29,20 +29,20 @@ pub(crate) fn messages(body: &Bytes) -> Result<Vec<StoredMessage>> {
 /// message, which no retry can ever fix, so it is skipped like RocketMQ's
 /// consumers skip a message that fails to decode.
 pub(crate) fn decompress_or_skip(
-    msgs: Vec<StoredMessage>,
+    mut msgs: Vec<StoredMessage>,
     queue: &MessageQueue,
 ) -> Vec<StoredMessage> {
-    msgs.into_iter()
-        .filter_map(
-            |mut m| match compression::decompress_message(&mut m, MAX_UNCOMPRESSED_BODY) {
-                Ok(()) => Some(m),
-                Err(e) => {
-                    error!(%queue, queue_offset = %m.queue_offset, msg_id = %m.msg_id(),
-                        unique_id = m.unique_id().unwrap_or("-"), error = %e,
-                        "skipping a message whose body cannot be decompressed");
-                    None
-                }
-            },
-        )
-        .collect()
+    // In place: nothing moves unless a message is dropped.
+    msgs.retain_mut(
+        |m| match compression::decompress_message(m, MAX_UNCOMPRESSED_BODY) {
+            Ok(()) => true,
+            Err(e) => {
+                error!(%queue, queue_offset = %m.queue_offset, msg_id = %m.msg_id(),
+                    unique_id = m.unique_id().unwrap_or("-"), error = %e,
+                    "skipping a message whose body cannot be decompressed");
+                false
+            }
+        },
+    );
+    msgs
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ferromq_protocol::header::UpdateConsumerOffsetRequest;
 use ferromq_protocol::{GroupName, StoredMessage, TopicName};
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -30,8 +30,9 @@ pub(super) struct Settings {
     pub(super) buffer_capacity: usize,
 }
 
-/// A message on its way from a pull task to `poll`.
-pub(super) type Item = (Arc<MessageQueue>, StoredMessage);
+/// What one pull brought, on its way from the queue's pull task to
+/// `poll`: messages of one queue, in queue order.
+pub(super) type Batch = (Arc<MessageQueue>, Vec<StoredMessage>);
 
 /// State the pull tasks and the route watcher share with the consumer.
 #[derive(Debug)]
@@ -40,9 +41,14 @@ pub(super) struct Shared {
     pub(super) group: GroupName,
     pub(super) settings: Settings,
     pub(super) positions: Positions,
-    /// Into the bounded buffer. Its capacity is the backpressure: a pull
-    /// task waits for room before it pulls again.
-    pub(super) tx: mpsc::Sender<Item>,
+    /// Into the buffer, a batch at a time (one hand-off per pull, not
+    /// per message).
+    pub(super) tx: mpsc::UnboundedSender<Batch>,
+    /// Free room in the buffer, in messages (`buffer_capacity` in all).
+    /// It is the backpressure: a pull task takes room for a batch before
+    /// it hands it over and pulls again; `poll` gives back room for what
+    /// it takes out.
+    pub(super) room: Semaphore,
     /// Stops every task of this consumer.
     pub(super) cancel: CancellationToken,
     /// One pull task per queue, so a held pull of one queue never delays
@@ -86,8 +92,56 @@ pub struct PullConsumer {
 struct Inner {
     shared: Arc<Shared>,
     /// The buffer's receiving end. An async mutex: `poll` waits on it.
-    rx: tokio::sync::Mutex<mpsc::Receiver<Item>>,
+    buffer: tokio::sync::Mutex<Buffer>,
     watcher_started: AtomicBool,
+}
+
+/// The buffer's receiving end, and what is left of a batch that `poll`
+/// took only part of.
+#[derive(Debug)]
+struct Buffer {
+    rx: mpsc::UnboundedReceiver<Batch>,
+    rest: Option<(Arc<MessageQueue>, std::vec::IntoIter<StoredMessage>)>,
+}
+
+impl Buffer {
+    /// Moves up to `max` messages into `out`, in order, waiting only while
+    /// none is buffered, and records each queue's position once per
+    /// batch. Cancel-safe: it waits only while `out` is still empty.
+    async fn take(&mut self, max: usize, out: &mut Vec<PolledMessage>, positions: &Positions) {
+        loop {
+            let (queue, mut msgs) = match self.rest.take() {
+                Some(rest) => rest,
+                None if out.is_empty() => match self.rx.recv().await {
+                    Some((q, m)) => (q, m.into_iter()),
+                    None => return,
+                },
+                None => match self.rx.try_recv() {
+                    Ok((q, m)) => (q, m.into_iter()),
+                    Err(_) => return,
+                },
+            };
+            let n = msgs.len().min(max - out.len());
+            out.reserve(n);
+            let mut last = None;
+            for message in msgs.by_ref().take(n) {
+                last = Some(message.queue_offset);
+                out.push(PolledMessage {
+                    queue: (*queue).clone(),
+                    message,
+                });
+            }
+            if let Some(last) = last {
+                positions.returned(&queue, last);
+            }
+            if msgs.len() > 0 {
+                self.rest = Some((queue, msgs));
+            }
+            if out.len() == max {
+                return;
+            }
+        }
+    }
 }
 
 impl Drop for Inner {
@@ -103,7 +157,8 @@ impl PullConsumer {
     }
 
     pub(super) fn new(client: MqClient, group: GroupName, settings: Settings) -> Self {
-        let (tx, rx) = mpsc::channel(settings.buffer_capacity);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let room = Semaphore::new(settings.buffer_capacity);
         Self {
             inner: Arc::new(Inner {
                 shared: Arc::new(Shared {
@@ -112,11 +167,12 @@ impl PullConsumer {
                     settings,
                     positions: Positions::default(),
                     tx,
+                    room,
                     cancel: CancellationToken::new(),
                     tasks: Mutex::default(),
                     topics: Mutex::default(),
                 }),
-                rx: tokio::sync::Mutex::new(rx),
+                buffer: tokio::sync::Mutex::new(Buffer { rx, rest: None }),
                 watcher_started: AtomicBool::new(false),
             }),
         }
@@ -172,28 +228,21 @@ impl PullConsumer {
     /// [`ClientError::Shutdown`] after [`Self::shutdown`].
     pub async fn poll_records(&self, timeout: Duration, max: usize) -> Result<Vec<PolledMessage>> {
         let shared = &self.inner.shared;
-        let mut items = Vec::new();
+        let max = max.max(1);
+        let mut out = Vec::new();
         let receive = async {
-            let mut rx = self.inner.rx.lock().await;
-            rx.recv_many(&mut items, max.max(1)).await
+            let mut buffer = self.inner.buffer.lock().await;
+            buffer.take(max, &mut out, &shared.positions).await;
         };
         tokio::select! {
             _ = shared.cancel.cancelled() => return Err(ClientError::Shutdown),
             _ = tokio::time::timeout(timeout, receive) => {}
         }
+        shared.room.add_permits(out.len());
         if shared.cancel.is_cancelled() {
             return Err(ClientError::Shutdown);
         }
-        Ok(items
-            .into_iter()
-            .map(|(queue, message)| {
-                shared.positions.returned(&queue, message.queue_offset);
-                PolledMessage {
-                    queue: (*queue).clone(),
-                    message,
-                }
-            })
-            .collect())
+        Ok(out)
     }
 
     /// Commits, for each queue, the offset after the last message `poll`

@@ -159,18 +159,30 @@ impl PullTask {
 
     /// Puts a batch into the buffer in order, waiting for room for all of
     /// it. Returns false once the consumer is gone.
-    async fn push(&self, msgs: Vec<StoredMessage>) -> bool {
-        if msgs.is_empty() {
-            return !self.shared.cancel.is_cancelled();
+    async fn push(&self, mut msgs: Vec<StoredMessage>) -> bool {
+        let shared = &self.shared;
+        let capacity = shared.settings.buffer_capacity;
+        while !msgs.is_empty() {
+            // The builder keeps a pull batch within the capacity; a broker
+            // that sends more is handed over in parts that fit.
+            let rest = if msgs.len() > capacity {
+                msgs.split_off(capacity)
+            } else {
+                Vec::new()
+            };
+            let n = u32::try_from(msgs.len()).unwrap_or(u32::MAX);
+            let permit = tokio::select! {
+                _ = shared.cancel.cancelled() => return false,
+                p = shared.room.acquire_many(n) => p,
+            };
+            let Ok(permit) = permit else { return false };
+            // Given back by `poll` as it takes the messages out.
+            permit.forget();
+            if shared.tx.send((self.queue.clone(), msgs)).is_err() {
+                return false;
+            }
+            msgs = rest;
         }
-        let permits = tokio::select! {
-            _ = self.shared.cancel.cancelled() => return false,
-            p = self.shared.tx.reserve_many(msgs.len()) => p,
-        };
-        let Ok(permits) = permits else { return false };
-        for (permit, m) in permits.zip(msgs) {
-            permit.send((self.queue.clone(), m));
-        }
-        true
+        !shared.cancel.is_cancelled()
     }
 }

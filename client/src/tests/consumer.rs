@@ -225,3 +225,59 @@ async fn unknown_topic_cannot_be_subscribed() {
         Err(ClientError::NoRoute(_))
     ));
 }
+
+#[tokio::test]
+async fn polls_smaller_than_a_pull_take_a_batch_in_parts_in_order() {
+    let c = MockCluster::start(&["broker-a"]).await;
+    c.create_topic("T", 1);
+    let p = producer(&c);
+    for i in 0..25 {
+        p.send(msg("T", format!("m{i:02}"))).await.unwrap();
+    }
+    let cons = PullConsumer::builder()
+        .client(c.client())
+        .group("g7")
+        .consume_from(ConsumeFrom::FirstOffset)
+        .pull_batch_size(8)
+        .buffer_capacity(8)
+        .build()
+        .unwrap();
+    cons.subscribe(&topic("T")).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut got = Vec::new();
+    while got.len() < 11 && tokio::time::Instant::now() < deadline {
+        let polled = cons
+            .poll_records(Duration::from_millis(200), 3.min(11 - got.len()))
+            .await
+            .unwrap();
+        assert!(
+            polled.len() <= 3,
+            "{} messages for a poll of 3",
+            polled.len()
+        );
+        got.extend(polled);
+    }
+    // A batch of 8 taken 3 at a time: what is committed is exactly what
+    // was returned, not the rest of the batch.
+    cons.commit().await.unwrap();
+    assert_eq!(c.brokers[0].committed("g7", "T", 0), Some(11));
+    while got.len() < 25 && tokio::time::Instant::now() < deadline {
+        got.extend(
+            cons.poll_records(Duration::from_millis(200), 3)
+                .await
+                .unwrap(),
+        );
+    }
+    let order: Vec<String> = got
+        .iter()
+        .map(|p| String::from_utf8_lossy(&p.message.message.body).into_owned())
+        .collect();
+    assert_eq!(
+        order,
+        (0..25).map(|i| format!("m{i:02}")).collect::<Vec<_>>()
+    );
+    assert!(got.iter().all(|p| p.queue.queue_id.get() == 0));
+    cons.commit().await.unwrap();
+    assert_eq!(c.brokers[0].committed("g7", "T", 0), Some(25));
+    cons.shutdown().await;
+}
