@@ -123,7 +123,7 @@ pub(crate) fn read(
         (min, max) = (r.min_offset, r.max_offset);
         // The hash matched; the tag string settles collisions. The store
         // returned no more than asked for, so nothing here overflows.
-        for rec in r.records {
+        for rec in &r.records {
             if filter.matches(&rec) {
                 kept.push(rec);
             }
@@ -143,7 +143,7 @@ pub(crate) fn read(
     }
     Ok(Pulled::Read(ReadResult {
         status: ReadStatus::Found,
-        records: kept,
+        records: kept.into_iter().collect(),
         next_offset,
         min_offset: min,
         max_offset: max,

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
 use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::{PullMessageRequest, PullMessageResponse, PERM_READ};
 use ferromq_protocol::ResponseCode;
@@ -103,7 +102,7 @@ fn answer(read: ReadResult, asked: ferromq_protocol::QueueOffset) -> Response {
         max_offset: read.max_offset,
     };
     match read.status {
-        ReadStatus::Found => Response::ok(&header).with_body(concat(read.records)),
+        ReadStatus::Found => Response::ok(&header).with_body(read.records.into_bytes()),
         ReadStatus::NoNewMessage => Response::typed(ResponseCode::PullNotFound, &header),
         ReadStatus::NoQueue if asked.get() == 0 => {
             Response::typed(ResponseCode::PullNotFound, &header)
@@ -112,15 +111,4 @@ fn answer(read: ReadResult, asked: ferromq_protocol::QueueOffset) -> Response {
             Response::typed(ResponseCode::PullOffsetMoved, &header)
         }
     }
-}
-
-fn concat(records: Vec<Bytes>) -> Bytes {
-    if records.len() == 1 {
-        return records.into_iter().next().unwrap_or_default();
-    }
-    let mut out = BytesMut::with_capacity(records.iter().map(Bytes::len).sum());
-    for r in records {
-        out.extend_from_slice(&r);
-    }
-    out.freeze()
 }

@@ -126,7 +126,7 @@ async fn deliver_level(b: &Broker, level: u32) -> Option<u64> {
         let mut due = Vec::new();
         let mut later = None;
         for rec in &read.records {
-            match record::decode(rec) {
+            match record::decode(&rec) {
                 Ok(m) if m.store_timestamp.saturating_add(delay) > now => {
                     later = Some(m.store_timestamp.saturating_add(delay));
                     break;

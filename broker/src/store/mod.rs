@@ -77,7 +77,10 @@ pub use config::{FlushMode, FlushModeError, StoreConfig, MIN_SEGMENT_SIZE};
 pub use error::{AppendError, StoreError};
 #[cfg(any(test, feature = "fault-injection"))]
 pub use hooks::CrashPoint;
-pub use types::{AppendResult, ArrivalListener, NoopListener, ReadResult, ReadStatus, StoreStats};
+pub use types::{
+    AppendResult, ArrivalListener, NoopListener, ReadResult, ReadStatus, RecordIter, Records,
+    StoreStats,
+};
 
 use checkpointer::Mode;
 use error::io_at;

@@ -3,14 +3,13 @@
 
 use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
 use ferromq_protocol::record;
 use ferromq_protocol::{QueueId, QueueOffset, TopicName};
 
 use super::consume_queue::ConsumeQueue;
 use super::cq_entry::CqEntry;
 use super::error::StoreError;
-use super::types::{ReadResult, ReadStatus};
+use super::types::{ReadResult, ReadStatus, Records};
 use super::MessageStore;
 
 /// Most entries one read looks at, whatever the caller asks for.
@@ -43,7 +42,7 @@ impl MessageStore {
         max_bytes: u32,
     ) -> Result<ReadResult, StoreError> {
         let Some(cq) = self.shared.cqs.get(topic.as_str(), queue_id) else {
-            return Ok(result(ReadStatus::NoQueue, Vec::new(), 0, 0, 0));
+            return Ok(result(ReadStatus::NoQueue, Records::default(), 0, 0, 0));
         };
         let at = offset.get();
         if let Some(early) = unreadable(&cq, at) {
@@ -57,7 +56,7 @@ impl MessageStore {
             Ok(e) => e,
             Err(e) => return moved_or(&cq, at, e),
         };
-        let mut records = Vec::with_capacity(entries.len());
+        let mut records = Records::with_capacity(entries.len());
         if let Err(e) = self.read_contiguous(&cq, at, &entries, &mut records) {
             if records.is_empty() {
                 return moved_or(&cq, at, e);
@@ -86,7 +85,7 @@ impl MessageStore {
         accept: &dyn Fn(u64) -> bool,
     ) -> Result<ReadResult, StoreError> {
         let Some(cq) = self.shared.cqs.get(topic.as_str(), queue_id) else {
-            return Ok(result(ReadStatus::NoQueue, Vec::new(), 0, 0, 0));
+            return Ok(result(ReadStatus::NoQueue, Records::default(), 0, 0, 0));
         };
         let at = offset.get();
         if let Some(early) = unreadable(&cq, at) {
@@ -122,7 +121,7 @@ impl MessageStore {
             }
             pos += chunk.len() as u64;
         }
-        let mut records = Vec::with_capacity(picked.len());
+        let mut records = Records::with_capacity(picked.len());
         let mut next = pos;
         let mut i = 0;
         // Runs of consecutive queue offsets share the adjacent-record read.
@@ -155,7 +154,7 @@ impl MessageStore {
         cq: &ConsumeQueue,
         first: u64,
         entries: &[CqEntry],
-        out: &mut Vec<Bytes>,
+        out: &mut Records,
     ) -> Result<(), StoreError> {
         let log = &self.shared.log;
         let mut i = 0;
@@ -172,11 +171,23 @@ impl MessageStore {
             }
             let run = log.read(start, (entries[j - 1].end() - start) as usize)?;
             self.shared.stats.read_calls.fetch_add(1, Ordering::Relaxed);
+            let mut good = 0;
+            let mut failed = None;
             for (k, e) in entries[i..j].iter().enumerate() {
                 let from = (e.offset - start) as usize;
-                let rec = run.slice(from..from + e.size as usize);
-                verify(cq, first + (i + k) as u64, e, &rec)?;
-                out.push(rec);
+                let rec = &run[from..from + e.size as usize];
+                if let Err(err) = verify(cq, first + (i + k) as u64, e, rec) {
+                    failed = Some(err);
+                    break;
+                }
+                good += 1;
+            }
+            // The verified records only; a run holds whole records.
+            let verified = &entries[i..i + good];
+            let len = verified.last().map_or(0, |e| (e.end() - start) as usize);
+            out.push_run(run.slice(..len), verified.iter().map(|e| e.size));
+            if let Some(err) = failed {
+                return Err(err);
             }
             i = j;
         }
@@ -230,7 +241,7 @@ fn unreadable(cq: &ConsumeQueue, at: u64) -> Option<ReadResult> {
     } else {
         return None;
     };
-    Some(result(status, Vec::new(), next, min, max))
+    Some(result(status, Records::default(), next, min, max))
 }
 
 /// Up to `want` entries from `at`, as many as fit in `max_bytes` (at least
@@ -268,7 +279,7 @@ fn moved_or(cq: &ConsumeQueue, at: u64, err: StoreError) -> Result<ReadResult, S
     if at < min {
         return Ok(result(
             ReadStatus::OffsetTooSmall,
-            Vec::new(),
+            Records::default(),
             min,
             min,
             cq.max(),
@@ -312,7 +323,7 @@ pub(crate) fn verify(
     Ok(())
 }
 
-fn result(status: ReadStatus, records: Vec<Bytes>, next: u64, min: u64, max: u64) -> ReadResult {
+fn result(status: ReadStatus, records: Records, next: u64, min: u64, max: u64) -> ReadResult {
     ReadResult {
         status,
         records,

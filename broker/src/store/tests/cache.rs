@@ -198,7 +198,7 @@ async fn a_miss_loads_the_next_blocks_ahead() {
     let mut at = 0u64;
     let check = |r: &super::super::ReadResult, at: u64| {
         for (k, rec) in r.records.iter().enumerate() {
-            let m = record::decode(rec).unwrap();
+            let m = record::decode(&rec).unwrap();
             assert_eq!(&m.message.body[..], &body(at + k as u64)[..]);
         }
     };
@@ -334,7 +334,7 @@ async fn concurrent_readers_and_writer_through_a_tiny_cache() {
                         .unwrap();
                     assert_eq!(res.status, ReadStatus::Found);
                     for (k, rec) in res.records.iter().enumerate() {
-                        let m = record::decode(rec).unwrap();
+                        let m = record::decode(&rec).unwrap();
                         let i = at + k as u64;
                         assert_eq!(m.queue_offset.get(), i);
                         assert_eq!(&m.message.body[..], &body("Race", q, i)[..], "{q}/{i}");

@@ -51,7 +51,7 @@ fn all_messages(store: &MessageStore) -> HashMap<u64, (StoredMessage, Bytes)> {
             if r.records.is_empty() {
                 break;
             }
-            for rec in r.records {
+            for rec in &r.records {
                 let m = record::decode(&rec).unwrap();
                 out.insert(index_of(&m), (m, rec));
             }

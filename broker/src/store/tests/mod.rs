@@ -32,7 +32,7 @@ use ferromq_protocol::{QueueId, QueueOffset, TopicName};
 use parking_lot::{Condvar, Mutex};
 
 use super::scan::scan;
-use super::{ArrivalListener, FlushMode, MessageStore, ReadStatus, StoreConfig};
+use super::{ArrivalListener, FlushMode, MessageStore, ReadStatus, StoreConfig, StoreError};
 
 pub(super) const WAIT: Duration = Duration::from_secs(10);
 
@@ -210,7 +210,7 @@ pub(super) fn read_all(store: &MessageStore, t: &str, q: u32) -> Vec<StoredMessa
         match r.status {
             ReadStatus::Found => {
                 for rec in &r.records {
-                    out.push(record::decode(rec).unwrap());
+                    out.push(record::decode(&rec).unwrap());
                 }
                 assert_eq!(r.next_offset.get(), at.get() + r.records.len() as u64);
                 at = r.next_offset;

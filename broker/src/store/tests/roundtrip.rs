@@ -76,7 +76,7 @@ async fn read_limits_and_statuses() {
     assert_eq!(r.records.len(), 10);
     assert_eq!(r.next_offset.get(), 15);
     assert_eq!((r.min_offset.get(), r.max_offset.get()), (0, 40));
-    let first = record::decode(&r.records[0]).unwrap();
+    let first = record::decode(&r.records.to_vec()[0]).unwrap();
     assert_eq!(first.queue_offset.get(), 5);
 
     // max_bytes of 1 still returns one record.
