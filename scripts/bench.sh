@@ -192,6 +192,11 @@ for flush in "${flush_modes[@]}"; do
         fresh_broker async --file-reserved-hours 0
         disk_run async-produce-batch256-long produce -t BenchTopic --duration "$secs" \
             --producers 4 --inflight 4 --batch 256
+        # The async twin of sync-produce-64x32: the same workload, so the
+        # sync/async ratio measures the flush and nothing else.
+        fresh_broker async
+        run async-produce-64x32 produce -t BenchTopic --duration "$secs" \
+            --producers 64 --inflight 1 --batch 32 --warmup 1
         fresh_broker async
         run async-e2e e2e -t BenchTopic --rate 5000 --duration "$secs"
     else
@@ -216,6 +221,10 @@ for flush in "${flush_modes[@]}"; do
         fresh_broker sync
         run sync-produce-64x32 produce -t BenchTopic --duration "$secs" \
             --producers 64 --inflight 1 --batch 32 --warmup 1
+        # The sync twin of async-produce-batch256 (same sends, same count).
+        fresh_broker sync
+        run sync-produce-batch256 produce -t BenchTopic --count "$backlog_msgs" \
+            --producers 4 --inflight 4 --batch 256 --warmup 1
         fresh_broker sync
         run sync-e2e e2e -t BenchTopic --rate 5000 --duration "$secs"
     fi
