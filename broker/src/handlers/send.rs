@@ -78,7 +78,13 @@ pub(super) async fn send(b: &Broker, req: Request) -> HandlerResult {
     let appended = match delay {
         Some(level) => schedule_delayed(b, &h, &req.body, level).await,
         None => {
-            let records = BytesMut::from(&req.body[..]);
+            // Stamped in place by the writer: taken over without a copy
+            // when nothing else holds the frame's buffer.
+            let Request { header, body, .. } = req;
+            drop(header);
+            let records = body
+                .try_into_mut()
+                .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
             b.store()
                 .append(&h.topic, h.queue_id, records, h.count)
                 .await
