@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferromq_protocol::header::UpdateConsumerOffsetRequest;
-use ferromq_protocol::{GroupName, StoredMessage, TopicName};
+use ferromq_protocol::{GroupName, QueueOffset, StoredMessage, TopicName};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
@@ -106,9 +106,14 @@ struct Buffer {
 
 impl Buffer {
     /// Moves up to `max` messages into `out`, in order, waiting only while
-    /// none is buffered, and records each queue's position once per
-    /// batch. Cancel-safe: it waits only while `out` is still empty.
-    async fn take(&mut self, max: usize, out: &mut Vec<PolledMessage>, positions: &Positions) {
+    /// none is buffered, and notes in `runs` each batch's queue and last
+    /// offset taken. Cancel-safe: it waits only while `out` is still empty.
+    async fn take(
+        &mut self,
+        max: usize,
+        out: &mut Vec<PolledMessage>,
+        runs: &mut Vec<(Arc<MessageQueue>, QueueOffset)>,
+    ) {
         loop {
             let (queue, mut msgs) = match self.rest.take() {
                 Some(rest) => rest,
@@ -132,7 +137,7 @@ impl Buffer {
                 });
             }
             if let Some(last) = last {
-                positions.returned(&queue, last);
+                runs.push((queue.clone(), last));
             }
             if msgs.len() > 0 {
                 self.rest = Some((queue, msgs));
@@ -230,9 +235,10 @@ impl PullConsumer {
         let shared = &self.inner.shared;
         let max = max.max(1);
         let mut out = Vec::new();
+        let mut runs = Vec::new();
         let receive = async {
             let mut buffer = self.inner.buffer.lock().await;
-            buffer.take(max, &mut out, &shared.positions).await;
+            buffer.take(max, &mut out, &mut runs).await;
         };
         tokio::select! {
             _ = shared.cancel.cancelled() => return Err(ClientError::Shutdown),
@@ -241,6 +247,11 @@ impl PullConsumer {
         shared.room.add_permits(out.len());
         if shared.cancel.is_cancelled() {
             return Err(ClientError::Shutdown);
+        }
+        // Positions move only for what the application is given: once per
+        // batch, not per message.
+        for (queue, last) in runs {
+            shared.positions.returned(&queue, last);
         }
         Ok(out)
     }
