@@ -10,9 +10,10 @@
 //! read from the segment (O_DIRECT, whole block) into a free or evicted
 //! slot (clock replacement), so a consumer catching up reads the disk in
 //! whole-block requests whichever queue asks first. After a miss that
-//! follows a cached block (a reader moving forward), a read-ahead thread
-//! loads the next [`READ_AHEAD`] blocks of the segment (if written and not
-//! cached), so the disk works while the consumer processes what it got.
+//! follows a cached block (a reader moving forward), the read-ahead
+//! threads load the next [`READ_AHEAD`] blocks of the segment (if written
+//! and not cached), so the disk works while the consumer processes what it
+//! got.
 //!
 //! Invariants:
 //! * Every byte below the writer's position is on disk before a reader can
@@ -90,13 +91,13 @@ struct State {
 
 pub(crate) struct BlockCache {
     blocks: Arc<Blocks>,
-    /// Requests to the read-ahead thread; dropped first on drop, which
-    /// ends the thread.
+    /// Requests to the read-ahead threads; dropped first on drop, which
+    /// ends them.
     ahead: Option<SyncSender<Ahead>>,
     threads: Vec<JoinHandle<()>>,
 }
 
-/// A block for the read-ahead thread to load.
+/// A block for a read-ahead thread to load.
 struct Ahead {
     seg: Arc<Segment>,
     base: u64,
@@ -152,7 +153,7 @@ fn pieces(offset: u64, len: usize, block: u64) -> impl Iterator<Item = (u64, usi
 impl BlockCache {
     /// A cache of `bytes` (at least two blocks) in blocks of `block` bytes
     /// (see [`block_size`]) for a log of `segment_size` segments, with its
-    /// read-ahead thread.
+    /// read-ahead threads.
     pub(crate) fn new(bytes: u64, block: u64, segment_size: u64) -> io::Result<Self> {
         let blocks = Arc::new(Blocks::new(bytes, block, segment_size));
         let (tx, rx) = sync_channel(16);
@@ -221,8 +222,8 @@ impl BlockCache {
         Some(out.freeze())
     }
 
-    /// Asks the read-ahead thread for the blocks after `b` in its segment
-    /// that are written and not cached. Never waits: with the thread busy,
+    /// Asks the read-ahead threads for the blocks after `b` in its segment
+    /// that are written and not cached. Never waits: with the threads busy,
     /// requests are dropped.
     fn read_ahead_after(&self, seg: &Arc<Segment>, b: u64) {
         let Some(tx) = &self.ahead else { return };
@@ -257,7 +258,7 @@ impl Drop for BlockCache {
     }
 }
 
-/// The read-ahead thread: loads requested blocks until the cache is gone.
+/// A read-ahead thread: loads requested blocks until the cache is gone.
 fn read_ahead(blocks: Weak<Blocks>, rx: &Mutex<Receiver<Ahead>>) {
     loop {
         // The lock is held only while waiting for the next request; the
