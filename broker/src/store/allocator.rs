@@ -1,7 +1,9 @@
 //! The allocator thread: keeps the segment after the active one created
 //! ahead of time (sized with `set_len`, file and directory fsynced), so a
 //! roll is a map lookup for the writer instead of a file creation and three
-//! fsyncs while every append waits.
+//! fsyncs while every append waits. With prefill, it first writes the
+//! zeroes into a spare (`CommitLog::prepare_spare`), holding no lock, so a
+//! writer that gets to the roll first is not held up by them.
 //!
 //! If the allocator is late (or failed), the writer creates the segment
 //! itself; `CommitLog::ensure_segment` makes them agree on who does it.
@@ -21,6 +23,9 @@ pub(crate) fn run(shared: Arc<Shared>) {
         let next = next_base(&shared);
         let mut failed = false;
         if shared.log.segment(next).is_none() {
+            if let Err(e) = shared.log.prepare_spare(next) {
+                tracing::warn!(base = next, error = %e, "could not prefill the next commit-log segment; it is made without");
+            }
             if let Err(e) = shared.log.ensure_segment(next) {
                 // Not fatal: the writer retries when it rolls, and poisons
                 // the store if it cannot create the segment either.

@@ -204,8 +204,12 @@ impl CommitLog {
                 seg
             }
             None => {
-                let seg =
-                    Segment::create(&self.dir, base, self.segment_size, self.prefill, direct)?;
+                // With recycling, prefilled files come from `prepare_spare`,
+                // made without this lock: a writer that rolls while the
+                // allocator is still writing zeroes makes a plain segment
+                // here instead of waiting for them.
+                let prefill = self.prefill && self.spare_dir.is_none();
+                let seg = Segment::create(&self.dir, base, self.segment_size, prefill, direct)?;
                 tracing::debug!(base, "created commit-log segment");
                 seg
             }
@@ -213,6 +217,44 @@ impl CommitLog {
         let seg = Arc::new(seg);
         self.segments.write().insert(base, seg.clone());
         Ok(seg)
+    }
+
+    /// With prefill and recycling on and no spare at hand, writes a new
+    /// segment-sized file full of zeroes into the spare directory (named
+    /// for `base`, the segment it is meant for), so that making that
+    /// segment is a rename. Holds no lock while it writes: the writer never
+    /// waits for these zeroes. Whether it made one.
+    pub(crate) fn prepare_spare(&self, base: u64) -> io::Result<bool> {
+        let Some(spare_dir) = &self.spare_dir else {
+            return Ok(false);
+        };
+        if !self.prefill || !self.spares.lock().is_empty() {
+            return Ok(false);
+        }
+        let path = spare_dir.join(file_name(base));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(super::error::io_at("create spare segment", &path))?;
+        let made = (|| {
+            // Without allocated blocks zeroes would only fill the disk.
+            if !super::fsutil::preallocate(&file, &path, self.segment_size)? {
+                return Ok(false);
+            }
+            super::fsutil::fill_zeroes(&file, &path, self.segment_size)?;
+            file.sync_all()
+                .map_err(super::error::io_at("fsync spare segment", &path))?;
+            sync_dir(spare_dir)?;
+            Ok(true)
+        })();
+        if !matches!(made, Ok(true)) {
+            let _ = std::fs::remove_file(&path);
+            return made;
+        }
+        self.spares.lock().push(path);
+        Ok(true)
     }
 
     /// Deletes the oldest segment if it is the one at `base`. Readers that

@@ -273,3 +273,49 @@ async fn a_segment_that_cannot_be_kept_is_deleted() {
     assert_consistent(&store);
     store.shutdown().await.unwrap();
 }
+
+/// With prefill (sync flush), the allocator writes the zeroes into a spare
+/// first, holding no lock, and the next segment is made from it by a
+/// rename; without prefill nothing is prepared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefilled_segments_are_prepared_as_spares() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, arrivals, n) = filled(dir.path(), 2).await;
+    assert_spares(&store, dir.path(), 0);
+
+    // The allocator is idle until the next roll; prepare one by hand.
+    let log = &store.shared.log;
+    assert!(log.prepare_spare(999 * SEG).unwrap());
+    let spare = dir
+        .path()
+        .join(SPARE_DIR)
+        .join(crate::store::fsutil::file_name(999 * SEG));
+    let bytes = fs::read(&spare).unwrap();
+    assert_eq!(bytes.len() as u64, SEG);
+    assert!(bytes.iter().all(|&b| b == 0), "written full of zeroes");
+    assert!(
+        !log.prepare_spare(1000 * SEG).unwrap(),
+        "one at hand is enough"
+    );
+    assert_spares(&store, dir.path(), 1);
+    let ino = fs::metadata(&spare).unwrap().ino();
+
+    // The next segment the allocator makes is that file.
+    let segments = log.bases().len();
+    fill(&store, &arrivals, n, segments + 1).await;
+    assert_spares(&store, dir.path(), 0);
+    let newest = *log.bases().last().unwrap();
+    assert_eq!(
+        fs::metadata(segment_path(dir.path(), newest))
+            .unwrap()
+            .ino(),
+        ino
+    );
+    store.shutdown().await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), FlushMode::Async);
+    assert!(!store.shared.log.prepare_spare(SEG).unwrap(), "no prefill");
+    assert_spares(&store, dir.path(), 0);
+    store.shutdown().await.unwrap();
+}
