@@ -424,7 +424,16 @@ impl CommitLog {
         }
         match self.segment(end) {
             Some(seg) => seg.cut(end - base, self.segment_size),
-            None => self.ensure_segment(base).map(|_| ()),
+            None => {
+                // A new store's first segment: nothing is waiting on the
+                // lock yet, so it is prefilled here (as the allocator does
+                // for the later ones) rather than left to pay for its
+                // extents in every fdatasync.
+                if let Err(e) = self.prepare_spare(base) {
+                    tracing::warn!(base, error = %e, "could not prefill the first commit-log segment; it is made without");
+                }
+                self.ensure_segment(base).map(|_| ())
+            }
         }
     }
 }
