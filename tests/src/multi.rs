@@ -234,3 +234,20 @@ pub async fn mqadmin(namesrv: &str, args: &[&str]) -> AdminRun {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+impl Drop for MultiCluster {
+    /// Stops the broker processes before the temp dir goes (fields drop in
+    /// declaration order, the dir first): a broker still running while it
+    /// is removed can create files in it (the next segment, a spare) and
+    /// leave it behind.
+    fn drop(&mut self) {
+        for b in &mut self.brokers {
+            if let Some(mut p) = b.take() {
+                p.kill9();
+            }
+        }
+        for n in &mut self.namesrvs {
+            n.take();
+        }
+    }
+}
