@@ -231,27 +231,12 @@ impl CommitLog {
         if !self.prefill || !self.spares.lock().is_empty() {
             return Ok(false);
         }
-        let path = spare_dir.join(file_name(base));
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(super::error::io_at("create spare segment", &path))?;
-        let made = (|| {
-            // Without allocated blocks zeroes would only fill the disk.
-            if !super::fsutil::preallocate(&file, &path, self.segment_size)? {
-                return Ok(false);
-            }
-            super::fsutil::fill_zeroes(&file, &path, self.segment_size)?;
-            file.sync_all()
-                .map_err(super::error::io_at("fsync spare segment", &path))?;
-            sync_dir(spare_dir)?;
-            Ok(true)
-        })();
-        if !matches!(made, Ok(true)) {
+        let (path, _, filled) = Segment::create_file(spare_dir, base, self.segment_size, true)?;
+        if !filled {
+            // No blocks to write zeroes into: nothing gained over a plain
+            // segment made when needed.
             let _ = std::fs::remove_file(&path);
-            return made;
+            return Ok(false);
         }
         self.spares.lock().push(path);
         Ok(true)

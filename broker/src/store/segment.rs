@@ -47,6 +47,19 @@ impl Segment {
         prefill: bool,
         direct: bool,
     ) -> io::Result<Self> {
+        let (path, file, _) = Self::create_file(dir, base, size, prefill)?;
+        Self::with_file(path, base, file, direct)
+    }
+
+    /// The file part of [`Self::create`] (also how the allocator makes a
+    /// prefilled spare): `dir/<base>` at full size, durable, and whether
+    /// it was written full of zeroes. A half-made file is removed.
+    pub(crate) fn create_file(
+        dir: &Path,
+        base: u64,
+        size: u64,
+        prefill: bool,
+    ) -> io::Result<(PathBuf, File, bool)> {
         let path = dir.join(file_name(base));
         let file = OpenOptions::new()
             .read(true)
@@ -54,14 +67,25 @@ impl Segment {
             .create_new(true)
             .open(&path)
             .map_err(io_at("create segment", &path))?;
-        // Without allocated blocks (no room on the disk, or a file system
-        // that cannot) zeroes would only fail the creation or fill the disk.
-        if preallocate(&file, &path, size)? && prefill {
-            fill_zeroes(&file, &path, size)?;
+        let made = (|| {
+            // Without allocated blocks (no room on the disk, or a file
+            // system that cannot) zeroes would only fail the creation or
+            // fill the disk.
+            let filled = preallocate(&file, &path, size)? && prefill;
+            if filled {
+                fill_zeroes(&file, &path, size)?;
+            }
+            file.sync_all().map_err(io_at("fsync segment", &path))?;
+            sync_dir(dir)?;
+            Ok(filled)
+        })();
+        match made {
+            Ok(filled) => Ok((path, file, filled)),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(e)
+            }
         }
-        file.sync_all().map_err(io_at("fsync segment", &path))?;
-        sync_dir(dir)?;
-        Self::with_file(path, base, file, direct)
     }
 
     /// Makes `spare`, a former segment of the same size that retention
