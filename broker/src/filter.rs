@@ -7,11 +7,10 @@
 
 use bytes::Bytes;
 use ferromq_protocol::header::parse_tag_expression;
-use ferromq_protocol::record::tag_hash;
+use ferromq_protocol::record::{raw, tag_hash};
 use ferromq_protocol::{QueueId, QueueOffset, TopicName};
 
-use crate::raw_record;
-use crate::store::{MessageStore, ReadResult, ReadStatus, StoreError};
+use ferromq_store::{MessageStore, ReadResult, ReadStatus, StoreError};
 
 /// Most consume-queue entries one filtered pull looks at before answering.
 const MAX_SCANNED: u64 = 8192;
@@ -42,7 +41,7 @@ impl TagFilter {
     /// Whether a stored record's tag is accepted. A message without a tag
     /// matches no explicit tag (as in RocketMQ).
     pub(crate) fn matches(&self, rec: &[u8]) -> bool {
-        let Some(tag) = raw_record::tags(rec) else {
+        let Some(tag) = raw::tags(rec) else {
             // Unreadable (cannot happen for a verified record): let the
             // client decide rather than lose it here.
             return true;

@@ -3,10 +3,8 @@
 //! out to its real topic and queue once due.
 
 use ferromq_protocol::header::{PROPERTY_DELAY_LEVEL, PROPERTY_REAL_QUEUE_ID, PROPERTY_REAL_TOPIC};
-use ferromq_protocol::record::Message;
+use ferromq_protocol::record::{raw, Message};
 use ferromq_protocol::{QueueId, TopicName};
-
-use crate::raw_record;
 
 /// The delay level a producer asked for with the `DELAY` property, read
 /// from the raw records of a send: `None` when no record asks for one (or
@@ -18,8 +16,8 @@ use crate::raw_record;
 /// each level is its own queue).
 pub(crate) fn requested_level(body: &[u8], count: u32) -> Result<Option<u32>, String> {
     let mut found = None;
-    for rec in raw_record::records(body) {
-        let Some(v) = raw_record::property(rec, PROPERTY_DELAY_LEVEL) else {
+    for rec in raw::records(body) {
+        let Some(v) = raw::property(rec, PROPERTY_DELAY_LEVEL) else {
             continue;
         };
         let level: u32 = v.trim().parse().map_err(|_| {

@@ -1,10 +1,10 @@
-//! Field access on raw records without decoding them: the tags for the
-//! pull filter, a property for the send path. Used on records the store
-//! already verified (pull) or is about to verify (send), so no CRC is
+//! Field access on raw records without decoding them: the broker's tags
+//! for the pull filter, a property for the send path. Used on records the
+//! store already verified (pull) or is about to verify (send), so no CRC is
 //! computed here; every length is bounds-checked, and a malformed record
-//! just yields `None`. The layout is `ferromq_protocol::record`'s.
+//! just yields `None`.
 
-use ferromq_protocol::record::{MIN_RECORD_LEN, RECORD_FIXED_LEN};
+use super::{MIN_RECORD_LEN, RECORD_FIXED_LEN};
 
 fn be16(b: &[u8], at: usize) -> Option<usize> {
     let s = b.get(at..at.checked_add(2)?)?;
@@ -23,14 +23,14 @@ fn tags_at(rec: &[u8]) -> Option<usize> {
 }
 
 /// The record's tags ("" for none).
-pub(crate) fn tags(rec: &[u8]) -> Option<&str> {
+pub fn tags(rec: &[u8]) -> Option<&str> {
     let at = tags_at(rec)?;
     let n = be16(rec, at)?;
     std::str::from_utf8(rec.get(at + 2..at + 2 + n)?).ok()
 }
 
 /// A property of the record.
-pub(crate) fn property<'a>(rec: &'a [u8], key: &str) -> Option<&'a str> {
+pub fn property<'a>(rec: &'a [u8], key: &str) -> Option<&'a str> {
     let mut at = tags_at(rec)?;
     at += 2 + be16(rec, at)?; // tags
     at += 2 + be16(rec, at)?; // keys
@@ -51,7 +51,7 @@ pub(crate) fn property<'a>(rec: &'a [u8], key: &str) -> Option<&'a str> {
 
 /// The records of a batch of back-to-back records, by their size prefix;
 /// stops at the first size that does not fit.
-pub(crate) fn records(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub fn records(body: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = body;
     std::iter::from_fn(move || {
         let size = be32(rest, 0)?;
@@ -67,9 +67,9 @@ pub(crate) fn records(body: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::TopicName;
+    use crate::record::{encode, BornInfo, Message};
     use bytes::BytesMut;
-    use ferromq_protocol::record::{encode, BornInfo, Message};
-    use ferromq_protocol::TopicName;
 
     fn enc(m: &Message) -> BytesMut {
         let mut b = BytesMut::new();
