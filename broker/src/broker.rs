@@ -5,11 +5,11 @@ use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use ferromq_client::remoting::{self, Handler, Request, Response, ServerOptions};
 use ferromq_protocol::header::{
     TopicConfig, AUTO_CREATE_QUEUES, AUTO_CREATE_TOPIC, PERM_READ_WRITE,
 };
 use ferromq_protocol::{BrokerName, ResponseCode, TopicName};
+use ferromq_remoting::{self as remoting, Handler, Request, Response, ServerOptions};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -24,8 +24,8 @@ use crate::register;
 use crate::schedule::{self, DelayLevels, Scheduler};
 use crate::state::BrokerState;
 use crate::stats::RuntimeStats;
-use crate::store::{MessageStore, StoreConfig};
 use crate::topics::TopicManager;
+use ferromq_store::{MessageStore, StoreConfig};
 
 /// A running broker's state, shared by every connection.
 pub struct Broker {

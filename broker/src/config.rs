@@ -8,7 +8,7 @@ use ferromq_protocol::header::DEFAULT_DELAY_LEVELS;
 use ferromq_protocol::{BrokerName, ClusterName, DEFAULT_MAX_FRAME_LEN, DEFAULT_MAX_MESSAGE_SIZE};
 use serde::Deserialize;
 
-use crate::store::FlushMode;
+use ferromq_store::FlushMode;
 
 /// Everything a broker needs to run.
 #[derive(Clone, Debug)]

@@ -1,6 +1,6 @@
 use thiserror::Error;
 
-use crate::store::StoreError;
+use ferromq_store::StoreError;
 
 /// Why a broker could not start or stopped with an error.
 #[derive(Debug, Error)]

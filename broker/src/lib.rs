@@ -26,17 +26,16 @@ mod handlers;
 mod long_poll;
 mod offsets;
 mod persist;
-mod raw_record;
 mod reappend;
 mod register;
 mod retry;
 mod schedule;
 mod state;
 mod stats;
-pub mod store;
+
 mod topics;
 
 pub use broker::{run, start, BrokerHandle};
 pub use config::BrokerConfig;
 pub use error::BrokerError;
-pub use store::FlushMode;
+pub use ferromq_store::FlushMode;

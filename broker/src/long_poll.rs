@@ -10,7 +10,7 @@ use ferromq_protocol::{QueueId, QueueOffset, TopicName};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::store::ArrivalListener;
+use ferromq_store::ArrivalListener;
 
 /// Wakes held pulls when their queue grows.
 #[derive(Default)]

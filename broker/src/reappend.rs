@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use ferromq_protocol::record::{self, BornInfo, Message, StoredMessage};
 use ferromq_protocol::QueueId;
 
-use crate::store::{AppendError, AppendResult, MessageStore};
+use ferromq_store::{AppendError, AppendResult, MessageStore};
 
 /// The born fields of a stored message, with a new reconsume count.
 pub(crate) fn born_of(m: &StoredMessage, reconsume_times: u32) -> BornInfo {

@@ -7,8 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferromq_client::remoting::Connection;
-use ferromq_client::ClientError;
 use ferromq_protocol::header::{
     RegisterBrokerBody, RegisterBrokerRequest, UnregisterBrokerRequest,
 };
@@ -16,6 +14,8 @@ use ferromq_protocol::header::{
     TopicConfig, AUTO_CREATE_QUEUES, AUTO_CREATE_TOPIC, PERM_READ_WRITE,
 };
 use ferromq_protocol::{Rpc, TopicName};
+use ferromq_remoting::Connection;
+use ferromq_remoting::RemotingError;
 use futures::future::join_all;
 use tracing::{debug, info, warn};
 
@@ -89,7 +89,7 @@ async fn call_all<'a, R: Rpc + Clone>(
     b: &'a Broker,
     req: &R,
     body: Bytes,
-) -> Vec<(&'a String, Result<(), ClientError>)> {
+) -> Vec<(&'a String, Result<(), RemotingError>)> {
     let calls = b.config().namesrv_addrs.iter().map(|ns| {
         let req = req.clone();
         let body = body.clone();

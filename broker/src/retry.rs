@@ -18,7 +18,7 @@ use tracing::info;
 
 use crate::broker::Broker;
 use crate::reappend::{append_message, born_of, written};
-use crate::store::{AppendError, AppendResult};
+use ferromq_store::{AppendError, AppendResult};
 
 /// Delay level of the first retry when the consumer does not choose one
 /// (RocketMQ: level 3, 10 s by default); each later retry waits one level

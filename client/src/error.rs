@@ -227,5 +227,30 @@ impl ClientError {
     }
 }
 
+impl From<ferromq_remoting::RemotingError> for ClientError {
+    fn from(e: ferromq_remoting::RemotingError) -> Self {
+        use ferromq_remoting::RemotingError as R;
+        match e {
+            R::Connect { addr, source } => Self::Connect { addr, source },
+            R::ConnectionClosed(addr) => Self::ConnectionClosed(addr),
+            R::Timeout { addr, millis } => Self::Timeout { addr, millis },
+            R::Server {
+                addr,
+                code,
+                message,
+            } => Self::Server {
+                addr,
+                code,
+                message,
+            },
+            R::UnknownResponseCode { addr, code } => Self::UnknownResponseCode { addr, code },
+            R::Frame(e) => Self::Frame(e),
+            R::Header(e) => Self::Header(e),
+            // A variant added later: keep its text.
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
 /// Result alias of the client.
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;

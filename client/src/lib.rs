@@ -15,8 +15,6 @@
 //! * [`AdminClient`]: topic, cluster and consumer-progress administration,
 //!   and message lookups (by offset id, key, unique id, queue offset, and
 //!   queue offset by time), used by `mqadmin`.
-//! * [`remoting`]: multiplexed connections, and the server loop that the
-//!   NameServer and the broker share.
 //!
 //! # How data flows
 //!
@@ -53,7 +51,6 @@ mod decode;
 pub mod error;
 mod mq_client;
 pub mod producer;
-pub mod remoting;
 mod route;
 
 #[cfg(test)]

@@ -2,12 +2,12 @@
 //! registration), call [`NameServer`], encode the reply. No input panics;
 //! every failure is an error response.
 
-use ferromq_client::remoting::{Handler, Request, Response};
 use ferromq_protocol::header::{
     DeleteTopicInNamesrvRequest, Empty, GetAllTopicListRequest, GetClusterInfoRequest,
     GetRouteInfoRequest, RegisterBrokerBody, RegisterBrokerRequest, UnregisterBrokerRequest,
 };
 use ferromq_protocol::{decode_header, HeaderError, RequestCode, ResponseCode, Rpc};
+use ferromq_remoting::{Handler, Request, Response};
 
 use crate::service::NameServer;
 
@@ -133,7 +133,7 @@ mod tests {
             header,
             body: Bytes::new(),
             peer: ([127, 0, 0, 1], 1).into(),
-            conn: ferromq_client::remoting::PeerHandle::detached(([127, 0, 0, 1], 1).into()),
+            conn: ferromq_remoting::PeerHandle::detached(([127, 0, 0, 1], 1).into()),
         }
     }
 

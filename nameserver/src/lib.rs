@@ -6,7 +6,7 @@
 //! and forget a broker that stops heartbeating. Semantics follow RocketMQ's
 //! `RouteInfoManager`; `docs/NAMESERVER.md` lists them and our decisions.
 //!
-//! Data flow: the shared server loop ([`ferromq_client::remoting::serve`])
+//! Data flow: the shared server loop ([`ferromq_remoting::serve`])
 //! hands each request to the handler (`handler.rs`), which decodes the
 //! header (and a registration's body, its topic list) and calls
 //! [`NameServer`] (`service.rs`), which takes the one lock
@@ -22,7 +22,7 @@ mod table;
 
 use std::sync::Arc;
 
-use ferromq_client::remoting::{serve, ServerOptions};
+use ferromq_remoting::{serve, ServerOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;

@@ -8,14 +8,14 @@ mod common;
 
 use bytes::Bytes;
 use common::{TestServer, TIMEOUT};
-use ferromq_client::remoting::Connection;
-use ferromq_client::ClientError;
 use ferromq_nameserver::NameServerConfig;
 use ferromq_protocol::header::{
     ErrorHeader, GetAllTopicListRequest, GetClusterInfoRequest, RegisterBrokerBody,
     RegisterBrokerRequest,
 };
 use ferromq_protocol::{decode_header, encode_header, Frame, RequestCode, ResponseCode};
+use ferromq_remoting::Connection;
+use ferromq_remoting::RemotingError;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -115,7 +115,7 @@ struct RawBody {
 async fn refuse_all(conn: &Connection, header: &RegisterBrokerRequest, cases: &[(&str, Bytes)]) {
     for (what, body) in cases {
         match conn.call(header, body.clone(), TIMEOUT).await {
-            Err(ClientError::Server { code, message, .. }) => {
+            Err(RemotingError::Server { code, message, .. }) => {
                 assert_eq!(code, ResponseCode::BadRequest, "{what}: {message}");
                 assert!(
                     message.starts_with("invalid RegisterBroker(103) body: "),

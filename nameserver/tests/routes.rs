@@ -7,13 +7,13 @@ mod common;
 
 use bytes::Bytes;
 use common::{register, topic, topic_list, TestServer, TIMEOUT};
-use ferromq_client::ClientError;
 use ferromq_nameserver::{NameServerConfig, NameServerError};
 use ferromq_protocol::header::{
     DeleteTopicInNamesrvRequest, GetAllTopicListRequest, GetClusterInfoRequest,
     GetRouteInfoRequest, UnregisterBrokerRequest,
 };
 use ferromq_protocol::{BrokerName, ClusterName, ResponseCode};
+use ferromq_remoting::RemotingError;
 use std::time::Duration;
 
 #[tokio::test]
@@ -102,7 +102,7 @@ async fn register_lookup_list_delete() {
         .await
         .unwrap_err();
     match err {
-        ClientError::Server { code, message, .. } => {
+        RemotingError::Server { code, message, .. } => {
             assert_eq!(code, ResponseCode::TopicNotExist);
             assert_eq!(message, "no route for topic t1");
         }
@@ -154,7 +154,7 @@ async fn shutdown_stops_serving() {
     })
     .await;
     assert!(
-        ferromq_client::remoting::Connection::connect(&addr, TIMEOUT)
+        ferromq_remoting::Connection::connect(&addr, TIMEOUT)
             .await
             .is_err(),
         "the listener is closed"

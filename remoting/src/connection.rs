@@ -5,7 +5,7 @@
 //! read error ever comes. So a connection counts its requests that time out
 //! in a row, and closes itself once a limit is reached
 //! ([`Connection::set_close_after_timeouts`]; the client sets it from
-//! [`crate::ClientConfig::close_after_timeouts`]). Any frame received from
+//! the client SDK's `close_after_timeouts` setting). Any frame received from
 //! the peer resets the count: a slow peer that still answers is alive.
 
 use std::collections::HashMap;
@@ -27,7 +27,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::error::{ClientError, Result};
+use crate::error::{RemotingError, Result};
 
 /// Frames queued for the writer task. Bounded so a caller that outpaces the
 /// socket waits instead of growing memory.
@@ -89,9 +89,9 @@ impl Connection {
     /// Dials `addr` (`host:port`).
     ///
     /// # Errors
-    /// [`ClientError::Connect`] if the dial fails or times out.
+    /// [`RemotingError::Connect`] if the dial fails or times out.
     pub async fn connect(addr: &str, timeout: Duration) -> Result<Self> {
-        let connect_err = |source| ClientError::Connect {
+        let connect_err = |source| RemotingError::Connect {
             addr: addr.to_string(),
             source,
         };
@@ -110,7 +110,7 @@ impl Connection {
         let w_closed = closed.clone();
         let w_kill = kill.clone();
         tokio::spawn(async move {
-            let write = super::writer::write_frames(
+            let write = crate::writer::write_frames(
                 wr,
                 FrameCodec::default(),
                 rx,
@@ -191,7 +191,7 @@ impl Connection {
     /// out with no frame at all received from the peer since the first of
     /// them; 0 (the default of a connection made by [`Self::connect`])
     /// never closes it for timeouts. Then the calls still in flight fail
-    /// with [`ClientError::ConnectionClosed`] and [`Self::is_closed`] holds,
+    /// with [`RemotingError::ConnectionClosed`] and [`Self::is_closed`] holds,
     /// so a pool holding the connection dials again.
     ///
     /// Only requests with a response and a timeout count: oneway requests
@@ -251,7 +251,7 @@ impl Connection {
     /// Sends a raw request and waits for its response frame.
     ///
     /// # Errors
-    /// [`ClientError::Timeout`] or [`ClientError::ConnectionClosed`].
+    /// [`RemotingError::Timeout`] or [`RemotingError::ConnectionClosed`].
     pub async fn request(
         &self,
         code: u16,
@@ -273,7 +273,7 @@ impl Connection {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<Frame> {
-        let closed = || ClientError::ConnectionClosed(self.inner.addr.clone());
+        let closed = || RemotingError::ConnectionClosed(self.inner.addr.clone());
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.inner.pending.lock().insert(id, tx);
@@ -301,7 +301,7 @@ impl Connection {
             Err(_) => {
                 self.inner.pending.lock().remove(&id);
                 self.timed_out();
-                Err(ClientError::Timeout {
+                Err(RemotingError::Timeout {
                     addr: self.inner.addr.clone(),
                     millis: timeout.as_millis(),
                 })
@@ -310,7 +310,7 @@ impl Connection {
     }
 
     /// Sends a typed request and decodes the typed response. Error codes
-    /// become [`ClientError::Server`].
+    /// become [`RemotingError::Server`].
     ///
     /// # Errors
     /// Transport errors, undecodable headers, or the server's error.
@@ -328,7 +328,7 @@ impl Connection {
     /// error reports. For callers that spent part of the time already
     /// (dialling), so that the timeout that ends the call is this
     /// connection's own, and counts (see [`Self::set_close_after_timeouts`]).
-    pub(crate) async fn call_until<R: Rpc>(
+    pub async fn call_until<R: Rpc>(
         &self,
         req: &R,
         body: Bytes,
@@ -344,7 +344,7 @@ impl Connection {
 
     fn decode_reply<T: serde::de::DeserializeOwned>(&self, frame: Frame) -> Result<Reply<T>> {
         let Some(code) = ResponseCode::from_u16(frame.code) else {
-            return Err(ClientError::UnknownResponseCode {
+            return Err(RemotingError::UnknownResponseCode {
                 addr: self.inner.addr.clone(),
                 code: frame.code,
             });
@@ -353,7 +353,7 @@ impl Connection {
             let message = decode_header::<ErrorHeader>(&frame.header)
                 .map(|h| h.message)
                 .unwrap_or_else(|_| "(no message)".to_string());
-            return Err(ClientError::Server {
+            return Err(RemotingError::Server {
                 addr: self.inner.addr.clone(),
                 code,
                 message,
@@ -369,7 +369,7 @@ impl Connection {
     /// Sends a request that gets no response.
     ///
     /// # Errors
-    /// [`ClientError::ConnectionClosed`] if the connection is gone.
+    /// [`RemotingError::ConnectionClosed`] if the connection is gone.
     pub async fn oneway<R: Rpc>(&self, req: &R, body: Bytes) -> Result<()> {
         let frame = Frame {
             kind: FrameKind::Oneway,
@@ -382,7 +382,7 @@ impl Connection {
             .tx
             .send(frame)
             .await
-            .map_err(|_| ClientError::ConnectionClosed(self.inner.addr.clone()))
+            .map_err(|_| RemotingError::ConnectionClosed(self.inner.addr.clone()))
     }
 }
 

@@ -271,7 +271,7 @@ async fn serve_connection<H: Handler>(
     let conn_done = CancellationToken::new();
     let stop = conn_done.clone();
     let write_task = tokio::spawn(async move {
-        if let Err(e) = super::writer::write_frames(wr, codec, rx, stop).await {
+        if let Err(e) = crate::writer::write_frames(wr, codec, rx, stop).await {
             debug!(%peer, error = %e, "write failed");
         }
     });

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ferromq_broker::store::{FlushMode, MessageStore, NoopListener, StoreConfig};
 use ferromq_protocol::record::{self, BornInfo};
 use ferromq_protocol::{Message, QueueId, QueueOffset, TopicName};
+use ferromq_store::{FlushMode, MessageStore, NoopListener, StoreConfig};
 use tempfile::TempDir;
 
 const BODY: usize = 1024;

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use ferromq_broker::store::MessageStore;
 use ferromq_broker::{BrokerConfig, BrokerHandle};
 use ferromq_nameserver::NameServerConfig;
+use ferromq_store::MessageStore;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

@@ -160,11 +160,11 @@ pub fn encode_records(msgs: &[ferromq_client::Message]) -> bytes::Bytes {
 /// Sends `count` encoded records to queue 0 of `topic` over a raw
 /// connection; returns the first record's queue offset.
 pub async fn raw_send(
-    conn: &ferromq_client::remoting::Connection,
+    conn: &ferromq_remoting::Connection,
     topic: &ferromq_client::TopicName,
     records: bytes::Bytes,
     count: u32,
-) -> Result<u64, ferromq_client::ClientError> {
+) -> Result<u64, ferromq_remoting::RemotingError> {
     let req = ferromq_protocol::header::SendMessageRequest {
         producer_group: None,
         topic: topic.clone(),

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use ferromq_client::remoting::Connection;
-use ferromq_client::ClientError;
+use ferromq_remoting::Connection;
+
 use ferromq_protocol::header::{
     PullMessageRequest, SendMessageRequest, TopicConfig, UpdateTopicRequest, PERM_READ_WRITE,
 };
@@ -33,7 +33,11 @@ fn records(body_len: usize, n: usize) -> Bytes {
     encode_records(&msgs)
 }
 
-async fn send(conn: &Connection, body: Bytes, count: u32) -> Result<u64, ClientError> {
+async fn send(
+    conn: &Connection,
+    body: Bytes,
+    count: u32,
+) -> Result<u64, ferromq_remoting::RemotingError> {
     raw_send(conn, &topic(), body, count).await
 }
 

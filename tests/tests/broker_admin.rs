@@ -6,18 +6,21 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferromq_client::remoting::Connection;
-use ferromq_client::{AdminClient, ClientError, Message};
+use ferromq_client::{AdminClient, Message};
 use ferromq_protocol::header::{
     AddWritePermRequest, GetBrokerRuntimeInfoRequest, WipeWritePermRequest, AUTO_CREATE_TOPIC,
     PERM_WRITE,
 };
 use ferromq_protocol::{BrokerName, ResponseCode, TopicName};
+use ferromq_remoting::Connection;
 use ferromq_tests::{encode_records, raw_send, wait_for, TestCluster};
 
 const T: Duration = Duration::from_secs(5);
 
-async fn send_one(conn: &Connection, topic: &TopicName) -> Result<u64, ClientError> {
+async fn send_one(
+    conn: &Connection,
+    topic: &TopicName,
+) -> Result<u64, ferromq_remoting::RemotingError> {
     let records = encode_records(&[Message::new(topic.clone(), "x")]);
     raw_send(conn, topic, records, 1).await
 }

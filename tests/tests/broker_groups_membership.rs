@@ -278,7 +278,7 @@ async fn subscription_groups_are_validated_persisted_and_deleted() {
     assert!(
         matches!(
             refused,
-            ferromq_client::ClientError::Server {
+            ferromq_remoting::RemotingError::Server {
                 code: ResponseCode::NoPermission,
                 ..
             }

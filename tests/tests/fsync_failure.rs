@@ -6,16 +6,20 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferromq_client::remoting::{Connection, Reply};
-use ferromq_client::{ClientError, Message, SendStatus};
+use ferromq_client::{Message, SendStatus};
 use ferromq_protocol::header::{PullMessageRequest, PullMessageResponse};
 use ferromq_protocol::record;
 use ferromq_protocol::{GroupName, QueueId, QueueOffset, ResponseCode, TopicName};
+use ferromq_remoting::{Connection, Reply};
 use ferromq_tests::{encode_records, producer, raw_send, wait_for, TestCluster};
 
 const T: Duration = Duration::from_secs(5);
 
-async fn send(conn: &Connection, topic: &TopicName, body: &str) -> Result<u64, ClientError> {
+async fn send(
+    conn: &Connection,
+    topic: &TopicName,
+    body: &str,
+) -> Result<u64, ferromq_remoting::RemotingError> {
     let records = encode_records(&[Message::new(topic.clone(), body.to_string())]);
     raw_send(conn, topic, records, 1).await
 }

@@ -6,10 +6,10 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ferromq_client::remoting::Connection;
 use ferromq_client::{Message, QueueId, QueueOffset};
 use ferromq_protocol::header::PullMessageRequest;
 use ferromq_protocol::{record, GroupName, ResponseCode, TopicName};
+use ferromq_remoting::Connection;
 use ferromq_tests::{consumer, producer, TestCluster};
 
 fn pull(topic: &TopicName, offset: u64, hold: Duration) -> PullMessageRequest {

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferromq_client::remoting::Connection;
 use ferromq_client::{AdminClient, GroupName, Message, QueueId, QueueOffset};
 use ferromq_protocol::header::{OffsetEntry, UpdateConsumerOffsetRequest};
+use ferromq_remoting::Connection;
 use ferromq_tests::{consume_n, consumer, producer, TestCluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,11 +9,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use ferromq_client::remoting::PeerHandle;
 use ferromq_protocol::header::{
     ConsumeType, ConsumerConnection, ConsumerConnections, ConsumerData, MessageModel, Subscription,
 };
 use ferromq_protocol::{GroupName, Rpc};
+use ferromq_remoting::PeerHandle;
 use parking_lot::Mutex;
 
 /// Most groups with live members on one broker.

@@ -17,9 +17,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ferromq_client::remoting::PeerHandle;
 use ferromq_protocol::header::{HeartbeatRequest, NotifyConsumerIdsChanged, ResetOffsetNotify};
 use ferromq_protocol::GroupName;
+use ferromq_remoting::PeerHandle;
 use tracing::warn;
 
 pub use consumers::{ConsumerManager, RegisterError};

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeSet;
 
-use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::{
     ConsumeStats, DeleteTopicRequest, Empty, GetConsumeStatsRequest, GetTopicStatsRequest,
     QueueProgress, QueueStats, TopicStats, UpdateTopicRequest,
 };
 use ferromq_protocol::{QueueId, ResponseCode};
+use ferromq_remoting::{Request, Response};
 use tracing::info;
 
 use super::{decode, HandlerResult};

@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::GetConsumerConnectionsRequest;
+use ferromq_remoting::{Request, Response};
 
 use super::{decode, HandlerResult};
 use crate::broker::Broker;

@@ -1,7 +1,7 @@
 //! `GetConsumerListByGroup`: the group's live client ids, sorted.
 
-use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::{ConsumerList, GetConsumerListRequest};
+use ferromq_remoting::{Request, Response};
 
 use super::{decode, HandlerResult};
 use crate::broker::Broker;

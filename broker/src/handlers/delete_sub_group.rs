@@ -2,9 +2,9 @@
 //! and queue locks. Its retry and dead-letter topics stay (they may hold
 //! messages an operator still wants).
 
-use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::{DeleteSubscriptionGroupRequest, Empty};
 use ferromq_protocol::ResponseCode;
+use ferromq_remoting::{Request, Response};
 use tracing::info;
 
 use super::{decode, HandlerResult};

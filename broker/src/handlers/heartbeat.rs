@@ -2,9 +2,9 @@
 
 use std::time::Instant;
 
-use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::{retry_topic, Empty, HeartbeatRequest, MessageModel};
 use ferromq_protocol::ResponseCode;
+use ferromq_remoting::{Request, Response};
 use tracing::warn;
 
 use super::{check_client_id, decode, HandlerResult};

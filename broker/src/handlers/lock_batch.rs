@@ -2,8 +2,8 @@
 
 use std::time::Instant;
 
-use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::{LockBatchRequest, LockBatchResponse};
+use ferromq_remoting::{Request, Response};
 
 use super::{check_client_id, decode, HandlerResult};
 use crate::broker::Broker;

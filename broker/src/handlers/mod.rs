@@ -20,8 +20,8 @@ mod unlock_batch;
 mod unregister_client;
 mod update_sub_group;
 
-use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::{decode_header, RequestCode, ResponseCode, Rpc};
+use ferromq_remoting::{Request, Response};
 
 use crate::broker::Broker;
 

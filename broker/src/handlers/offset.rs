@@ -1,10 +1,10 @@
 //! Consumer offsets and queue min/max offsets.
 
-use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::{
     Empty, GetMaxOffsetRequest, GetMinOffsetRequest, OffsetResponse, QueryConsumerOffsetRequest,
     QueryConsumerOffsetResponse, UpdateConsumerOffsetRequest,
 };
+use ferromq_remoting::{Request, Response};
 
 use super::{decode, HandlerResult};
 use crate::broker::Broker;

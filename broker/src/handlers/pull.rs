@@ -5,15 +5,15 @@
 
 use std::time::Duration;
 
-use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::{PullMessageRequest, PullMessageResponse, PERM_READ};
 use ferromq_protocol::ResponseCode;
+use ferromq_remoting::{Request, Response};
 use tokio::time::Instant;
 
 use super::{decode, HandlerResult};
 use crate::broker::Broker;
 use crate::filter::{self, Pulled, TagFilter};
-use crate::store::{ReadResult, ReadStatus};
+use ferromq_store::{ReadResult, ReadStatus};
 
 /// Largest batch one pull may ask for.
 const MAX_PULL_MESSAGES: u32 = 1024;

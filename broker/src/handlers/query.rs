@@ -6,12 +6,12 @@
 //! which names exactly one record.
 
 use bytes::{Bytes, BytesMut};
-use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::{
     Empty, QueryBy, QueryMessageRequest, QueryMessageResponse, ViewMessageByIdRequest,
     MAX_QUERY_MESSAGES,
 };
 use ferromq_protocol::ResponseCode;
+use ferromq_remoting::{Request, Response};
 
 use super::{decode, HandlerResult};
 use crate::broker::Broker;

@@ -1,9 +1,9 @@
 //! `ResetOffsetByTime`: move a group's committed offsets on a topic to the
 //! first message stored at or after a time, and tell its live members.
 
-use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::{ResetOffsetNotify, ResetOffsetRequest, ResetOffsetResponse};
 use ferromq_protocol::{QueueId, ResponseCode};
+use ferromq_remoting::{Request, Response};
 use tracing::info;
 
 use super::{decode, HandlerResult};

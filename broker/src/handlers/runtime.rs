@@ -1,11 +1,11 @@
 //! Broker runtime figures and the broker-wide write permission.
 
-use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::{
     AddWritePermRequest, BrokerRuntimeInfo, GetBrokerRuntimeInfoRequest, WipeWritePermRequest,
     WritePermResponse,
 };
 use ferromq_protocol::{BrokerName, ResponseCode};
+use ferromq_remoting::{Request, Response};
 use tracing::info;
 
 use super::{decode, HandlerResult};

@@ -1,8 +1,8 @@
 //! `SearchOffsetByTimestamp`: the first queue offset stored at or after a
 //! time, by the store's binary search over the queue.
 
-use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::{OffsetResponse, SearchOffsetRequest};
+use ferromq_remoting::{Request, Response};
 
 use super::{decode, HandlerResult};
 use crate::broker::Broker;

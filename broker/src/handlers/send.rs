@@ -3,15 +3,15 @@
 //! instead, and reaches its queue once the level's delay has passed.
 
 use bytes::{Bytes, BytesMut};
-use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::{SendMessageRequest, SendMessageResponse, PERM_WRITE};
 use ferromq_protocol::{record, ResponseCode};
+use ferromq_remoting::{Request, Response};
 
 use super::{decode, HandlerResult};
 use crate::broker::Broker;
 use crate::reappend::born_of;
 use crate::schedule;
-use crate::store::{AppendError, AppendResult};
+use ferromq_store::{AppendError, AppendResult};
 
 pub(super) async fn send(b: &Broker, req: Request) -> HandlerResult {
     let h: SendMessageRequest = decode(&req)?;

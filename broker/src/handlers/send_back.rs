@@ -2,9 +2,9 @@
 //! process; it comes back later through the retry topic, or goes to the
 //! dead-letter topic.
 
-use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::{Empty, SendMsgBackRequest};
 use ferromq_protocol::ResponseCode;
+use ferromq_remoting::{Request, Response};
 use tracing::debug;
 
 use super::send::append_error;

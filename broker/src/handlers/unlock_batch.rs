@@ -1,7 +1,7 @@
 //! `UnlockBatchMq`: release queue locks the caller holds.
 
-use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::{Empty, UnlockBatchRequest};
+use ferromq_remoting::{Request, Response};
 
 use super::{check_client_id, decode, HandlerResult};
 use crate::broker::Broker;

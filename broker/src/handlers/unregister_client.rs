@@ -1,7 +1,7 @@
 //! `UnregisterClient`: a client leaves a consumer group (or all of them).
 
-use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::{Empty, UnregisterClientRequest};
+use ferromq_remoting::{Request, Response};
 
 use super::{check_client_id, decode, HandlerResult};
 use crate::broker::Broker;

@@ -1,8 +1,8 @@
 //! `UpdateSubscriptionGroup`: create or change a group's settings.
 
-use ferromq_client::remoting::{Request, Response};
 use ferromq_protocol::header::{Empty, UpdateSubscriptionGroupRequest};
 use ferromq_protocol::ResponseCode;
+use ferromq_remoting::{Request, Response};
 use tracing::info;
 
 use super::{decode, HandlerResult};

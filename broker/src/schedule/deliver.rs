@@ -14,7 +14,7 @@ use super::message::out_of_schedule;
 use super::queue_of;
 use crate::broker::Broker;
 use crate::reappend::{append_message, born_of, written};
-use crate::store::{AppendError, ReadStatus};
+use ferromq_store::{AppendError, ReadStatus};
 
 /// Longest sleep between passes, also the slack for a wall clock that
 /// jumps.

@@ -33,7 +33,7 @@ pub(crate) use message::requested_level;
 pub use offsets::DelayOffsets;
 
 use crate::reappend::append_message;
-use crate::store::{AppendError, AppendResult, MessageStore};
+use ferromq_store::{AppendError, AppendResult, MessageStore};
 
 /// The delay table, the schedule topic and the delivery progress.
 pub struct Scheduler {

@@ -14,7 +14,7 @@ use ferromq_protocol::*;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::remoting::{PeerHandle, Request, Response};
+use ferromq_remoting::{PeerHandle, Request, Response};
 
 #[derive(Default)]
 struct State {

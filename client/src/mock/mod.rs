@@ -17,8 +17,8 @@ use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::remoting::{serve, Handler, Request, Response, ServerOptions};
 use crate::{ClientConfig, MqClient};
+use ferromq_remoting::{serve, Handler, Request, Response, ServerOptions};
 
 pub(crate) const CLUSTER: &str = "DefaultCluster";
 

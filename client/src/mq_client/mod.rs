@@ -27,8 +27,8 @@ use tracing::{debug, info};
 
 use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
-use crate::remoting::{Connection, Reply};
 use crate::route::TopicRoute;
+use ferromq_remoting::{Connection, Reply};
 
 /// A dial slot per address. The async mutex makes concurrent callers share
 /// one dial instead of racing several connections to the same server, and
@@ -196,7 +196,7 @@ impl MqClient {
                     e.to_string(),
                 );
                 debug!(%addr, error = %e, retry_in_ms = delay.as_millis() as u64, "dial failed; backing off");
-                Err(e)
+                Err(e.into())
             }
         }
     }
@@ -225,7 +225,7 @@ impl MqClient {
             })?;
         // The connection's own timeout ends the call, at the same deadline,
         // so that the connection counts it towards closing a hung one.
-        conn.call_until(req, body, deadline, timeout).await
+        Ok(conn.call_until(req, body, deadline, timeout).await?)
     }
 
     /// Diagnostics: the id of this client's open connection to `addr`, or

@@ -10,7 +10,7 @@ use tracing::debug;
 
 use super::MqClient;
 use crate::error::{ClientError, Result};
-use crate::remoting::Reply;
+use ferromq_remoting::Reply;
 
 impl MqClient {
     /// Sends `req` to the NameServers in turn until one answers. An error

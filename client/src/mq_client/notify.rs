@@ -16,7 +16,7 @@ use tracing::{debug, warn};
 
 use super::{Inner, MqClient};
 use crate::error::{ClientError, Result};
-use crate::remoting::PushHandler;
+use ferromq_remoting::PushHandler;
 
 /// A consumer group's member in this process (a push consumer). The
 /// registry holds it weakly: a member that is dropped simply disappears.

@@ -5,14 +5,14 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ferromq_client::remoting::{Connection, Reply};
-use ferromq_client::ClientError;
 use ferromq_nameserver::{NameServerConfig, NameServerError};
 use ferromq_protocol::header::{
     GetAllTopicListRequest, RegisterBrokerBody, RegisterBrokerRequest, RegisterBrokerResponse,
     TopicConfig, TopicList, PERM_READ_WRITE,
 };
 use ferromq_protocol::{BrokerName, ClusterName, TopicName};
+use ferromq_remoting::RemotingError;
+use ferromq_remoting::{Connection, Reply};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -89,7 +89,7 @@ impl Registration {
     pub async fn send(
         &self,
         conn: &Connection,
-    ) -> Result<Reply<RegisterBrokerResponse>, ClientError> {
+    ) -> Result<Reply<RegisterBrokerResponse>, RemotingError> {
         conn.call(&self.header, self.body.encode().unwrap(), TIMEOUT)
             .await
     }

@@ -24,8 +24,8 @@ use parking_lot::RwLock;
 
 use super::format::{Entry, Header, ENTRY_LEN, HEADER_LEN, SLOT_LEN};
 use super::IndexItem;
-use crate::store::error::{io_at, StoreError};
-use crate::store::fsutil::{file_name, sync_dir};
+use crate::error::{io_at, StoreError};
+use crate::fsutil::{file_name, sync_dir};
 
 /// Entries or slots moved per pread/pwrite when a whole region is read or
 /// written (rebuild, seal).

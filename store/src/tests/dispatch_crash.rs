@@ -7,7 +7,7 @@ use std::time::Duration;
 use ferromq_protocol::QueueId;
 
 use super::*;
-use crate::store::CrashPoint;
+use crate::CrashPoint;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flushed_but_undispatched_records_are_indexed_on_reopen() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use ferromq_protocol::QueueId;
 
 use super::*;
-use crate::store::AppendError;
+use crate::AppendError;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flush_timeout_carries_the_result() {

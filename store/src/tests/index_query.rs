@@ -11,7 +11,7 @@ use ferromq_protocol::record::StoredMessage;
 use ferromq_protocol::{CommitLogOffset, QueueId};
 
 use super::*;
-use crate::store::checkpointer::{checkpoint, Mode};
+use crate::checkpointer::{checkpoint, Mode};
 
 const N: u64 = 300;
 

@@ -5,7 +5,7 @@ use ferromq_protocol::record::{self, Message};
 use ferromq_protocol::QueueId;
 
 use super::*;
-use crate::store::AppendError;
+use crate::AppendError;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_appends_write_nothing() {

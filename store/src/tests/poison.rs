@@ -4,7 +4,7 @@
 use ferromq_protocol::QueueId;
 
 use super::*;
-use crate::store::{AppendError, StoreError};
+use crate::{AppendError, StoreError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_fsync_poisons_writes_but_not_reads() {

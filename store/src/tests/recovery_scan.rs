@@ -4,7 +4,7 @@
 use ferromq_protocol::QueueId;
 
 use super::*;
-use crate::store::checkpointer::{checkpoint, Mode};
+use crate::checkpointer::{checkpoint, Mode};
 
 const SEG: u64 = 64 * 1024;
 

@@ -13,8 +13,8 @@ use ferromq_protocol::record;
 use ferromq_protocol::QueueId;
 
 use super::*;
-use crate::store::commit_log::SPARE_DIR;
-use crate::store::retention::{pass, Trigger, TIMER_BATCH};
+use crate::commit_log::SPARE_DIR;
+use crate::retention::{pass, Trigger, TIMER_BATCH};
 
 const SEG: u64 = 64 * 1024;
 const OLD: Duration = Duration::from_secs(73 * 3600);
@@ -84,8 +84,7 @@ fn spare_inodes(dir: &Path) -> HashSet<u64> {
 }
 
 fn segment_path(dir: &Path, base: u64) -> std::path::PathBuf {
-    dir.join("commitlog")
-        .join(crate::store::fsutil::file_name(base))
+    dir.join("commitlog").join(crate::fsutil::file_name(base))
 }
 
 /// A new store filled to `segments` segments, and its message count.
@@ -289,7 +288,7 @@ async fn prefilled_segments_are_prepared_as_spares() {
     let spare = dir
         .path()
         .join(SPARE_DIR)
-        .join(crate::store::fsutil::file_name(999 * SEG));
+        .join(crate::fsutil::file_name(999 * SEG));
     let bytes = fs::read(&spare).unwrap();
     assert_eq!(bytes.len() as u64, SEG);
     assert!(bytes.iter().all(|&b| b == 0), "written full of zeroes");

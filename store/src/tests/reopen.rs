@@ -3,7 +3,7 @@
 use ferromq_protocol::QueueId;
 
 use super::*;
-use crate::store::AppendError;
+use crate::AppendError;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopen_after_clean_shutdown_continues_offsets() {

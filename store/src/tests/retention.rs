@@ -10,8 +10,8 @@ use std::time::Duration;
 use ferromq_protocol::{QueueId, QueueOffset};
 
 use super::*;
-use crate::store::retention::{pass, Trigger};
-use crate::store::{AppendError, ReadStatus};
+use crate::retention::{pass, Trigger};
+use crate::{AppendError, ReadStatus};
 
 const SEG: u64 = 64 * 1024;
 const OLD: Duration = Duration::from_secs(73 * 3600);
@@ -83,7 +83,7 @@ async fn expired_segments_go_and_readers_move_forward() {
     assert!(!dir
         .path()
         .join("commitlog")
-        .join(crate::store::fsutil::file_name(0))
+        .join(crate::fsutil::file_name(0))
         .exists());
 
     let mut mins = Vec::new();
@@ -129,7 +129,7 @@ async fn segments_deleted_while_stopped_move_the_mins_at_open() {
         fs::remove_file(
             dir.path()
                 .join("commitlog")
-                .join(crate::store::fsutil::file_name(base)),
+                .join(crate::fsutil::file_name(base)),
         )
         .unwrap();
     }
@@ -200,7 +200,7 @@ async fn above_the_force_ratio_young_segments_go_too_but_never_the_active_one() 
     let mut deleted = 0;
     loop {
         let d = store.delete_expired_now().unwrap();
-        assert!(d <= crate::store::retention::BATCH_MAX);
+        assert!(d <= crate::retention::BATCH_MAX);
         if d == 0 {
             break;
         }

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use ferromq_protocol::QueueId;
 
 use super::*;
-use crate::store::fsutil::file_name;
-use crate::store::{AppendError, CrashPoint};
+use crate::fsutil::file_name;
+use crate::{AppendError, CrashPoint};
 
 const SEG: u64 = 64 * 1024;
 

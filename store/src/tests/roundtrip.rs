@@ -4,7 +4,7 @@ use ferromq_protocol::record;
 use ferromq_protocol::{QueueId, QueueOffset};
 
 use super::*;
-use crate::store::ReadStatus;
+use crate::ReadStatus;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_across_segment_rolls() {

@@ -8,7 +8,7 @@ use ferromq_protocol::QueueId;
 use proptest::prelude::*;
 
 use super::*;
-use crate::store::fsutil::file_name;
+use crate::fsutil::file_name;
 
 /// A record of the template log: offset, size, queue.
 #[derive(Clone, Copy, Debug)]
@@ -286,7 +286,7 @@ async fn damage_in_the_middle_of_durable_data_is_refused() {
     )
     .err()
     .unwrap();
-    assert!(matches!(err, crate::store::StoreError::Corrupt(_)), "{err}");
+    assert!(matches!(err, crate::StoreError::Corrupt(_)), "{err}");
     assert!(
         segment_path(dir.path(), 3 * 64 * 1024).exists(),
         "nothing was deleted"

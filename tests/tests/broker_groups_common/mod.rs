@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use ferromq_client::remoting::{Connection, Reply};
 use ferromq_protocol::header::{
     ConsumeType, ConsumerData, Empty, GetConsumerListRequest, GetMaxOffsetRequest,
     HeartbeatRequest, MessageModel, PullMessageRequest, PullMessageResponse, Subscription,
 };
 use ferromq_protocol::record::{self, StoredMessage};
 use ferromq_protocol::{decode_header, Frame, GroupName, QueueId, QueueOffset, Rpc, TopicName};
+use ferromq_remoting::{Connection, Reply};
 use tokio::sync::mpsc;
 
 pub const RPC: Duration = Duration::from_secs(5);
