@@ -25,7 +25,7 @@ use crate::schedule::{self, DelayLevels, Scheduler};
 use crate::state::BrokerState;
 use crate::stats::RuntimeStats;
 use crate::topics::TopicManager;
-use ferromq_store::{MessageStore, StoreConfig};
+use ferromq_store::MessageStore;
 
 /// A running broker's state, shared by every connection.
 pub struct Broker {
@@ -290,22 +290,7 @@ pub async fn start(
     }
 
     let long_poll = Arc::new(LongPollRegistry::default());
-    let mut sc = StoreConfig::new(&dir, store_host);
-    sc.segment_size = config.segment_size;
-    sc.flush = config.flush;
-    sc.prefill_segments = config.prefill_segments;
-    sc.direct_io = config.direct_io;
-    sc.recycle_segments = config.recycle_segments;
-    sc.log_cache_size = config.log_cache_size;
-    sc.max_message_size = config.max_message_size;
-    sc.sync_flush_timeout = config.sync_flush_timeout;
-    sc.max_batch_bytes = config.max_batch_bytes;
-    sc.async_flush_interval = config.async_flush_interval;
-    sc.file_reserved_time = config.file_reserved_time;
-    sc.delete_when_hour = config.delete_when_hour;
-    sc.disk_clean_ratio = config.disk_clean_ratio;
-    sc.disk_force_clean_ratio = config.disk_force_clean_ratio;
-    sc.disk_reject_ratio = config.disk_reject_ratio;
+    let sc = config.store_config(store_host);
     let listener_arc = long_poll.clone();
     let store = tokio::task::spawn_blocking(move || MessageStore::open(sc, listener_arc))
         .await

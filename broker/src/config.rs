@@ -127,6 +127,30 @@ impl BrokerConfig {
     }
 }
 
+impl BrokerConfig {
+    /// The store's settings: the store directory, this broker's store host
+    /// (stamped into every record), and the store settings of `self`.
+    pub fn store_config(&self, store_host: std::net::SocketAddr) -> ferromq_store::StoreConfig {
+        let mut sc = ferromq_store::StoreConfig::new(&self.store_dir, store_host);
+        sc.segment_size = self.segment_size;
+        sc.flush = self.flush;
+        sc.prefill_segments = self.prefill_segments;
+        sc.direct_io = self.direct_io;
+        sc.recycle_segments = self.recycle_segments;
+        sc.log_cache_size = self.log_cache_size;
+        sc.max_message_size = self.max_message_size;
+        sc.sync_flush_timeout = self.sync_flush_timeout;
+        sc.max_batch_bytes = self.max_batch_bytes;
+        sc.async_flush_interval = self.async_flush_interval;
+        sc.file_reserved_time = self.file_reserved_time;
+        sc.delete_when_hour = self.delete_when_hour;
+        sc.disk_clean_ratio = self.disk_clean_ratio;
+        sc.disk_force_clean_ratio = self.disk_force_clean_ratio;
+        sc.disk_reject_ratio = self.disk_reject_ratio;
+        sc
+    }
+}
+
 /// The TOML file's shape: every key optional, unknown keys rejected so a
 /// typo is an error rather than a silently ignored setting.
 #[derive(Debug, Default, Deserialize)]
