@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use clap::builder::TypedValueParser;
+
 use crate::error::NameServerError;
 
 /// Longest accepted scan interval. A scan rarer than this would make expiry
@@ -9,20 +11,43 @@ use crate::error::NameServerError;
 pub const MAX_SCAN_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// How the NameServer judges broker liveness. Defaults are RocketMQ's.
-#[derive(Clone, Debug)]
+///
+/// Each setting is declared here once: its flag and config-file key (the
+/// flag with `_` for `-`), default and help text are the attributes of its
+/// field; `mqnamesrv` flattens this struct into its command line.
+#[derive(Clone, Debug, clap::Args)]
 pub struct NameServerConfig {
-    /// A broker silent this long is removed, unless its registration asked
-    /// for its own timeout (`heartbeat_timeout_ms`). Default 120 s.
+    /// Remove a broker silent for this many seconds, unless its
+    /// registration asked for its own timeout
+    #[arg(
+        long = "broker-expiry-secs",
+        default_value = "120",
+        value_parser = TypedValueParser::map(clap::value_parser!(u64).range(1..), Duration::from_secs),
+    )]
     pub broker_expiry: Duration,
-    /// How often to look for silent brokers. Default 5 s; tests use a few ms.
+    /// Look for silent brokers every this many milliseconds (at most an hour)
+    #[arg(
+        long = "scan-interval-ms",
+        default_value = "5000",
+        value_parser = TypedValueParser::map(clap::value_parser!(u64).range(1..=3_600_000), Duration::from_millis),
+    )]
     pub scan_interval: Duration,
+}
+
+/// The declaration's defaults, without reading flags.
+#[derive(clap::Parser)]
+struct Defaults {
+    #[command(flatten)]
+    config: NameServerConfig,
 }
 
 impl Default for NameServerConfig {
     fn default() -> Self {
-        Self {
-            broker_expiry: Duration::from_secs(120),
-            scan_interval: Duration::from_secs(5),
+        use clap::Parser;
+        match Defaults::try_parse_from(["mqnamesrv"]) {
+            Ok(d) => d.config,
+            // The defaults are constants; a test below parses them.
+            Err(e) => unreachable!("the NameServer's default settings do not parse: {e}"),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `mqnamesrv`: runs a FerroMQ NameServer until SIGTERM or Ctrl-C.
 
-use std::time::Duration;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
@@ -15,15 +15,15 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Parser)]
 #[command(name = "mqnamesrv", version, about)]
 struct Args {
-    /// Address to listen on.
+    /// Address to listen on
     #[arg(long, default_value = "0.0.0.0:9876")]
     listen: String,
-    /// Remove a broker silent for this many seconds.
-    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
-    broker_expiry_secs: u64,
-    /// Look for silent brokers every this many milliseconds (at most an hour).
-    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
-    scan_interval_ms: u64,
+    /// TOML file with the same settings, keys as the flags with `_` for `-`
+    /// (flags win)
+    #[arg(short = 'c', long)]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    namesrv: NameServerConfig,
 }
 
 #[tokio::main]
@@ -37,11 +37,12 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
         .init();
-    let args = Args::parse();
-    let config = NameServerConfig {
-        broker_expiry: Duration::from_secs(args.broker_expiry_secs),
-        scan_interval: Duration::from_millis(args.scan_interval_ms),
+    let args = match ferromq_config::parse::<Args, _>(std::env::args_os(), "config") {
+        Ok(layered) => layered.value,
+        Err(ferromq_config::ConfigError::Args(e)) => e.exit(),
+        Err(e) => anyhow::bail!(e),
     };
+    let config = args.namesrv;
 
     // Handlers are installed before the listening line is logged, so a
     // supervisor that signals right after it is not met by the default
