@@ -55,110 +55,155 @@ impl FromStr for FlushMode {
 }
 
 /// Where and how the store keeps its files.
-#[derive(Clone, Debug)]
+///
+/// Each setting is declared here once: its flag and config-file key (the
+/// flag with `_` for `-`), default and help text are the attributes of its
+/// field, and the broker flattens this struct into its own settings. Fields
+/// marked `skip` have no flag; tests and the broker set them in code.
+#[derive(Clone, Debug, clap::Args)]
 pub struct StoreConfig {
-    /// Store root: `commitlog/`, `consumequeue/`, `checkpoint`, `abort`.
+    /// Store directory: commit log, consume queues, index, checkpoint and
+    /// the broker's own state files
+    #[arg(long = "store-dir", default_value = "./data")]
     pub dir: PathBuf,
-    /// Size of one commit-log segment file.
+    /// Commit-log segment size in bytes
+    #[arg(long, default_value_t = 1 << 30)]
     pub segment_size: u64,
-    /// Durability of appends.
+    /// Flush mode: sync (acknowledge after fsync) or async
+    #[arg(long, default_value_t = FlushMode::Sync)]
     pub flush: FlushMode,
-    /// Write each new segment full of zeroes (O_DIRECT where the file
-    /// system allows, so the page cache is left alone) before the writer
-    /// reaches it. An fdatasync of a range that was written before only
-    /// flushes data; one of a freshly allocated range must also commit the
-    /// file system's journal for the extents it converts, which costs a
-    /// sync-flush send a good part of its latency. `None` (the default):
-    /// on with [`FlushMode::Sync`], off with [`FlushMode::Async`], where
-    /// nothing waits for an fdatasync and the zeroes would only double the
-    /// disk writes.
+    /// Write new commit-log segments full of zeroes before use, so an
+    /// fdatasync never has file-system metadata to commit [default: true
+    /// with --flush sync, else false]
+    ///
+    /// An fdatasync of a range that was written before only flushes data;
+    /// one of a freshly allocated range must also commit the file system's
+    /// journal for the extents it converts, which costs a sync-flush send a
+    /// good part of its latency. Written with O_DIRECT where the file
+    /// system allows, so the page cache is left alone. Off by default with
+    /// async flush, where nothing waits for an fdatasync and the zeroes
+    /// would only double the disk writes.
+    #[arg(long)]
     pub prefill_segments: Option<bool>,
-    /// Keep up to two segments that retention deletes, in
-    /// `commitlog-spare/`, and reuse them as the next new segments instead
-    /// of allocating fresh ones. A reused file's blocks are already written:
-    /// no discard when it goes (on a file system mounted with `discard`,
-    /// deleting a 1 GiB file stalls the device for a fraction of a second),
-    /// no extents to convert or zeroes to prefill when it comes back. Costs
-    /// up to two segments of disk that stay allocated. Above
-    /// `disk_force_clean_ratio` segments are deleted, not kept.
+    /// Keep up to two segments that retention deletes and reuse them as
+    /// new ones: no discard stalls on delete, no fresh blocks to allocate
+    /// (up to two segments of disk stay allocated)
+    ///
+    /// Kept in `commitlog-spare/`. A reused file's blocks are already
+    /// written: no discard when it goes (on a file system mounted with
+    /// `discard`, deleting a 1 GiB file stalls the device for a fraction of
+    /// a second), no extents to convert or zeroes to prefill when it comes
+    /// back. Above `disk_force_clean_ratio` segments are deleted, not kept.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub recycle_segments: bool,
-    /// Write and read the commit log with O_DIRECT through the store's own
-    /// block cache (`log_cache_size`) instead of the page cache. Used only
-    /// where it works: segment sizes a multiple of 1 MiB and a file system
-    /// that takes O_DIRECT (checked at open; otherwise the page cache is
-    /// used, with a log line). See docs/STORE.md for why.
+    /// Write and read the commit log with O_DIRECT through the broker's own
+    /// block cache instead of the page cache (used only where the file
+    /// system allows it)
+    ///
+    /// Used only where it works: segment sizes a multiple of 1 MiB and a
+    /// file system that takes O_DIRECT (checked at open; otherwise the page
+    /// cache is used, with a log line). See docs/STORE.md for why.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub direct_io: bool,
-    /// Memory for the commit log's block cache with `direct_io`: the most
-    /// recently written and read 1 MiB blocks. Allocated as it fills.
+    /// Memory for the commit log's block cache in bytes: the most recently
+    /// written and read 1 MiB blocks, allocated as it fills
+    #[arg(long, default_value_t = 64 << 20)]
     pub log_cache_size: u64,
-    /// fsync period in [`FlushMode::Async`].
+    /// fsync period in milliseconds with async flush
+    #[arg(long = "async-flush-interval-ms", default_value = "500", value_parser = parse_millis)]
     pub async_flush_interval: Duration,
-    /// How long a [`FlushMode::Sync`] append waits for its fdatasync after it
-    /// was written before it reports `FlushTimeout`.
+    /// Milliseconds a sync-flush send waits for its fdatasync before it is
+    /// answered FlushDiskTimeout
+    #[arg(long = "sync-flush-timeout-ms", default_value = "5000", value_parser = parse_millis)]
     pub sync_flush_timeout: Duration,
-    /// Largest accepted message body.
+    /// Largest message body in bytes
+    #[arg(long, default_value_t = ferromq_protocol::DEFAULT_MAX_MESSAGE_SIZE)]
     pub max_message_size: usize,
     /// Entries per consume-queue file (20 bytes each).
+    #[arg(skip = 300_000u64)]
     pub cq_entries_per_file: u64,
-    /// Stamped into every record; part of the offset message id.
+    /// Stamped into every record; part of the offset message id. The
+    /// broker sets it from its advertised address.
+    #[arg(skip = SocketAddr::from(([127, 0, 0, 1], 0)))]
     pub store_host: SocketAddr,
-    /// Largest total size of one append of more than one record (a single
-    /// record is limited by `max_message_size` alone).
+    /// Largest total size of one batch send in bytes (a single message is
+    /// limited by --max-message-size alone)
+    #[arg(long, default_value_t = 4 << 20)]
     pub max_batch_bytes: usize,
-    /// Commit-log segments last modified longer ago than this are deleted
-    /// by retention (RocketMQ `fileReservedTime`).
+    /// Hours a commit-log segment is kept (RocketMQ fileReservedTime)
+    #[arg(long = "file-reserved-hours", default_value = "72", value_parser = parse_hours)]
     pub file_reserved_time: Duration,
-    /// Hour of the day, **UTC**, at which expired segments are deleted even
-    /// when the disk has room (RocketMQ `deleteWhen`).
+    /// Hour of the day (UTC) when expired segments are deleted even when
+    /// the disk has room (RocketMQ deleteWhen)
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(0..24))]
     pub delete_when_hour: u8,
-    /// Above this used fraction of the store's file system, expired
-    /// segments are deleted at any hour.
+    /// Disk usage (0-1) above which expired segments are deleted at any hour
+    #[arg(long, default_value_t = 0.75)]
     pub disk_clean_ratio: f64,
-    /// Above this, the oldest segments are deleted even if not expired.
+    /// Disk usage (0-1) above which the oldest segments are deleted even if
+    /// not expired
+    #[arg(long, default_value_t = 0.85)]
     pub disk_force_clean_ratio: f64,
-    /// Above this, appends fail with `DiskFull` (reads go on).
+    /// Disk usage (0-1) above which sends are refused with DiskFull (reads
+    /// go on)
+    #[arg(long, default_value_t = 0.90)]
     pub disk_reject_ratio: f64,
     /// How often the retention thread measures the disk and deletes. Short
     /// (1 s, where RocketMQ checks every 10 s) so that deletions come a
     /// segment or two at a time, which the spare segments of
     /// `recycle_segments` take whole, instead of in bursts.
+    #[arg(skip = Duration::from_secs(1))]
     pub retention_check_interval: Duration,
     /// Hash slots per index file (RocketMQ `maxHashSlotNum`).
+    #[arg(skip = 5_000_000u32)]
     pub index_hash_slots: u32,
     /// Entries per index file (RocketMQ `maxIndexNum`); a full file is
     /// sealed and a new one started.
+    #[arg(skip = 20_000_000u32)]
     pub index_max_entries: u32,
 }
 
+/// Parses a whole number of milliseconds (flags named `…-ms`).
+///
+/// # Errors
+/// Not a whole number.
+pub fn parse_millis(s: &str) -> Result<Duration, std::num::ParseIntError> {
+    s.parse().map(Duration::from_millis)
+}
+
+/// Parses a whole number of hours (flags named `…-hours`); more hours
+/// than a `Duration` holds keep segments for ever.
+///
+/// # Errors
+/// Not a whole number.
+fn parse_hours(s: &str) -> Result<Duration, std::num::ParseIntError> {
+    s.parse::<u64>()
+        .map(|h| Duration::from_secs(h.saturating_mul(3600)))
+}
+
+/// The declaration's defaults, without reading flags or the environment.
+#[derive(clap::Parser)]
+struct Defaults {
+    #[command(flatten)]
+    config: StoreConfig,
+}
+
 impl StoreConfig {
-    /// RocketMQ-like defaults: 1 GiB segments, sync flush, 300 000 entries
-    /// per consume-queue file, 4 MiB batches, 72 h retention deleting at
-    /// 04:00 UTC, disk thresholds 75 % / 85 % / 90 %, index files of
-    /// 5 million slots and 20 million entries.
+    /// The defaults (RocketMQ-like: 1 GiB segments, sync flush, 300 000
+    /// entries per consume-queue file, 4 MiB batches, 72 h retention
+    /// deleting at 04:00 UTC, disk thresholds 75 % / 85 % / 90 %, index
+    /// files of 5 million slots and 20 million entries), with the store
+    /// under `dir` stamping `store_host` into its records.
     pub fn new(dir: impl Into<PathBuf>, store_host: SocketAddr) -> Self {
-        Self {
-            dir: dir.into(),
-            segment_size: 1 << 30,
-            flush: FlushMode::Sync,
-            prefill_segments: None,
-            recycle_segments: true,
-            direct_io: true,
-            log_cache_size: 64 << 20,
-            async_flush_interval: Duration::from_millis(500),
-            sync_flush_timeout: Duration::from_secs(5),
-            max_message_size: ferromq_protocol::DEFAULT_MAX_MESSAGE_SIZE,
-            cq_entries_per_file: 300_000,
-            store_host,
-            max_batch_bytes: 4 << 20,
-            file_reserved_time: Duration::from_secs(72 * 3600),
-            delete_when_hour: 4,
-            disk_clean_ratio: 0.75,
-            disk_force_clean_ratio: 0.85,
-            disk_reject_ratio: 0.90,
-            retention_check_interval: Duration::from_secs(1),
-            index_hash_slots: 5_000_000,
-            index_max_entries: 20_000_000,
-        }
+        use clap::Parser;
+        let mut config = match Defaults::try_parse_from(["store"]) {
+            Ok(d) => d.config,
+            // The defaults are constants; a test below parses them.
+            Err(e) => unreachable!("the store's default settings do not parse: {e}"),
+        };
+        config.dir = dir.into();
+        config.store_host = store_host;
+        config
     }
 
     /// Whether new segments are written full of zeroes before use.
@@ -246,6 +291,30 @@ mod tests {
         assert!("fast".parse::<FlushMode>().is_err());
         assert_eq!(FlushMode::Async.to_string(), "async");
         assert_eq!(serde_json::to_string(&FlushMode::Sync).unwrap(), "\"sync\"");
+    }
+
+    #[test]
+    fn defaults_parse_from_the_declaration() {
+        let c = StoreConfig::new("/tmp/x", "127.0.0.1:1".parse().unwrap());
+        assert_eq!(c.dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.store_host, "127.0.0.1:1".parse().unwrap());
+        assert_eq!(c.segment_size, 1 << 30);
+        assert_eq!(c.flush, FlushMode::Sync);
+        assert_eq!(c.prefill_segments, None);
+        assert!(c.recycle_segments && c.direct_io);
+        assert_eq!(c.log_cache_size, 64 << 20);
+        assert_eq!(c.async_flush_interval, Duration::from_millis(500));
+        assert_eq!(c.sync_flush_timeout, Duration::from_secs(5));
+        assert_eq!(
+            c.max_message_size,
+            ferromq_protocol::DEFAULT_MAX_MESSAGE_SIZE
+        );
+        assert_eq!(c.cq_entries_per_file, 300_000);
+        assert_eq!(c.retention_check_interval, Duration::from_secs(1));
+        assert_eq!(
+            (c.index_hash_slots, c.index_max_entries),
+            (5_000_000, 20_000_000)
+        );
     }
 
     #[test]
