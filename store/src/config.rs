@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::consume_queue::CQ_ENTRY_LEN;
 use super::error::StoreError;
-use super::CQ_ENTRY_LEN;
 
 /// Smallest accepted segment size: a segment must hold at least a small
 /// record and the end-of-segment marker, and tiny segments only make sense in

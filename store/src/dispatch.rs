@@ -17,8 +17,7 @@ use std::time::Duration;
 use ferromq_protocol::{QueueId, QueueOffset, TopicName};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::consume_queue::ConsumeQueue;
-use super::cq_entry::CqEntry;
+use super::consume_queue::{ConsumeQueue, CqEntry};
 use super::error::StoreError;
 use super::index::IndexItem;
 use super::shared::Shared;

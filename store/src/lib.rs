@@ -38,9 +38,6 @@ mod checkpointer;
 mod commit_log;
 mod config;
 mod consume_queue;
-mod cq_entry;
-mod cq_load;
-mod cq_set;
 mod disk;
 mod dispatch;
 mod error;
@@ -83,14 +80,12 @@ pub use types::{
 };
 
 use checkpointer::Mode;
+use consume_queue::CONSUMEQUEUE_DIR;
 use error::io_at;
 use fsutil::{create_dir_durable, sync_dir};
 use shared::Shared;
 
-/// Size of one consume-queue entry.
-pub(crate) const CQ_ENTRY_LEN: u64 = 20;
 pub(crate) const COMMITLOG_DIR: &str = "commitlog";
-pub(crate) const CONSUMEQUEUE_DIR: &str = "consumequeue";
 /// Exists while a store is open; found at open, it means an unclean stop.
 const ABORT_FILE: &str = "abort";
 

@@ -6,8 +6,7 @@ use std::sync::atomic::Ordering;
 use ferromq_protocol::record;
 use ferromq_protocol::{QueueId, QueueOffset, TopicName};
 
-use super::consume_queue::ConsumeQueue;
-use super::cq_entry::CqEntry;
+use super::consume_queue::{ConsumeQueue, CqEntry};
 use super::error::StoreError;
 use super::types::{ReadResult, ReadStatus, Records};
 use super::MessageStore;

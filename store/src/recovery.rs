@@ -15,14 +15,13 @@ use ferromq_protocol::{QueueId, TopicName};
 use super::checkpoint::{self, Checkpoint, QueueMark};
 use super::commit_log::{CommitLog, LogIo};
 use super::config::StoreConfig;
-use super::cq_entry::CqEntry;
-use super::cq_set::{ConsumeQueues, KnownQueue};
+use super::consume_queue::{ConsumeQueues, CqEntry, KnownQueue, CONSUMEQUEUE_DIR};
 use super::error::StoreError;
 use super::index::hash::record_hashes;
 use super::index::{Index, IndexItem, IndexPos, IndexState};
 use super::scan::{scan_counted, ScanStats, StopReason};
 use super::shared::{Parts, RecoveryStats};
-use super::{COMMITLOG_DIR, CONSUMEQUEUE_DIR};
+use super::COMMITLOG_DIR;
 
 /// Index entries buffered during recovery before one write.
 const INDEX_BATCH: usize = 4096;

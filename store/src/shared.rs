@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use super::commit_log::CommitLog;
 use super::config::{FlushMode, StoreConfig};
-use super::cq_set::ConsumeQueues;
+use super::consume_queue::ConsumeQueues;
 use super::disk::DiskMonitor;
 use super::dispatch::DispatchBatch;
 use super::error::StoreError;

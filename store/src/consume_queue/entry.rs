@@ -2,7 +2,8 @@
 //! `commit-log offset u64 | record size u32 | tag hash u64`.
 //! An all-zero entry is unwritten space (a record is never 0 bytes long).
 
-use super::CQ_ENTRY_LEN;
+/// Size of one consume-queue entry.
+pub(crate) const CQ_ENTRY_LEN: u64 = 20;
 
 const LEN: usize = CQ_ENTRY_LEN as usize;
 

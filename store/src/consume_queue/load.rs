@@ -13,11 +13,9 @@ use std::sync::Arc;
 
 use ferromq_protocol::{QueueId, TopicName};
 
-use super::consume_queue::{Bounds, ConsumeQueue, CqFile};
-use super::cq_entry::CqEntry;
-use super::error::{io_at, StoreError};
-use super::fsutil::{numbered_files, sync_dir};
-use super::CQ_ENTRY_LEN;
+use super::{Bounds, ConsumeQueue, CqEntry, CqFile, CQ_ENTRY_LEN};
+use crate::error::{io_at, StoreError};
+use crate::fsutil::{numbered_files, sync_dir};
 
 /// Entries read per pread while scanning a tail: small at first (most tails
 /// are short, and every queue is scanned at startup), doubling up to the max.

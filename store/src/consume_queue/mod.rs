@@ -1,17 +1,29 @@
-//! The consume queue of one (topic, queue id): fixed-size files of 20-byte
-//! entries, named by the byte offset of their first entry (entry index × 20,
-//! as in RocketMQ). Entry `i` of the queue is the message with queue offset
-//! `i`.
+//! Consume queues: one per (topic, queue id), each an index into the
+//! commit log. Entry `i` of a queue is the message with queue offset `i`:
+//! 20 bytes (`entry`) pointing at its record, in fixed-size files named by
+//! the byte offset of their first entry (entry index × 20, as in RocketMQ),
+//! under `consumequeue/<topic>/<queue id>/`.
 //!
-//! Only the dispatcher thread (or recovery, before the store is shared)
-//! appends; readers take the `files` read lock and `pread`. `max` is
-//! published with Release after the entries are written, so a reader that
-//! sees `max` can read every entry below it.
+//! * this file: one queue ([`ConsumeQueue`]), its appends, reads, fsyncs
+//!   and retention;
+//! * `entry`: the 20-byte entry;
+//! * `load`: loading a queue at open and cutting it back to entries valid
+//!   against the recovered commit log;
+//! * `set`: all queues of the store, by topic and queue id.
+//!
+//! Only dispatching (one round at a time, see `dispatch`) or recovery,
+//! before the store is shared, appends; readers take the `files` read lock
+//! and `pread`. `max` is published with Release after the entries are
+//! written, so a reader that sees `max` can read every entry below it.
 //!
 //! Retention moves `min` up (to the first entry pointing at or above the
 //! commit log's new start) and then deletes files that lie wholly below it;
 //! a reader that loses that race sees `min` above its offset and answers
 //! "offset too small" instead of an error.
+
+mod entry;
+mod load;
+mod set;
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -23,10 +35,14 @@ use std::sync::Arc;
 use ferromq_protocol::{QueueId, TopicName};
 use parking_lot::RwLock;
 
-use super::cq_entry::CqEntry;
-use super::error::{io_at, StoreError};
-use super::fsutil::{create_dir_durable, file_name, sync_dir};
-use super::CQ_ENTRY_LEN;
+use crate::error::{io_at, StoreError};
+use crate::fsutil::{create_dir_durable, file_name, sync_dir};
+
+pub(crate) use entry::{CqEntry, CQ_ENTRY_LEN};
+pub(crate) use set::{ConsumeQueues, KnownQueue};
+
+/// Directory of the consume queues under the store root.
+pub(crate) const CONSUMEQUEUE_DIR: &str = "consumequeue";
 
 pub(crate) struct CqFile {
     /// Queue offset of the file's first entry.
@@ -47,7 +63,7 @@ impl CqFile {
 
     /// Reads `buf.len()` bytes at `pos`, zeroes past the end of the file.
     pub(crate) fn read_zero_filled(&self, buf: &mut [u8], pos: u64) -> io::Result<()> {
-        super::fsutil::read_zero_filled(&self.file, &self.path, "read consume-queue file", buf, pos)
+        crate::fsutil::read_zero_filled(&self.file, &self.path, "read consume-queue file", buf, pos)
     }
 }
 

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use ferromq_protocol::{QueueId, TopicName};
 use parking_lot::RwLock;
 
-use super::consume_queue::ConsumeQueue;
-use super::cq_load::{self, LoadParams};
-use super::error::{io_at, StoreError};
-use super::fsutil::sync_dir;
+use super::load::{self, LoadParams};
+use super::ConsumeQueue;
+use crate::error::{io_at, StoreError};
+use crate::fsutil::sync_dir;
 
 type QueueMap = HashMap<TopicName, BTreeMap<QueueId, Arc<ConsumeQueue>>>;
 
@@ -61,7 +61,7 @@ impl ConsumeQueues {
                 log_end,
                 log_start,
             };
-            let loaded = cq_load::load(dir, topic.clone(), queue_id, &params)?;
+            let loaded = load::load(dir, topic.clone(), queue_id, &params)?;
             if let Some(from) = loaded.lagging_from {
                 lagging.push(Lagging {
                     topic: topic.clone(),
