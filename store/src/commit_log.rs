@@ -18,9 +18,10 @@ use super::error::StoreError;
 use super::fsutil::{create_dir_durable, file_name, numbered_files, sync_dir, AlignedBuf, ALIGN};
 use super::segment::{open_direct, Segment};
 
-/// Bytes of the marker that ends a segment early: u32 remaining size, u32
-/// END_OF_SEGMENT_MAGIC. A record is only placed where this still fits after it.
-pub(crate) const EOS_MARKER_LEN: u64 = 8;
+/// Bytes of the marker that ends a segment early (its layout is the
+/// record format's, `record::end_of_segment`). A record is only placed
+/// where this still fits after it.
+pub(crate) const EOS_MARKER_LEN: u64 = ferromq_protocol::record::END_OF_SEGMENT_LEN as u64;
 
 /// Next to `commitlog/`: segments retention kept for reuse
 /// (`StoreConfig::recycle_segments`), named by their old base offset.

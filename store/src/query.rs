@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
-use ferromq_protocol::record::{self, Peek, MIN_RECORD_LEN, RECORD_FIXED_LEN};
+use ferromq_protocol::record::{self, raw, Peek, MIN_RECORD_LEN, RECORD_FIXED_LEN};
 use ferromq_protocol::{CommitLogOffset, QueueId, QueueOffset, TopicName};
 
 use super::consume_queue::ConsumeQueue;
@@ -16,10 +16,6 @@ use super::MessageStore;
 /// Bytes read at an offset before the record's size is known: most
 /// records fit, so most lookups are one pread.
 const PROBE_LEN: u64 = 4096;
-/// Byte range of the store timestamp in a record (see the record layout).
-const STORE_TS: std::ops::Range<usize> = 44..52;
-/// Byte range of the stamped commit-log offset.
-const PHYS_OFFSET: std::ops::Range<usize> = 28..36;
 
 impl MessageStore {
     /// The whole record starting exactly at `offset`, verified. `None` if
@@ -171,12 +167,12 @@ impl MessageStore {
             .ok_or_else(|| StoreError::Corrupt(format!("no entry at queue offset {q}")))?;
         let len = RECORD_FIXED_LEN.min(e.size as usize);
         let head = self.shared.log.read_probe(e.offset, len)?;
-        let be64 = |r: std::ops::Range<usize>| {
-            head.get(r)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_be_bytes)
-        };
-        match (record::peek(&head), be64(PHYS_OFFSET), be64(STORE_TS)) {
+        let stamped = (
+            record::peek(&head),
+            raw::commit_log_offset(&head),
+            raw::store_timestamp(&head),
+        );
+        match stamped {
             (Peek::Record(n), Some(phys), Some(ts)) if n == e.size as usize && phys == e.offset => {
                 Ok(ts)
             }

@@ -90,9 +90,8 @@ pub(crate) fn scan_counted(
         let head = r.get(&seg, seg_end, pos, EOS_MARKER_LEN as usize)?;
         let size = match record::peek(head) {
             Peek::Record(size) => size,
-            Peek::EndOfSegment => {
-                let remaining = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-                if u64::from(remaining) != room {
+            Peek::EndOfSegment(remaining) => {
+                if remaining as u64 != room {
                     return Ok((
                         pos,
                         StopReason::Invalid(format!(

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use ferromq_protocol::record::{self, StoreStamp, END_OF_SEGMENT_MAGIC};
+use ferromq_protocol::record::{self, StoreStamp};
 use ferromq_protocol::{CommitLogOffset, QueueOffset};
 
 use super::commit_log::EOS_MARKER_LEN;
@@ -64,9 +64,7 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
         let seg_end = shared.log.segment_base(*pos) + seg_size;
         if *pos + len + EOS_MARKER_LEN > seg_end {
             // Close the segment with a marker and continue in a new one.
-            let mut marker = [0u8; EOS_MARKER_LEN as usize];
-            marker[..4].copy_from_slice(&((seg_end - *pos) as u32).to_be_bytes());
-            marker[4..].copy_from_slice(&END_OF_SEGMENT_MAGIC.to_be_bytes());
+            let marker = record::end_of_segment((seg_end - *pos) as u32);
             let mut parts = records_of(&placed[seg_first..]);
             parts.push(&marker);
             // The allocator has normally made the next segment already, so

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use bytes::{BufMut, BytesMut};
 
 use super::{
-    host_bytes, seal, Message, HOST_LEN, OFF_BORN_HOST, OFF_BORN_TS, OFF_FLAGS, OFF_RECONSUME,
-    RECORD_FIXED_LEN, RECORD_MAGIC,
+    host_bytes, seal, Message, END_OF_SEGMENT_LEN, END_OF_SEGMENT_MAGIC, HOST_LEN, OFF_BORN_HOST,
+    OFF_BORN_TS, OFF_FLAGS, OFF_RECONSUME, RECORD_FIXED_LEN, RECORD_MAGIC,
 };
 use crate::error::RecordError;
 
@@ -21,6 +21,15 @@ pub struct BornInfo {
     pub flags: u32,
     /// Reconsume count (non-zero for redelivered messages).
     pub reconsume_times: u32,
+}
+
+/// The marker that ends a commit-log segment `remaining` bytes before its
+/// end (the marker included): what follows it in the segment is unused.
+pub fn end_of_segment(remaining: u32) -> [u8; END_OF_SEGMENT_LEN] {
+    let mut m = [0u8; END_OF_SEGMENT_LEN];
+    m[..4].copy_from_slice(&remaining.to_be_bytes());
+    m[4..].copy_from_slice(&END_OF_SEGMENT_MAGIC.to_be_bytes());
+    m
 }
 
 /// Bytes `msg` takes as a record.

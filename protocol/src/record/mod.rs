@@ -28,8 +28,9 @@
 //!
 //! This module is the only place that knows the layout. By role:
 //! [`Message`] and [`StoredMessage`] are what applications see; [`encode()`]
-//! writes a sealed record; [`stamp()`] and [`seal`] change one in place;
-//! [`peek`] and [`parse()`] verify one and borrow its fields ([`RecordRef`]);
+//! writes a sealed record and [`end_of_segment`] the marker that closes a
+//! segment early; [`stamp()`] and [`seal`] change one in place; [`peek`]
+//! and [`parse()`] verify one and borrow its fields ([`RecordRef`]);
 //! [`decode()`] turns one into a [`StoredMessage`]; and [`raw`] reads single
 //! fields of records that are verified elsewhere, without a CRC pass.
 
@@ -46,7 +47,7 @@ mod types;
 mod fixtures;
 
 pub use decode::{decode, decode_all};
-pub use encode::{encode, encode_with, encoded_len, BornInfo};
+pub use encode::{encode, encode_with, encoded_len, end_of_segment, BornInfo};
 pub use parse::{parse, peek, tag_hash, Peek, RecordRef};
 pub use stamp::{seal, stamp, StoreStamp};
 pub use types::{Message, StoredMessage};
@@ -55,6 +56,10 @@ pub use types::{Message, StoredMessage};
 pub const RECORD_MAGIC: u32 = 0xFE4D_5101;
 /// Magic number of the marker that ends a commit-log segment early.
 pub const END_OF_SEGMENT_MAGIC: u32 = 0xFE4D_51FF;
+/// Bytes of that marker: u32 bytes left in the segment (the marker
+/// included) where a record has its size, then [`END_OF_SEGMENT_MAGIC`]
+/// where a record has its magic, so [`peek`] tells the two apart.
+pub const END_OF_SEGMENT_LEN: usize = 8;
 /// Bytes before the topic: everything up to and including reconsume times.
 pub const RECORD_FIXED_LEN: usize = 92;
 /// Smallest possible record (one-byte topic, everything else empty).

@@ -20,8 +20,9 @@ pub enum Peek {
     NeedMore,
     /// A message record of this many bytes (not yet verified).
     Record(usize),
-    /// An end-of-segment marker.
-    EndOfSegment,
+    /// An end-of-segment marker saying this many bytes, itself included,
+    /// are left in the segment.
+    EndOfSegment(usize),
     /// Neither: zeroes (unwritten space) or garbage.
     Invalid(u32),
 }
@@ -34,7 +35,7 @@ pub fn peek(buf: &[u8]) -> Peek {
     let size = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
     match u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) {
         RECORD_MAGIC => Peek::Record(size),
-        END_OF_SEGMENT_MAGIC => Peek::EndOfSegment,
+        END_OF_SEGMENT_MAGIC => Peek::EndOfSegment(size),
         other => Peek::Invalid(other),
     }
 }
@@ -121,7 +122,7 @@ pub fn parse(buf: &[u8]) -> Result<RecordRef<'_>, RecordError> {
             })
         }
         Peek::Record(size) => size,
-        Peek::EndOfSegment => return Err(RecordError::BadMagic(END_OF_SEGMENT_MAGIC)),
+        Peek::EndOfSegment(_) => return Err(RecordError::BadMagic(END_OF_SEGMENT_MAGIC)),
         Peek::Invalid(m) => return Err(RecordError::BadMagic(m)),
     };
     if size < MIN_RECORD_LEN {
@@ -291,6 +292,17 @@ mod tests {
         b[RECORD_FIXED_LEN + 1] = b'.';
         seal(&mut b);
         assert!(matches!(parse(&b), Err(RecordError::Topic(_))));
+    }
+
+    #[test]
+    fn end_of_segment_marker_is_told_apart() {
+        let m = crate::record::end_of_segment(4096);
+        assert_eq!(peek(&m), Peek::EndOfSegment(4096));
+        assert!(matches!(parse(&m), Err(RecordError::BadMagic(_))));
+        assert_eq!(
+            peek(&encoded(&sample())),
+            Peek::Record(encoded(&sample()).len())
+        );
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Field access on raw records without decoding them: the broker's tags
-//! for the pull filter, a property for the send path. Used on records the
-//! store already verified (pull) or is about to verify (send), so no CRC is
-//! computed here; every length is bounds-checked, and a malformed record
-//! just yields `None`.
+//! for the pull filter, a property for the send path, the store's stamped
+//! offset and time for a search by time (from the fixed header alone, so a
+//! large record is not read whole). Used on records the store already
+//! verified (pull), is about to verify (send) or checks against its own
+//! index (search), so no CRC is computed here; every length is
+//! bounds-checked, and a malformed record just yields `None`.
 
-use super::{MIN_RECORD_LEN, RECORD_FIXED_LEN};
+use super::{MIN_RECORD_LEN, OFF_PHYS_OFFSET, OFF_STORE_TS, RECORD_FIXED_LEN};
 
 fn be16(b: &[u8], at: usize) -> Option<usize> {
     let s = b.get(at..at.checked_add(2)?)?;
@@ -14,6 +16,23 @@ fn be16(b: &[u8], at: usize) -> Option<usize> {
 fn be32(b: &[u8], at: usize) -> Option<usize> {
     let s = b.get(at..at.checked_add(4)?)?;
     usize::try_from(u32::from_be_bytes([s[0], s[1], s[2], s[3]])).ok()
+}
+
+fn be64(b: &[u8], at: usize) -> Option<u64> {
+    let s = b.get(at..at.checked_add(8)?)?;
+    Some(u64::from_be_bytes(s.try_into().ok()?))
+}
+
+/// The commit-log offset stamped into the record (its fixed header is
+/// enough).
+pub fn commit_log_offset(rec: &[u8]) -> Option<u64> {
+    be64(rec, OFF_PHYS_OFFSET)
+}
+
+/// The store time stamped into the record, ms since the epoch (its fixed
+/// header is enough).
+pub fn store_timestamp(rec: &[u8]) -> Option<u64> {
+    be64(rec, OFF_STORE_TS)
 }
 
 /// Start of the tags-length field (after the topic).
@@ -100,6 +119,27 @@ mod tests {
         assert_eq!(property(&plain, "DELAY"), None);
         b.extend_from_slice(&plain);
         assert_eq!(records(&b).count(), 2);
+    }
+
+    #[test]
+    fn reads_stamped_fields_from_the_fixed_header() {
+        let mut b = enc(&Message::new(TopicName::new("T").unwrap(), &b"x"[..]));
+        crate::record::stamp(
+            &mut b,
+            &crate::record::StoreStamp {
+                queue_id: crate::QueueId::new(1),
+                queue_offset: crate::QueueOffset::new(2),
+                commit_log_offset: crate::CommitLogOffset::new(0x0102_0304_0506_0708),
+                timestamp: 1_700_000_000_123,
+                host: "127.0.0.1:2".parse().unwrap(),
+            },
+        );
+        let r = crate::record::parse(&b).unwrap();
+        let head = &b[..RECORD_FIXED_LEN];
+        assert_eq!(commit_log_offset(head), Some(r.commit_log_offset.get()));
+        assert_eq!(store_timestamp(head), Some(r.store_timestamp));
+        assert_eq!(commit_log_offset(&b[..35]), None);
+        assert_eq!(store_timestamp(&b[..51]), None);
     }
 
     #[test]
