@@ -129,6 +129,28 @@ pub enum RecordError {
     Field(&'static str),
 }
 
+/// A message query that can never match anything (see
+/// [`crate::header::QueryBy::check`]).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The key is empty or holds a space: keys are stored space-separated,
+    /// so such a key can never match.
+    #[error("invalid key {0:?}: a key is non-empty and has no spaces")]
+    InvalidKey(String),
+    /// The time range ends before it begins.
+    #[error("begin time {begin_ms} is after end time {end_ms}")]
+    ReversedTimeRange {
+        /// Earliest store time asked for.
+        begin_ms: u64,
+        /// Latest store time asked for.
+        end_ms: u64,
+    },
+    /// The unique id is empty.
+    #[error("the unique id is empty")]
+    EmptyUniqueId,
+}
+
 /// A compressed message body that cannot be turned back into its original.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]

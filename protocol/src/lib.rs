@@ -40,6 +40,8 @@
 //! timestamp; see [`header::QueryMessageRequest`]) answer with records the
 //! same way: back to back in the body.
 
+#![warn(missing_docs)]
+
 mod checksum;
 mod code;
 pub mod compression;
@@ -57,7 +59,7 @@ mod tokio_codec;
 
 pub use checksum::crc32c;
 pub use code::{RequestCode, ResponseCode};
-pub use error::{CompressionError, FrameError, HeaderError, NameError, RecordError};
+pub use error::{CompressionError, FrameError, HeaderError, NameError, QueryError, RecordError};
 pub use frame::{Frame, FrameCodec, FrameKind};
 pub use header::{decode_header, encode_header, Rpc};
 pub use ids::{CommitLogOffset, MessageId, QueueId, QueueOffset};

@@ -24,7 +24,7 @@ pub(super) async fn query_message(b: &Broker, req: &Request) -> HandlerResult {
     let h: QueryMessageRequest = decode(req)?;
     b.topic_config(&h.topic)?;
     h.by.check()
-        .map_err(|m| Response::error(ResponseCode::BadRequest, m))?;
+        .map_err(|e| Response::error(ResponseCode::BadRequest, e.to_string()))?;
     let store = b.store_arc();
     let topic = h.topic;
     // Index lookups read the disk at scattered places: keep them off the

@@ -123,7 +123,8 @@ impl AdminClient {
     /// Sends one query to every master of the topic's route and merges the
     /// answers, newest first.
     async fn query_masters(&self, topic: &TopicName, by: QueryBy) -> Result<Vec<StoredMessage>> {
-        by.check().map_err(ClientError::InvalidArgument)?;
+        by.check()
+            .map_err(|e| ClientError::InvalidArgument(e.to_string()))?;
         let route = self.client.refresh_route(topic).await?;
         let req = QueryMessageRequest {
             topic: topic.clone(),

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Empty, OffsetResponse, Rpc};
 use crate::code::RequestCode;
+use crate::error::QueryError;
 use crate::ids::{CommitLogOffset, QueueId};
 use crate::names::TopicName;
 
@@ -45,8 +46,8 @@ impl QueryBy {
     /// that is not reversed.
     ///
     /// # Errors
-    /// What is wrong, for the user.
-    pub fn check(&self) -> Result<(), String> {
+    /// [`QueryError`] saying what is wrong; its message is for the user.
+    pub fn check(&self) -> Result<(), QueryError> {
         match self {
             Self::Key {
                 key,
@@ -55,16 +56,17 @@ impl QueryBy {
                 ..
             } => {
                 if key.is_empty() || key.contains(' ') {
-                    return Err(format!(
-                        "invalid key {key:?}: a key is non-empty and has no spaces"
-                    ));
+                    return Err(QueryError::InvalidKey(key.clone()));
                 }
                 if begin_ms > end_ms {
-                    return Err(format!("begin time {begin_ms} is after end time {end_ms}"));
+                    return Err(QueryError::ReversedTimeRange {
+                        begin_ms: *begin_ms,
+                        end_ms: *end_ms,
+                    });
                 }
                 Ok(())
             }
-            Self::UniqueId(id) if id.is_empty() => Err("the unique id is empty".to_string()),
+            Self::UniqueId(id) if id.is_empty() => Err(QueryError::EmptyUniqueId),
             Self::UniqueId(_) => Ok(()),
         }
     }
@@ -221,5 +223,26 @@ mod tests {
         assert!(key("k", 11, 10).check().is_err());
         assert!(QueryBy::UniqueId(String::new()).check().is_err());
         assert!(QueryBy::UniqueId("X".into()).check().is_ok());
+    }
+
+    #[test]
+    fn query_errors_are_typed_and_read_as_before() {
+        let key = |k: &str, b, e| QueryBy::Key {
+            key: k.into(),
+            max: 1,
+            begin_ms: b,
+            end_ms: e,
+        };
+        let err = key("a b", 0, 10).check().unwrap_err();
+        assert_eq!(err, QueryError::InvalidKey("a b".into()));
+        assert_eq!(
+            err.to_string(),
+            "invalid key \"a b\": a key is non-empty and has no spaces"
+        );
+        let err = key("k", 11, 10).check().unwrap_err();
+        assert_eq!(err.to_string(), "begin time 11 is after end time 10");
+        let err = QueryBy::UniqueId(String::new()).check().unwrap_err();
+        assert_eq!(err, QueryError::EmptyUniqueId);
+        assert_eq!(err.to_string(), "the unique id is empty");
     }
 }
