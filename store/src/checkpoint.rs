@@ -28,7 +28,7 @@ use std::path::Path;
 
 use ferromq_protocol::{QueueId, TopicName};
 
-use super::error::{io_at, StoreError};
+use super::error::{io_at, Damage, StoreError};
 use super::fsutil::{now_ms, sync_dir};
 use super::index::{IndexPos, IndexState};
 
@@ -86,20 +86,19 @@ impl Checkpoint {
         b
     }
 
-    fn decode(b: &[u8]) -> Result<Self, String> {
-        let (body, crc) = b
-            .split_last_chunk::<4>()
-            .ok_or("shorter than its checksum")?;
+    fn decode(b: &[u8]) -> Result<Self, Damage> {
+        let (body, crc) = b.split_last_chunk::<4>().ok_or(Damage::Truncated)?;
         if ferromq_protocol::crc32c(body) != u32::from_be_bytes(*crc) {
-            return Err("checksum mismatch".into());
+            return Err(Damage::ChecksumMismatch);
         }
         let mut r = Reader(body);
-        if r.u32()? != MAGIC {
-            return Err("bad magic".into());
+        let magic = r.u32()?;
+        if magic != MAGIC {
+            return Err(Damage::BadMagic(magic));
         }
         let version = r.u32()?;
         if version != 1 && version != VERSION {
-            return Err(format!("unsupported version {version}"));
+            return Err(Damage::UnsupportedVersion(version));
         }
         let flushed = r.u64()?;
         let cq_consistent = r.u64()?;
@@ -116,15 +115,15 @@ impl Checkpoint {
                 0 => IndexState::Unknown,
                 1 => IndexState::Empty,
                 2 => IndexState::At(pos),
-                other => return Err(format!("unknown index state {other}")),
+                other => return Err(Damage::UnknownIndexState(other)),
             }
         };
         let n = r.u32()?;
         let mut queues = Vec::new();
         for _ in 0..n {
             let len = usize::from(r.take(1)?[0]);
-            let name = std::str::from_utf8(r.take(len)?).map_err(|_| "topic is not UTF-8")?;
-            let topic = TopicName::new(name).map_err(|e| e.to_string())?;
+            let name = std::str::from_utf8(r.take(len)?).map_err(|_| Damage::TopicNotUtf8)?;
+            let topic = TopicName::new(name)?;
             let queue_id = QueueId::new(r.u32()?);
             let count = r.u64()?;
             let min = if version == 1 { 0 } else { r.u64()? };
@@ -136,7 +135,7 @@ impl Checkpoint {
             });
         }
         if !r.0.is_empty() {
-            return Err("trailing bytes".into());
+            return Err(Damage::TrailingBytes);
         }
         Ok(Self {
             flushed,
@@ -150,20 +149,20 @@ impl Checkpoint {
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Damage> {
         if self.0.len() < n {
-            return Err("truncated".into());
+            return Err(Damage::Truncated);
         }
         let (a, b) = self.0.split_at(n);
         self.0 = b;
         Ok(a)
     }
-    fn u32(&mut self) -> Result<u32, String> {
+    fn u32(&mut self) -> Result<u32, Damage> {
         let mut a = [0u8; 4];
         a.copy_from_slice(self.take(4)?);
         Ok(u32::from_be_bytes(a))
     }
-    fn u64(&mut self) -> Result<u64, String> {
+    fn u64(&mut self) -> Result<u64, Damage> {
         let mut a = [0u8; 8];
         a.copy_from_slice(self.take(8)?);
         Ok(u64::from_be_bytes(a))
@@ -182,8 +181,8 @@ pub(crate) fn write(dir: &Path, cp: &Checkpoint) -> std::io::Result<()> {
     sync_dir(dir)
 }
 
-/// The checkpoint, `Ok(None)` if there is none, `Err(Corrupt)` if it does not
-/// verify (the caller then recovers as if there were none).
+/// The checkpoint, `Ok(None)` if there is none, `Err(CorruptFile)` if it
+/// does not verify (the caller then recovers as if there were none).
 pub(crate) fn read(dir: &Path) -> Result<Option<Checkpoint>, StoreError> {
     let path = dir.join(FILE);
     let len = match fs::metadata(&path) {
@@ -192,15 +191,16 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Checkpoint>, StoreError> {
         Err(e) => return Err(io_at("stat", &path)(e).into()),
     };
     if len > MAX_LEN {
-        return Err(StoreError::Corrupt(format!(
-            "{} is {len} bytes, larger than any checkpoint",
-            path.display()
-        )));
+        return Err(StoreError::CorruptFile {
+            path,
+            reason: Damage::TooLarge { len },
+        });
     }
     let bytes = fs::read(&path).map_err(io_at("read", &path))?;
-    Checkpoint::decode(&bytes)
-        .map(Some)
-        .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))
+    match Checkpoint::decode(&bytes) {
+        Ok(cp) => Ok(Some(cp)),
+        Err(reason) => Err(StoreError::CorruptFile { path, reason }),
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +256,39 @@ mod tests {
         write(dir.path(), &sample()).unwrap();
         assert_eq!(read(dir.path()).unwrap(), Some(sample()));
         assert!(!dir.path().join(TMP).exists());
+    }
+
+    #[test]
+    fn damage_is_named() {
+        let reseal = |mut b: Vec<u8>| {
+            b.truncate(b.len() - 4);
+            let crc = ferromq_protocol::crc32c(&b);
+            b.extend_from_slice(&crc.to_be_bytes());
+            b
+        };
+        assert_eq!(Checkpoint::decode(&[1, 2]), Err(Damage::Truncated));
+        let mut b = sample().encode();
+        b[20] ^= 1;
+        assert_eq!(Checkpoint::decode(&b), Err(Damage::ChecksumMismatch));
+        let mut b = sample().encode();
+        b[4..8].copy_from_slice(&9u32.to_be_bytes());
+        assert_eq!(
+            Checkpoint::decode(&reseal(b)),
+            Err(Damage::UnsupportedVersion(9))
+        );
+        let mut b = sample().encode();
+        b.insert(b.len() - 4, 0);
+        assert_eq!(Checkpoint::decode(&reseal(b)), Err(Damage::TrailingBytes));
+
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(FILE), b"not a checkpoint").unwrap();
+        match read(dir.path()) {
+            Err(StoreError::CorruptFile { path, reason }) => {
+                assert_eq!(path, dir.path().join(FILE));
+                assert_eq!(reason, Damage::ChecksumMismatch);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! (an append can be "written but not durable"), so they get separate enums.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use ferromq_protocol::NameError;
 
 use super::types::AppendResult;
 
@@ -16,6 +18,17 @@ pub enum StoreError {
     /// Data on disk does not verify (checksum, layout, cross-references).
     #[error("store data is corrupt: {0}")]
     Corrupt(String),
+    /// The checkpoint or an index file does not decode, or does not fit
+    /// the configuration. Recovery gets past these on its own: it scans
+    /// the whole log instead of trusting the checkpoint, and rebuilds the
+    /// index from the log.
+    #[error("store file {} is unusable: {reason}", path.display())]
+    CorruptFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: Damage,
+    },
     /// A write or fsync failed earlier; the store refuses writes until it is
     /// restarted (and recovered).
     #[error("store is poisoned after a failed write or fsync: {0}")]
@@ -29,6 +42,89 @@ pub enum StoreError {
     /// An operation waited longer than it may.
     #[error("store operation timed out: {0}")]
     Timeout(&'static str),
+    /// The operating system refused to start one of the store's threads.
+    #[error("cannot start store thread {name}: {source}")]
+    SpawnThread {
+        /// The thread's name.
+        name: &'static str,
+        /// Why not.
+        source: io::Error,
+    },
+    /// The blocking task that runs the shutdown panicked or was cancelled
+    /// (see `MessageStore::shutdown`).
+    #[error("store shutdown task failed: {0}")]
+    ShutdownTask(#[source] tokio::task::JoinError),
+}
+
+/// What makes a checkpoint or index file unusable
+/// ([`StoreError::CorruptFile`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Damage {
+    /// The file ends before its content does.
+    #[error("truncated")]
+    Truncated,
+    /// The stored checksum does not match the content.
+    #[error("checksum mismatch")]
+    ChecksumMismatch,
+    /// Not a file of this kind.
+    #[error("bad magic {0:#010x}")]
+    BadMagic(u32),
+    /// A format version this build does not read.
+    #[error("unsupported version {0}")]
+    UnsupportedVersion(u32),
+    /// Bytes after the content.
+    #[error("trailing bytes")]
+    TrailingBytes,
+    /// Larger than any valid file of its kind; not read.
+    #[error("{len} bytes, larger than any checkpoint")]
+    TooLarge {
+        /// The file's length.
+        len: u64,
+    },
+    /// The checkpoint's index state is none of the known ones.
+    #[error("unknown index state {0}")]
+    UnknownIndexState(u8),
+    /// A topic name in the checkpoint is not UTF-8.
+    #[error("topic is not UTF-8")]
+    TopicNotUtf8,
+    /// A topic name in the checkpoint is not a valid one.
+    #[error("invalid topic: {0}")]
+    InvalidTopic(#[from] NameError),
+    /// An index file was made for other `index_hash_slots` /
+    /// `index_max_entries` than are configured.
+    #[error(
+        "geometry {slots}x{entries} ({len} bytes) does not match the configured \
+         {want_slots}x{want_entries}"
+    )]
+    GeometryMismatch {
+        /// Hash slots in the file's header.
+        slots: u32,
+        /// Entries in the file's header.
+        entries: u32,
+        /// The file's length.
+        len: u64,
+        /// Configured hash slots.
+        want_slots: u32,
+        /// Configured entries.
+        want_entries: u32,
+    },
+    /// The checkpoint counts more entries in an index file than it holds.
+    #[error("{next} entries recorded, capacity {capacity}")]
+    EntryCountOutOfRange {
+        /// The checkpoint's next free entry.
+        next: u32,
+        /// Entries the file holds.
+        capacity: u32,
+    },
+    /// An index entry links to itself or a later one (chains run backwards).
+    #[error("entry {entry} links forward to {prev}")]
+    ForwardLink {
+        /// The entry.
+        entry: u32,
+        /// The entry it links to.
+        prev: u32,
+    },
 }
 
 /// An append failed. Only [`AppendError::FlushTimeout`] (and possibly `Io` /

@@ -71,7 +71,7 @@ use ferromq_protocol::{QueueId, QueueOffset, TopicName};
 use parking_lot::Mutex;
 
 pub use config::{FlushMode, FlushModeError, StoreConfig, MIN_SEGMENT_SIZE};
-pub use error::{AppendError, StoreError};
+pub use error::{AppendError, Damage, StoreError};
 #[cfg(any(test, feature = "fault-injection"))]
 pub use hooks::CrashPoint;
 pub use types::{
@@ -97,14 +97,32 @@ pub struct MessageStore {
     workers: Arc<Mutex<Option<Workers>>>,
 }
 
-struct Workers {
-    writer: JoinHandle<()>,
-    flusher: JoinHandle<()>,
-    dispatcher: JoinHandle<()>,
-    checkpointer: JoinHandle<()>,
-    allocator: JoinHandle<()>,
-    cleaner: JoinHandle<()>,
+/// The store's threads by name, in the order they were started.
+struct Workers(Vec<(&'static str, JoinHandle<()>)>);
+
+impl Workers {
+    /// Waits for the thread `name` to end.
+    fn join(&mut self, name: &str) {
+        if let Some(i) = self.0.iter().position(|(n, _)| *n == name) {
+            let (n, h) = self.0.remove(i);
+            join(n, h);
+        }
+    }
+
+    /// Waits for every thread still held, in start order.
+    fn join_all(self) {
+        for (n, h) in self.0 {
+            join(n, h);
+        }
+    }
 }
+
+const WRITER: &str = "ferromq-store-writer";
+const FLUSHER: &str = "ferromq-store-flusher";
+const DISPATCHER: &str = "ferromq-store-dispatch";
+const CHECKPOINTER: &str = "ferromq-store-checkpoint";
+const ALLOCATOR: &str = "ferromq-store-alloc";
+const CLEANER: &str = "ferromq-store-clean";
 
 impl MessageStore {
     /// Opens (creating if needed) and recovers the store in `config.dir`,
@@ -294,9 +312,7 @@ impl MessageStore {
         let workers = self.workers.clone();
         tokio::task::spawn_blocking(move || stop(&shared, &workers))
             .await
-            .map_err(|e| {
-                StoreError::Io(std::io::Error::other(format!("shutdown task failed: {e}")))
-            })?
+            .map_err(StoreError::ShutdownTask)?
     }
 
     /// [`shutdown`](Self::shutdown) for code that cannot await (a `Drop`,
@@ -331,44 +347,35 @@ impl Drop for MessageStore {
 type ThreadMain = fn(Arc<Shared>);
 
 fn start(shared: &Arc<Shared>) -> Result<Workers, StoreError> {
-    let stages: [(&str, ThreadMain); 6] = [
-        ("ferromq-store-writer", writer::run),
-        ("ferromq-store-flusher", flusher::run),
-        ("ferromq-store-dispatch", dispatch::run),
-        ("ferromq-store-checkpoint", checkpointer::run),
-        ("ferromq-store-alloc", allocator::run),
-        ("ferromq-store-clean", retention::run),
+    let stages: [(&'static str, ThreadMain); 6] = [
+        (WRITER, writer::run),
+        (FLUSHER, flusher::run),
+        (DISPATCHER, dispatch::run),
+        (CHECKPOINTER, checkpointer::run),
+        (ALLOCATOR, allocator::run),
+        (CLEANER, retention::run),
     ];
-    let mut started = Vec::with_capacity(stages.len());
+    let mut workers = Workers(Vec::with_capacity(stages.len()));
     for (name, f) in stages {
         match spawn(name, shared, f) {
-            Ok(h) => started.push(h),
+            Ok(h) => workers.0.push((name, h)),
             Err(e) => {
                 // Do not leave half a store running.
                 shared.halt();
-                for h in started {
-                    join(name, h);
-                }
+                workers.join_all();
                 return Err(e);
             }
         }
     }
-    match <[JoinHandle<()>; 6]>::try_from(started) {
-        Ok([writer, flusher, dispatcher, checkpointer, allocator, cleaner]) => Ok(Workers {
-            writer,
-            flusher,
-            dispatcher,
-            checkpointer,
-            allocator,
-            cleaner,
-        }),
-        Err(_) => Err(StoreError::ShuttingDown),
-    }
+    Ok(workers)
 }
 
-fn spawn(name: &str, shared: &Arc<Shared>, f: ThreadMain) -> Result<JoinHandle<()>, StoreError> {
+fn spawn(
+    name: &'static str,
+    shared: &Arc<Shared>,
+    f: ThreadMain,
+) -> Result<JoinHandle<()>, StoreError> {
     let s = shared.clone();
-    let thread = name.to_string();
     std::thread::Builder::new()
         .name(name.to_string())
         .spawn(move || {
@@ -376,15 +383,10 @@ fn spawn(name: &str, shared: &Arc<Shared>, f: ThreadMain) -> Result<JoinHandle<(
             // must not silently stop writes or visibility: poison instead.
             let run = std::panic::AssertUnwindSafe(|| f(s.clone()));
             if std::panic::catch_unwind(run).is_err() {
-                s.poison(format!("store thread {thread} panicked"));
+                s.poison(format!("store thread {name} panicked"));
             }
         })
-        .map_err(|e| {
-            StoreError::Io(std::io::Error::new(
-                e.kind(),
-                format!("spawn thread {name}: {e}"),
-            ))
-        })
+        .map_err(|source| StoreError::SpawnThread { name, source })
 }
 
 fn join(name: &str, h: JoinHandle<()>) {
@@ -397,7 +399,7 @@ fn join(name: &str, h: JoinHandle<()>) {
 /// so everything accepted is written, flushed and dispatched.
 fn stop(s: &Shared, workers: &Mutex<Option<Workers>>) -> Result<(), StoreError> {
     let mut guard = workers.lock();
-    let Some(w) = guard.take() else {
+    let Some(mut w) = guard.take() else {
         return s
             .poison_message()
             .map_or(Ok(()), |m| Err(StoreError::Poisoned(m)));
@@ -408,18 +410,18 @@ fn stop(s: &Shared, workers: &Mutex<Option<Workers>>) -> Result<(), StoreError> 
     s.stop.allocator.store(true, Ordering::Release);
     s.wake_cleaner.notify();
     s.wake_allocator.notify();
-    join("cleaner", w.cleaner);
-    join("allocator", w.allocator);
-    join("writer", w.writer);
+    w.join(CLEANER);
+    w.join(ALLOCATOR);
+    w.join(WRITER);
     s.stop.flusher.store(true, Ordering::Release);
     s.wake_flusher.notify();
-    join("flusher", w.flusher);
+    w.join(FLUSHER);
     s.stop.dispatcher.store(true, Ordering::Release);
     s.wake_dispatcher.notify();
-    join("dispatcher", w.dispatcher);
+    w.join(DISPATCHER);
     s.stop.checkpointer.store(true, Ordering::Release);
     s.wake_checkpointer.notify();
-    join("checkpointer", w.checkpointer);
+    w.join(CHECKPOINTER);
     // Pending sync appends whose flush never came (poisoned) are answered.
     s.flush_state.send_modify(|st| st.halted = true);
 
@@ -442,10 +444,5 @@ fn halt(s: &Shared, workers: &Mutex<Option<Workers>>) {
         return;
     };
     s.halt();
-    join("writer", w.writer);
-    join("flusher", w.flusher);
-    join("dispatcher", w.dispatcher);
-    join("checkpointer", w.checkpointer);
-    join("allocator", w.allocator);
-    join("cleaner", w.cleaner);
+    w.join_all();
 }

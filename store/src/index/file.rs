@@ -24,7 +24,7 @@ use parking_lot::RwLock;
 
 use super::format::{Entry, Header, ENTRY_LEN, HEADER_LEN, SLOT_LEN};
 use super::IndexItem;
-use crate::error::{io_at, StoreError};
+use crate::error::{io_at, Damage, StoreError};
 use crate::fsutil::{file_name, sync_dir};
 
 /// Entries or slots moved per pread/pwrite when a whole region is read or
@@ -108,24 +108,44 @@ impl IndexFile {
 
     /// Opens a file and checks its header against the configured geometry.
     /// Slots and `next` are not trusted yet: see [`Self::restore`].
-    pub(crate) fn open(path: PathBuf, base: u64, slots: u32, entries: u32) -> Result<Self, String> {
+    ///
+    /// # Errors
+    /// `Io` if the file cannot be opened or read, `CorruptFile` if its
+    /// header does not decode or was made for another geometry.
+    pub(crate) fn open(
+        path: PathBuf,
+        base: u64,
+        slots: u32,
+        entries: u32,
+    ) -> Result<Self, StoreError> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .open(&path)
-            .map_err(|e| e.to_string())?;
+            .map_err(io_at("open index file", &path))?;
         let mut b = [0u8; HEADER_LEN as usize];
-        file.read_exact_at(&mut b, 0).map_err(|e| e.to_string())?;
-        let header = Header::decode(&b)?;
-        let len = file.metadata().map_err(|e| e.to_string())?.len();
+        file.read_exact_at(&mut b, 0)
+            .map_err(io_at("read index header", &path))?;
+        let header = match Header::decode(&b) {
+            Ok(h) => h,
+            Err(reason) => return Err(StoreError::CorruptFile { path, reason }),
+        };
+        let len = file
+            .metadata()
+            .map_err(io_at("stat index file", &path))?
+            .len();
         if header.slots != slots
             || header.entries != entries
             || len != Self::total_len(slots, entries)
         {
-            return Err(format!(
-                "geometry {}x{} ({len} bytes) does not match the configured {slots}x{entries}",
-                header.slots, header.entries
-            ));
+            let reason = Damage::GeometryMismatch {
+                slots: header.slots,
+                entries: header.entries,
+                len,
+                want_slots: slots,
+                want_entries: entries,
+            };
+            return Err(StoreError::CorruptFile { path, reason });
         }
         Ok(Self {
             base,
@@ -174,11 +194,10 @@ impl IndexFile {
     /// header is marked dirty first, because new entries will follow.
     pub(crate) fn restore(&self, next: u32, active: bool) -> Result<(), StoreError> {
         if next < 1 || next > self.header.entries {
-            return Err(StoreError::Corrupt(format!(
-                "index file {}: {next} entries recorded, capacity {}",
-                self.path.display(),
-                self.header.entries
-            )));
+            return Err(self.damaged(Damage::EntryCountOutOfRange {
+                next,
+                capacity: self.header.entries,
+            }));
         }
         let trusted = self.header.clean && self.header.next == next;
         self.next.store(next, Ordering::Release);
@@ -205,6 +224,13 @@ impl IndexFile {
             self.seal()?;
         }
         Ok(())
+    }
+
+    fn damaged(&self, reason: Damage) -> StoreError {
+        StoreError::CorruptFile {
+            path: self.path.clone(),
+            reason,
+        }
     }
 
     fn read_slots(&self) -> Result<SlotTable, StoreError> {
@@ -242,11 +268,10 @@ impl IndexFile {
                 let idx = i + k as u32;
                 let e = Entry::decode(b);
                 if e.prev >= idx {
-                    return Err(StoreError::Corrupt(format!(
-                        "index file {}: entry {idx} links forward to {}",
-                        self.path.display(),
-                        e.prev
-                    )));
+                    return Err(self.damaged(Damage::ForwardLink {
+                        entry: idx,
+                        prev: e.prev,
+                    }));
                 }
                 if let Some(slot) = table.get((e.hash % self.header.slots) as usize) {
                     slot.store(idx, Ordering::Relaxed);

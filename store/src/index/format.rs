@@ -13,6 +13,8 @@
 //!
 //! Entry 0 is never used, so 0 means "none".
 
+use crate::error::Damage;
+
 pub(crate) const HEADER_LEN: u64 = 64;
 pub(crate) const ENTRY_LEN: u64 = 20;
 pub(crate) const SLOT_LEN: u64 = 4;
@@ -45,14 +47,17 @@ impl Header {
         b
     }
 
-    pub(crate) fn decode(b: &[u8; HEADER_LEN as usize]) -> Result<Self, String> {
+    pub(crate) fn decode(b: &[u8; HEADER_LEN as usize]) -> Result<Self, Damage> {
         let u32_at = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let u64_at = |i: usize| (u64::from(u32_at(i)) << 32) | u64::from(u32_at(i + 4));
         if ferromq_protocol::crc32c(&b[..60]) != u32_at(60) {
-            return Err("header checksum mismatch".into());
+            return Err(Damage::ChecksumMismatch);
         }
-        if u32_at(0) != MAGIC || u32_at(4) != VERSION {
-            return Err("not an index file of this version".into());
+        if u32_at(0) != MAGIC {
+            return Err(Damage::BadMagic(u32_at(0)));
+        }
+        if u32_at(4) != VERSION {
+            return Err(Damage::UnsupportedVersion(u32_at(4)));
         }
         Ok(Self {
             slots: u32_at(8),
@@ -113,5 +118,10 @@ mod tests {
             d[i] ^= 0x08;
             assert!(Header::decode(&d).is_err(), "flip at {i}");
         }
+        let mut d = b;
+        d[4..8].copy_from_slice(&2u32.to_be_bytes());
+        let crc = ferromq_protocol::crc32c(&d[..60]);
+        d[60..64].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(Header::decode(&d), Err(Damage::UnsupportedVersion(2)));
     }
 }

@@ -130,7 +130,8 @@ impl Index {
             let f = match IndexFile::open(path.clone(), *base, self.slots, self.entries) {
                 Ok(f) => f,
                 Err(why) => {
-                    tracing::warn!(file = %path.display(), %why, "unusable index file");
+                    // Damaged or unreadable alike: the log rebuilds it.
+                    tracing::warn!(%why, "unusable index file");
                     return Ok(None);
                 }
             };
@@ -142,8 +143,8 @@ impl Index {
             };
             match f.restore(next, active) {
                 Ok(()) => files.push(Arc::new(f)),
-                Err(StoreError::Corrupt(why)) => {
-                    tracing::warn!(file = %path.display(), %why, "unusable index file");
+                Err(why @ StoreError::CorruptFile { .. }) => {
+                    tracing::warn!(%why, "unusable index file");
                     return Ok(None);
                 }
                 Err(e) => return Err(e),
