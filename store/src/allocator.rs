@@ -18,7 +18,7 @@ use super::shared::Shared;
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 
 pub(crate) fn run(shared: Arc<Shared>) {
-    let stopping = || shared.halted() || shared.stop.allocator.load(Ordering::Acquire);
+    let stopping = || shared.halted() || shared.allocator.stop_requested();
     loop {
         let next = next_base(&shared);
         let mut failed = false;
@@ -33,7 +33,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 failed = true;
             }
         }
-        shared.wake_allocator.wait_until(IDLE_WAIT, || {
+        shared.allocator.wake.wait_until(IDLE_WAIT, || {
             stopping() || (!failed && shared.log.segment(next_base(&shared)).is_none())
         });
         if stopping() {

@@ -47,7 +47,7 @@ impl MessageStore {
         if s.queue.is_closed() {
             return Err(AppendError::ShuttingDown);
         }
-        if s.disk_full.load(std::sync::atomic::Ordering::Acquire) {
+        if s.retention.disk_full() {
             return Err(AppendError::DiskFull(format!(
                 "the store's disk is more than {:.0}% full; writes resume once retention frees space",
                 s.config.disk_reject_ratio * 100.0

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::checkpoint::{self, Checkpoint, QueueMark};
 use super::config::FlushMode;
 use super::error::StoreError;
+use super::flusher;
 use super::index::{IndexPos, IndexState};
 use super::shared::Shared;
 
@@ -19,9 +20,10 @@ pub(crate) const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) fn run(shared: Arc<Shared>) {
     loop {
         let stop = shared
-            .wake_checkpointer
+            .checkpointer
+            .wake
             .wait_until(CHECKPOINT_INTERVAL, || {
-                shared.halted() || shared.stop.checkpointer.load(Ordering::Acquire)
+                shared.halted() || shared.checkpointer.stop_requested()
             });
         if stop || shared.is_poisoned() {
             break;
@@ -64,7 +66,7 @@ pub(crate) fn checkpoint_locked(
         return Err(StoreError::Poisoned(m));
     }
     let (d, queues, index) = {
-        let _round = shared.dispatch_lock.lock();
+        let _round = shared.dispatch.round.lock();
         let d = shared.dispatched.load(Ordering::Acquire);
         if mode == Mode::IfChanged && d == *last {
             return Ok(());
@@ -83,7 +85,7 @@ pub(crate) fn checkpoint_locked(
     if shared.config.flush == FlushMode::Async {
         // Entries may point at records not yet fsynced; make the log durable
         // at least up to `d` first.
-        shared.flush_log()?;
+        flusher::flush_log(shared)?;
     }
     for (cq, n, _) in &queues {
         cq.sync(*n)?;

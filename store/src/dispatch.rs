@@ -5,27 +5,58 @@
 //! writer right after its write (async mode); the dispatcher thread is the
 //! backstop that catches up with anything visible and not dispatched.
 //!
-//! It is fed in memory by the writer (`Shared::pending`), so the live path
-//! never re-reads or re-parses the log; recovery feeds the same
+//! It is fed in memory by the writer (`DispatchState::pending`), so the
+//! live path never re-reads or re-parses the log; recovery feeds the same
 //! `ConsumeQueue::append` from a log scan instead.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ferromq_protocol::{QueueId, QueueOffset, TopicName};
+use parking_lot::Mutex;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::consume_queue::{ConsumeQueue, CqEntry};
 use super::error::StoreError;
 use super::index::IndexItem;
 use super::shared::Shared;
+use super::signal::Signal;
+use super::types::ArrivalListener;
 use super::validate::RecordMeta;
 
 /// Upper bound on a dispatcher sleep; wake-ups normally come from the
 /// flusher or writer long before.
 const IDLE_WAIT: Duration = Duration::from_millis(200);
+
+/// Dispatching's part of the store's shared state: three threads dispatch
+/// (see the module docs), one round at a time.
+pub(crate) struct DispatchState {
+    /// Written batches waiting to become visible, in log order: the writer
+    /// pushes, a round takes what is visible.
+    pub(crate) pending: Mutex<VecDeque<DispatchBatch>>,
+    /// Held for a whole round, from taking the batches to publishing
+    /// `dispatched`, so two dispatching threads add to a queue in order;
+    /// a checkpoint takes it to see `dispatched` and the queues' sizes from
+    /// the same instant.
+    pub(crate) round: Mutex<()>,
+    /// Notified after each round; `delete_topic` waits on it.
+    pub(crate) progress: Signal,
+    /// Told about every round's queues (wakes held pulls).
+    listener: Arc<dyn ArrivalListener>,
+}
+
+impl DispatchState {
+    pub(crate) fn new(listener: Arc<dyn ArrivalListener>) -> Self {
+        Self {
+            pending: Mutex::new(VecDeque::new()),
+            round: Mutex::new(()),
+            progress: Signal::default(),
+            listener,
+        }
+    }
+}
 
 /// One append's records, contiguous in the log.
 pub(crate) struct DispatchBatch {
@@ -79,9 +110,9 @@ impl DispatchBatch {
 
 pub(crate) fn run(shared: Arc<Shared>) {
     loop {
-        shared.wake_dispatcher.wait_until(IDLE_WAIT, || {
+        shared.dispatcher.wake.wait_until(IDLE_WAIT, || {
             shared.halted()
-                || shared.stop.dispatcher.load(Ordering::Acquire)
+                || shared.dispatcher.stop_requested()
                 || shared.visible() > shared.dispatched.load(Ordering::Acquire)
         });
         if shared.halted() {
@@ -89,7 +120,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
         }
         match dispatch_visible(&shared) {
             None => break,
-            Some(false) if shared.stop.dispatcher.load(Ordering::Acquire) => break,
+            Some(false) if shared.dispatcher.stop_requested() => break,
             Some(_) => {}
         }
     }
@@ -108,7 +139,10 @@ pub(crate) fn dispatch_visible(shared: &Shared) -> Option<bool> {
         return Some(false);
     }
     #[cfg(any(test, feature = "fault-injection"))]
-    if shared.crash_here(super::hooks::CrashPoint::AfterFlushBeforeDispatch) {
+    if shared
+        .faults
+        .crash_here(super::hooks::CrashPoint::AfterFlushBeforeDispatch)
+    {
         // Dies here: flushed records never reach the consume queues.
         return None;
     }
@@ -122,12 +156,12 @@ pub(crate) fn dispatch_visible(shared: &Shared) -> Option<bool> {
 fn dispatch_round(shared: &Shared, visible: u64) -> Result<(), StoreError> {
     // One round at a time, from taking the batches to publishing
     // `dispatched`: with two callers, entries reach a queue in order.
-    let _round = shared.dispatch_lock.lock();
+    let _round = shared.dispatch.round.lock();
     if shared.dispatched.load(Ordering::Acquire) >= visible {
         return Ok(());
     }
     let batches: Vec<DispatchBatch> = {
-        let mut pending = shared.pending.lock();
+        let mut pending = shared.dispatch.pending.lock();
         let n = pending.iter().take_while(|b| b.end <= visible).count();
         pending.drain(..n).collect()
     };
@@ -164,9 +198,10 @@ fn dispatch_round(shared: &Shared, visible: u64) -> Result<(), StoreError> {
     shared
         .flush_state
         .send_modify(|s| s.dispatched = s.dispatched.max(visible));
-    shared.dispatch_progress.notify();
+    shared.dispatch.progress.notify();
     for (cq, ..) in &per_queue {
         shared
+            .dispatch
             .listener
             .on_arrival(cq.topic(), cq.queue_id(), QueueOffset::new(cq.max()));
     }

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::FlushMode;
+use super::error::StoreError;
 use super::shared::Shared;
 
 /// Upper bound on a sync-mode sleep; the writer wakes the flusher on every
@@ -34,8 +35,8 @@ pub(crate) fn run(shared: Arc<Shared>) {
         shared.config.async_flush_interval
     };
     loop {
-        let stopping = || shared.halted() || shared.stop.flusher.load(Ordering::Acquire);
-        shared.wake_flusher.wait_until(wait, || {
+        let stopping = || shared.halted() || shared.flusher.stop_requested();
+        shared.flusher.wake.wait_until(wait, || {
             stopping()
                 || (sync
                     && shared.written.load(Ordering::Acquire)
@@ -44,7 +45,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
         if shared.halted() {
             break;
         }
-        if shared.flush_log().is_err() {
+        if flush_log(&shared).is_err() {
             // Poisoned: nothing will be flushed again until restart.
             break;
         }
@@ -54,11 +55,62 @@ pub(crate) fn run(shared: Arc<Shared>) {
             tracing::debug!("flusher no longer dispatches");
         }
         // `stop` is only set once the writer has exited, so `written` is final.
-        if shared.stop.flusher.load(Ordering::Acquire)
+        if shared.flusher.stop_requested()
             && shared.flushed.load(Ordering::Acquire) >= shared.written.load(Ordering::Acquire)
         {
             break;
         }
     }
     tracing::debug!("flusher stopped");
+}
+
+/// fdatasyncs the log up to what is written now and publishes it. Used by
+/// the flusher, and by checkpoints in async mode (which must not record a
+/// consume-queue position beyond the durable log).
+pub(crate) fn flush_log(shared: &Shared) -> Result<(), StoreError> {
+    if let Some(m) = shared.poison_message() {
+        return Err(StoreError::Poisoned(m));
+    }
+    let target = shared.written.load(Ordering::Acquire);
+    let from = shared.flushed.load(Ordering::Acquire);
+    if target <= from {
+        return Ok(());
+    }
+    match sync_log(shared, from, target) {
+        Ok(n) => {
+            shared.stats.fsyncs.fetch_add(n, Ordering::Relaxed);
+            let now = shared
+                .flushed
+                .fetch_max(target, Ordering::AcqRel)
+                .max(target);
+            // Recorded without waking anyone: appends wait for their
+            // dispatch, which in sync mode follows the fdatasync (and
+            // notifies), and in async mode does not wait for it at all.
+            shared.flush_state.send_if_modified(|s| {
+                s.flushed = s.flushed.max(now);
+                false
+            });
+            Ok(())
+        }
+        Err(e) => {
+            let msg = format!("commit-log fdatasync failed: {e}");
+            shared.poison(msg.clone());
+            Err(StoreError::Poisoned(msg))
+        }
+    }
+}
+
+fn sync_log(shared: &Shared, from: u64, to: u64) -> std::io::Result<u64> {
+    #[cfg(any(test, feature = "fault-injection"))]
+    {
+        let faults = &shared.faults;
+        let delay = *faults.fsync_delay.lock();
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+        if faults.fail_next_fsync.swap(false, Ordering::AcqRel) {
+            return Err(std::io::Error::other("injected fdatasync failure"));
+        }
+    }
+    shared.log.sync_range(from, to)
 }

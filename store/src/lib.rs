@@ -203,21 +203,24 @@ impl MessageStore {
     /// Makes the next commit-log fdatasync fail, to test poisoning.
     #[cfg(any(test, feature = "fault-injection"))]
     pub fn inject_fsync_failure(&self) {
-        self.shared.fail_next_fsync.store(true, Ordering::Release);
+        self.shared
+            .faults
+            .fail_next_fsync
+            .store(true, Ordering::Release);
     }
 
     /// Makes every later commit-log fdatasync take `delay` longer, to test
     /// flush timeouts.
     #[cfg(any(test, feature = "fault-injection"))]
     pub fn inject_fsync_delay(&self, delay: std::time::Duration) {
-        *self.shared.fsync_delay.lock() = delay;
+        *self.shared.faults.fsync_delay.lock() = delay;
     }
 
     /// Makes every later commit-log write take `delay` longer (the writer
     /// sleeps before it), to test a device whose writes stall.
     #[cfg(any(test, feature = "fault-injection"))]
     pub fn inject_write_delay(&self, delay: std::time::Duration) {
-        *self.shared.write_delay.lock() = delay;
+        *self.shared.faults.write_delay.lock() = delay;
     }
 
     /// Pretends the store's disk is this full (`None`: measure it again).
@@ -225,7 +228,7 @@ impl MessageStore {
     /// pass (or `delete_expired_now`).
     #[cfg(any(test, feature = "fault-injection"))]
     pub fn set_disk_usage_override(&self, usage: Option<f64>) {
-        *self.shared.disk.usage_override.lock() = usage;
+        *self.shared.retention.disk.usage_override.lock() = usage;
         retention::measure(&self.shared);
     }
 
@@ -233,7 +236,7 @@ impl MessageStore {
     /// are (nothing else in the store uses it).
     #[cfg(any(test, feature = "fault-injection"))]
     pub fn advance_retention_clock(&self, by: std::time::Duration) {
-        *self.shared.clock_skew.lock() += by;
+        *self.shared.faults.clock_skew.lock() += by;
     }
 
     /// Makes the store stop at `point` as a crashed process would:
@@ -243,7 +246,7 @@ impl MessageStore {
     /// (after `sync_flush_timeout`) but never indexed. Finish with a drop.
     #[cfg(any(test, feature = "fault-injection"))]
     pub fn set_crash_point(&self, point: Option<CrashPoint>) {
-        *self.shared.crash_point.lock() = point;
+        *self.shared.faults.crash_point.lock() = point;
     }
 
     /// Runs a retention pass now, whatever the hour: deletes the segments
@@ -276,7 +279,7 @@ impl MessageStore {
             // the topic can be written while its queues go away.
             let mut offsets = s.offsets.lock();
             let target = s.written.load(Ordering::Acquire);
-            let caught_up = s.dispatch_progress.wait_until(
+            let caught_up = s.dispatch.progress.wait_until(
                 s.config.sync_flush_timeout.max(write_queue::ADMIT_TIMEOUT),
                 || s.dispatched.load(Ordering::Acquire) >= target || s.is_poisoned() || s.halted(),
             );
@@ -406,21 +409,16 @@ fn stop(s: &Shared, workers: &Mutex<Option<Workers>>) -> Result<(), StoreError> 
     };
     // Retention and pre-allocation first: neither may touch files while
     // the final checkpoint is written.
-    s.stop.cleaner.store(true, Ordering::Release);
-    s.stop.allocator.store(true, Ordering::Release);
-    s.wake_cleaner.notify();
-    s.wake_allocator.notify();
+    s.cleaner.request_stop();
+    s.allocator.request_stop();
     w.join(CLEANER);
     w.join(ALLOCATOR);
     w.join(WRITER);
-    s.stop.flusher.store(true, Ordering::Release);
-    s.wake_flusher.notify();
+    s.flusher.request_stop();
     w.join(FLUSHER);
-    s.stop.dispatcher.store(true, Ordering::Release);
-    s.wake_dispatcher.notify();
+    s.dispatcher.request_stop();
     w.join(DISPATCHER);
-    s.stop.checkpointer.store(true, Ordering::Release);
-    s.wake_checkpointer.notify();
+    s.checkpointer.request_stop();
     w.join(CHECKPOINTER);
     // Pending sync appends whose flush never came (poisoned) are answered.
     s.flush_state.send_modify(|st| st.halted = true);

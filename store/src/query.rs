@@ -191,7 +191,7 @@ impl MessageStore {
     /// Used fraction (0.0 to 1.0) of the file system holding the store;
     /// 0.0 if it cannot be measured (logged).
     pub fn disk_usage(&self) -> f64 {
-        match self.shared.disk.usage() {
+        match self.shared.retention.disk.usage() {
             Ok(u) => u,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot measure disk usage");

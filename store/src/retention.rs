@@ -25,11 +25,15 @@
 //! error), then the segment goes, then queue and index files wholly below
 //! the new start, then a checkpoint records the new mins.
 
-use std::sync::atomic::Ordering;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use parking_lot::Mutex;
+
 use super::checkpointer::{self, Mode};
+use super::disk::DiskMonitor;
 use super::error::StoreError;
 use super::shared::Shared;
 
@@ -46,6 +50,35 @@ pub(crate) const BATCH_MAX: usize = 10;
 /// a fraction of a second; keeping it as a spare costs nothing.
 pub(crate) const TIMER_BATCH: usize = 2;
 
+/// Retention's part of the store's shared state.
+pub(crate) struct Retention {
+    /// One pass at a time: the cleaner thread's, or `delete_expired_now`
+    /// on a caller's thread.
+    lock: Mutex<()>,
+    /// Measures the store's file system: passes, the open, and
+    /// `MessageStore::disk_usage` on a caller's thread. Holds no state
+    /// beyond a test's override.
+    pub(crate) disk: DiskMonitor,
+    /// Appends are refused while set (usage above `disk_reject_ratio`).
+    /// Written by each measurement, read by every append.
+    disk_full: AtomicBool,
+}
+
+impl Retention {
+    pub(crate) fn new(dir: PathBuf) -> Self {
+        Self {
+            lock: Mutex::new(()),
+            disk: DiskMonitor::new(dir),
+            disk_full: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether appends are refused for a full disk.
+    pub(crate) fn disk_full(&self) -> bool {
+        self.disk_full.load(Ordering::Acquire)
+    }
+}
+
 /// Why a pass runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Trigger {
@@ -56,10 +89,10 @@ pub(crate) enum Trigger {
 }
 
 pub(crate) fn run(shared: Arc<Shared>) {
-    let stopping = || shared.halted() || shared.stop.cleaner.load(Ordering::Acquire);
+    let stopping = || shared.halted() || shared.cleaner.stop_requested();
     loop {
         let interval = shared.config.retention_check_interval;
-        if shared.wake_cleaner.wait_until(interval, stopping) {
+        if shared.cleaner.wake.wait_until(interval, stopping) {
             break;
         }
         if shared.is_poisoned() {
@@ -76,7 +109,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
 fn now(shared: &Shared) -> SystemTime {
     let now = SystemTime::now();
     #[cfg(any(test, feature = "fault-injection"))]
-    let now = now + *shared.clock_skew.lock();
+    let now = now + *shared.faults.clock_skew.lock();
     #[cfg(not(any(test, feature = "fault-injection")))]
     let _ = shared;
     now
@@ -85,7 +118,8 @@ fn now(shared: &Shared) -> SystemTime {
 /// Measures the disk and updates the `DiskFull` switch; `None` if the
 /// measurement failed (the switch then stays as it was).
 pub(crate) fn measure(shared: &Shared) -> Option<f64> {
-    let usage = match shared.disk.usage() {
+    let r = &shared.retention;
+    let usage = match r.disk.usage() {
         Ok(u) => u,
         Err(e) => {
             tracing::warn!(error = %e, "cannot measure disk usage");
@@ -93,7 +127,7 @@ pub(crate) fn measure(shared: &Shared) -> Option<f64> {
         }
     };
     let full = usage > shared.config.disk_reject_ratio;
-    let was = shared.disk_full.swap(full, Ordering::AcqRel);
+    let was = r.disk_full.swap(full, Ordering::AcqRel);
     if full && !was {
         tracing::error!(
             usage,
@@ -111,7 +145,7 @@ pub(crate) fn measure(shared: &Shared) -> Option<f64> {
 
 /// One retention pass; returns how many segments it deleted.
 pub(crate) fn pass(shared: &Shared, trigger: Trigger) -> Result<usize, StoreError> {
-    let _one_at_a_time = shared.retention_lock.lock();
+    let _one_at_a_time = shared.retention.lock.lock();
     let c = &shared.config;
     let mut usage = measure(shared);
     let forced = |u: Option<f64>| u.is_some_and(|u| u > c.disk_force_clean_ratio);

@@ -1,6 +1,6 @@
 //! State shared by the store's threads and its callers.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -11,15 +11,17 @@ use tokio::sync::watch;
 use super::commit_log::CommitLog;
 use super::config::{FlushMode, StoreConfig};
 use super::consume_queue::ConsumeQueues;
-use super::disk::DiskMonitor;
-use super::dispatch::DispatchBatch;
-use super::error::StoreError;
+use super::dispatch::DispatchState;
+#[cfg(any(test, feature = "fault-injection"))]
+use super::hooks::Faults;
 use super::index::Index;
-use super::signal::Signal;
+use super::retention::Retention;
+use super::signal::Inbox;
 use super::types::{ArrivalListener, StoreStats};
 use super::write_queue::WriteQueue;
 
-/// What `append` callers wait on in sync mode.
+/// What `append` callers wait on: their batch flushed (sync mode) and
+/// dispatched, or the store poisoned or halted.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct FlushState {
     pub(crate) flushed: u64,
@@ -53,18 +55,6 @@ pub(crate) struct RecoveryStats {
     pub(crate) lowest_read: u64,
 }
 
-/// Stop requests, checked by each thread's loop.
-#[derive(Default)]
-pub(crate) struct StopFlags {
-    pub(crate) flusher: AtomicBool,
-    pub(crate) dispatcher: AtomicBool,
-    pub(crate) checkpointer: AtomicBool,
-    pub(crate) allocator: AtomicBool,
-    pub(crate) cleaner: AtomicBool,
-    /// Crash-like stop: every thread exits at once, nothing more is flushed.
-    pub(crate) halt: AtomicBool,
-}
-
 /// What recovery hands over to the running store.
 pub(crate) struct Parts {
     pub(crate) log: CommitLog,
@@ -75,61 +65,86 @@ pub(crate) struct Parts {
     pub(crate) recovery: RecoveryStats,
 }
 
+/// The store's state that more than one thread (or a thread and the
+/// store's callers) touches; each field says who and why. State of one
+/// stage is grouped with that stage's code: each background thread's
+/// [`Inbox`], the dispatch round's [`DispatchState`] (`dispatch`),
+/// retention's [`Retention`] (`retention`) and the test hooks (`hooks`).
+/// What a thread uses alone stays in its own loop (the writer's position
+/// and scratch buffer, for one).
 pub(crate) struct Shared {
+    /// Fixed at open; read by every thread.
     pub(crate) config: StoreConfig,
+    /// The writer appends, the allocator creates segments ahead of it,
+    /// retention deletes them from the front, flushes fsync and readers
+    /// read: it synchronises itself (see `commit_log`).
     pub(crate) log: CommitLog,
+    /// Dispatch appends, readers read, checkpoints fsync, retention trims
+    /// and `delete_topic` removes: the queues synchronise themselves.
     pub(crate) cqs: ConsumeQueues,
+    /// Dispatch adds, queries walk, checkpoints persist and retention
+    /// deletes old files: the index synchronises itself.
     pub(crate) index: Index,
-    pub(crate) disk: DiskMonitor,
-    /// Appends are refused while set (usage above `disk_reject_ratio`).
-    pub(crate) disk_full: AtomicBool,
+    /// What recovery read at open; fixed, reported by `stats`.
     pub(crate) recovery: RecoveryStats,
-    pub(crate) listener: Arc<dyn ArrivalListener>,
+    /// The writer's inbox: the channel, bounded in bytes, from `append`
+    /// callers to the writer thread.
     pub(crate) queue: WriteQueue,
+    /// Next queue offset per queue: the writer's, held for a whole write
+    /// group. Behind a lock only so that `delete_topic` can hold the writer
+    /// still while the topic's queues go.
     pub(crate) offsets: Mutex<OffsetTable>,
-    /// End of the data written to segments (pwrite done).
+    /// End of the data written to segments (pwrite done). Only the writer
+    /// moves it; every stage reads it.
     pub(crate) written: AtomicU64,
-    /// End of the data covered by a successful fdatasync.
+    /// End of the data covered by a successful fdatasync. Moved by the
+    /// flusher, and by checkpoints in async mode; read by dispatch,
+    /// checkpoints and retention.
     pub(crate) flushed: AtomicU64,
-    /// Consume queues hold every record below this offset.
+    /// Consume queues and index hold every record below this. Moved by
+    /// dispatch rounds (on the flusher, writer or dispatcher thread); read
+    /// by checkpoints, retention and `delete_topic`.
     pub(crate) dispatched: AtomicU64,
-    /// Published after every flush so sync-mode appends can wait for theirs.
+    /// Published after every flush and dispatch round, and on poisoning or
+    /// a halt: the channel `append` callers wait on for their batch.
     pub(crate) flush_state: watch::Sender<FlushState>,
+    /// Why the store was poisoned: set by whichever thread failed (the lock
+    /// keeps the first reason), read by every caller refused afterwards.
     poison: Mutex<Option<String>>,
+    /// Whether `poison` is set: the cheap check on every append and in
+    /// every thread's loop.
     poisoned: AtomicBool,
-    /// Written batches waiting to become visible, in log order.
-    pub(crate) pending: Mutex<VecDeque<DispatchBatch>>,
-    /// Held by the dispatcher while it applies a round, so a checkpoint sees
-    /// `dispatched` and the queues' sizes from the same instant.
-    pub(crate) dispatch_lock: Mutex<()>,
-    /// Serialises checkpoints (timer, delete_topic, shutdown); holds the
-    /// cq-consistent offset of the last one written.
+    /// Crash-like stop (drop, a test's crash): every thread exits at once,
+    /// nothing more is flushed.
+    halted: AtomicBool,
+    /// Serialises checkpoints (checkpointer thread, `delete_topic`,
+    /// retention, shutdown); holds the cq-consistent offset of the last one
+    /// written, below which retention may delete.
     pub(crate) checkpoint_lock: Mutex<u64>,
-    /// One retention pass at a time (timer or `delete_expired_now`).
-    pub(crate) retention_lock: Mutex<()>,
-    pub(crate) wake_flusher: Signal,
-    pub(crate) wake_dispatcher: Signal,
-    pub(crate) wake_checkpointer: Signal,
-    /// Wakes the allocator after a roll, so the next segment is made early.
-    pub(crate) wake_allocator: Signal,
-    pub(crate) wake_cleaner: Signal,
-    /// Notified after each dispatch round.
-    pub(crate) dispatch_progress: Signal,
-    pub(crate) stop: StopFlags,
+    /// Dispatching: fed by the writer, run one round at a time by the
+    /// flusher, the writer or the dispatcher thread.
+    pub(crate) dispatch: DispatchState,
+    /// Retention: its thread and `delete_expired_now` run passes; appends
+    /// read its disk-full switch.
+    pub(crate) retention: Retention,
+    /// Woken by the writer after each write (sync mode) and by `stop`.
+    pub(crate) flusher: Inbox,
+    /// Woken only by `stop` and on failure: the live path dispatches on
+    /// the flusher or the writer; this thread is the backstop.
+    pub(crate) dispatcher: Inbox,
+    /// Woken only by `stop` and on failure; runs on its interval.
+    pub(crate) checkpointer: Inbox,
+    /// Woken by the writer after a roll, so the next segment is made early.
+    pub(crate) allocator: Inbox,
+    /// Woken only by `stop` and on failure; runs on its interval.
+    pub(crate) cleaner: Inbox,
+    /// Counters bumped (relaxed) by the threads and readers, read by
+    /// `stats`.
     pub(crate) stats: Counters,
+    /// Set by tests through `MessageStore`, read by the threads they slow
+    /// down, fail or stop.
     #[cfg(any(test, feature = "fault-injection"))]
-    pub(crate) fail_next_fsync: AtomicBool,
-    /// Added before every commit-log fdatasync (slow-disk simulation).
-    #[cfg(any(test, feature = "fault-injection"))]
-    pub(crate) fsync_delay: Mutex<std::time::Duration>,
-    /// Added before every commit-log write (a device that stalls writes).
-    #[cfg(any(test, feature = "fault-injection"))]
-    pub(crate) write_delay: Mutex<std::time::Duration>,
-    /// Added to the wall clock when retention judges a segment's age.
-    #[cfg(any(test, feature = "fault-injection"))]
-    pub(crate) clock_skew: Mutex<std::time::Duration>,
-    #[cfg(any(test, feature = "fault-injection"))]
-    pub(crate) crash_point: Mutex<Option<super::hooks::CrashPoint>>,
+    pub(crate) faults: Faults,
 }
 
 impl Shared {
@@ -157,16 +172,13 @@ impl Shared {
             dispatched: end,
             ..FlushState::default()
         });
-        let disk = DiskMonitor::new(config.dir.clone());
+        let retention = Retention::new(config.dir.clone());
         Self {
             config,
             log,
             cqs,
             index,
-            disk,
-            disk_full: AtomicBool::new(false),
             recovery,
-            listener,
             queue: WriteQueue::new(),
             offsets: Mutex::new(offsets),
             written: AtomicU64::new(end),
@@ -175,40 +187,19 @@ impl Shared {
             flush_state,
             poison: Mutex::new(None),
             poisoned: AtomicBool::new(false),
-            pending: Mutex::new(VecDeque::new()),
-            dispatch_lock: Mutex::new(()),
+            halted: AtomicBool::new(false),
             checkpoint_lock: Mutex::new(end),
-            retention_lock: Mutex::new(()),
-            wake_flusher: Signal::default(),
-            wake_dispatcher: Signal::default(),
-            wake_checkpointer: Signal::default(),
-            wake_allocator: Signal::default(),
-            wake_cleaner: Signal::default(),
-            dispatch_progress: Signal::default(),
-            stop: StopFlags::default(),
+            dispatch: DispatchState::new(listener),
+            retention,
+            flusher: Inbox::default(),
+            dispatcher: Inbox::default(),
+            checkpointer: Inbox::default(),
+            allocator: Inbox::default(),
+            cleaner: Inbox::default(),
             stats: Counters::default(),
             #[cfg(any(test, feature = "fault-injection"))]
-            fail_next_fsync: AtomicBool::new(false),
-            #[cfg(any(test, feature = "fault-injection"))]
-            fsync_delay: Mutex::new(std::time::Duration::ZERO),
-            #[cfg(any(test, feature = "fault-injection"))]
-            write_delay: Mutex::new(std::time::Duration::ZERO),
-            #[cfg(any(test, feature = "fault-injection"))]
-            clock_skew: Mutex::new(std::time::Duration::ZERO),
-            #[cfg(any(test, feature = "fault-injection"))]
-            crash_point: Mutex::new(None),
+            faults: Faults::default(),
         }
-    }
-
-    /// Whether the test hook asks for a crash at `p`; if so the store is
-    /// halted (like a dead process) before this returns.
-    #[cfg(any(test, feature = "fault-injection"))]
-    pub(crate) fn crash_here(&self, p: super::hooks::CrashPoint) -> bool {
-        if *self.crash_point.lock() != Some(p) {
-            return false;
-        }
-        tracing::warn!(point = ?p, "injected crash");
-        true
     }
 
     /// Where consume queues may be built up to: durable data in sync mode
@@ -222,7 +213,7 @@ impl Shared {
     }
 
     pub(crate) fn halted(&self) -> bool {
-        self.stop.halt.load(Ordering::Acquire)
+        self.halted.load(Ordering::Acquire)
     }
 
     pub(crate) fn poison_message(&self) -> Option<String> {
@@ -254,66 +245,23 @@ impl Shared {
 
     /// Crash-like stop: threads exit without flushing more.
     pub(crate) fn halt(&self) {
-        self.stop.halt.store(true, Ordering::Release);
+        self.halted.store(true, Ordering::Release);
         self.queue.halt();
         self.flush_state.send_modify(|s| s.halted = true);
         self.wake_all();
     }
 
     pub(crate) fn wake_all(&self) {
-        self.wake_flusher.notify();
-        self.wake_dispatcher.notify();
-        self.wake_checkpointer.notify();
-        self.wake_allocator.notify();
-        self.wake_cleaner.notify();
-        self.dispatch_progress.notify();
-    }
-
-    /// fdatasyncs the log up to what is written now and publishes it. Used by
-    /// the flusher, and by checkpoints in async mode (which must not record a
-    /// consume-queue position beyond the durable log).
-    pub(crate) fn flush_log(&self) -> Result<(), StoreError> {
-        if let Some(m) = self.poison_message() {
-            return Err(StoreError::Poisoned(m));
+        for inbox in [
+            &self.flusher,
+            &self.dispatcher,
+            &self.checkpointer,
+            &self.allocator,
+            &self.cleaner,
+        ] {
+            inbox.wake.notify();
         }
-        let target = self.written.load(Ordering::Acquire);
-        let from = self.flushed.load(Ordering::Acquire);
-        if target <= from {
-            return Ok(());
-        }
-        match self.sync_log(from, target) {
-            Ok(n) => {
-                self.stats.fsyncs.fetch_add(n, Ordering::Relaxed);
-                let now = self.flushed.fetch_max(target, Ordering::AcqRel).max(target);
-                // Recorded without waking anyone: appends wait for their
-                // dispatch, which in sync mode follows the fdatasync (and
-                // notifies), and in async mode does not wait for it at all.
-                self.flush_state.send_if_modified(|s| {
-                    s.flushed = s.flushed.max(now);
-                    false
-                });
-                Ok(())
-            }
-            Err(e) => {
-                let msg = format!("commit-log fdatasync failed: {e}");
-                self.poison(msg.clone());
-                Err(StoreError::Poisoned(msg))
-            }
-        }
-    }
-
-    fn sync_log(&self, from: u64, to: u64) -> std::io::Result<u64> {
-        #[cfg(any(test, feature = "fault-injection"))]
-        {
-            let delay = *self.fsync_delay.lock();
-            if !delay.is_zero() {
-                std::thread::sleep(delay);
-            }
-            if self.fail_next_fsync.swap(false, Ordering::AcqRel) {
-                return Err(std::io::Error::other("injected fdatasync failure"));
-            }
-        }
-        self.log.sync_range(from, to)
+        self.dispatch.progress.notify();
     }
 
     pub(crate) fn stats(&self) -> StoreStats {
@@ -334,7 +282,7 @@ impl Shared {
             recovery_lowest_read: self.recovery.lowest_read,
             segments_deleted: c.segments_deleted.load(Ordering::Relaxed),
             spare_segments: self.log.spare_count(),
-            disk_full: self.disk_full.load(Ordering::Acquire),
+            disk_full: self.retention.disk_full(),
             direct_io: self.log.direct(),
             cache_hits: cache.hits,
             cache_misses: cache.misses,

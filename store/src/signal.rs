@@ -2,6 +2,7 @@
 //! lives in atomics; the mutex only orders "check, then sleep" against
 //! "change, then notify" so no wake-up is lost.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -31,6 +32,27 @@ impl Signal {
                 return done();
             }
         }
+    }
+}
+
+/// A background thread's wake-up and stop request. Others notify it (the
+/// stage that has work for it, `stop`, a failure); only its thread waits.
+#[derive(Default)]
+pub(crate) struct Inbox {
+    pub(crate) wake: Signal,
+    /// Finish the work at hand, then exit.
+    stop: AtomicBool,
+}
+
+impl Inbox {
+    /// Asks the thread to finish and wakes it.
+    pub(crate) fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake.notify();
+    }
+
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
     }
 }
 

@@ -77,7 +77,10 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
             }
             rolled = true;
             #[cfg(any(test, feature = "fault-injection"))]
-            if shared.crash_here(super::hooks::CrashPoint::AfterSegmentRoll) {
+            if shared
+                .faults
+                .crash_here(super::hooks::CrashPoint::AfterSegmentRoll)
+            {
                 shared.halt();
                 let rest = placed.into_iter().map(|p| p.req).chain([req]).chain(group);
                 for mut r in rest {
@@ -161,7 +164,7 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
     if rolled {
         // After `written` moved into the new segment, so the allocator
         // sees which one is next.
-        shared.wake_allocator.notify();
+        shared.allocator.wake.notify();
     }
 }
 
@@ -183,7 +186,7 @@ fn write_out(
     };
     #[cfg(any(test, feature = "fault-injection"))]
     {
-        let delay = *shared.write_delay.lock();
+        let delay = *shared.faults.write_delay.lock();
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
@@ -199,7 +202,7 @@ fn publish(shared: &Shared, end: u64, placed: Vec<Placed>, now: u64) {
     let appends = placed.len() as u64;
     let mut messages = 0;
     {
-        let mut pending = shared.pending.lock();
+        let mut pending = shared.dispatch.pending.lock();
         for p in placed {
             let WriteReq {
                 topic,
@@ -230,6 +233,6 @@ fn publish(shared: &Shared, end: u64, placed: Vec<Placed>, now: u64) {
     // async mode the writer dispatches itself and the flusher runs on its
     // interval.
     if shared.config.flush == FlushMode::Sync {
-        shared.wake_flusher.notify();
+        shared.flusher.wake.notify();
     }
 }

@@ -244,7 +244,7 @@ async fn a_full_disk_refuses_appends_until_it_has_room_again() {
     assert_queue(&store, "Full", 0, 5);
 
     // Measured again by the next retention pass: room again.
-    *store.shared.disk.usage_override.lock() = Some(0.6);
+    *store.shared.retention.disk.usage_override.lock() = Some(0.6);
     pass(&store.shared, Trigger::Timer).unwrap();
     assert!(!store.stats().disk_full);
     append_n(&store, "Full", 0, 5, 3).await;
