@@ -1,9 +1,11 @@
 //! The allocator thread: keeps the segment after the active one created
-//! ahead of time (sized with `set_len`, file and directory fsynced), so a
-//! roll is a map lookup for the writer instead of a file creation and three
-//! fsyncs while every append waits. With prefill, it first writes the
-//! zeroes into a spare (`CommitLog::prepare_spare`), holding no lock, so a
-//! writer that gets to the roll first is not held up by them.
+//! ahead of time (a recycled spare, or a new file extended to full size
+//! and allocated with `fallocate`, see `fsutil::preallocate`; file and
+//! directory fsynced), so a roll is a map lookup for the writer instead of
+//! a file creation and three fsyncs while every append waits. With
+//! prefill, it first writes the zeroes into a spare
+//! (`CommitLog::prepare_spare`), holding no lock, so a writer that gets to
+//! the roll first is not held up by them.
 //!
 //! If the allocator is late (or failed), the writer creates the segment
 //! itself; `CommitLog::ensure_segment` makes them agree on who does it.

@@ -56,7 +56,7 @@ pub(crate) fn checkpoint(shared: &Shared, mode: Mode) -> Result<(), StoreError> 
     checkpoint_locked(shared, &mut last, mode)
 }
 
-/// As [`checkpoint`], for a caller already holding `checkpoint_lock`.
+/// As [`checkpoint()`], for a caller already holding `checkpoint_lock`.
 pub(crate) fn checkpoint_locked(
     shared: &Shared,
     last: &mut u64,

@@ -23,8 +23,9 @@ pub enum FlushMode {
     /// An append resolves only after an fdatasync covers it; concurrent
     /// appends share one fdatasync (group commit).
     Sync,
-    /// Appends resolve once written to the page cache; the log is fsynced
-    /// every `async_flush_interval`.
+    /// Appends resolve once written (into the page cache, or with
+    /// `direct_io` from the store's block cache to the device) and
+    /// readable; the log is fdatasynced every `async_flush_interval`.
     Async,
 }
 

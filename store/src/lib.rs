@@ -1,34 +1,78 @@
-//! The broker's message store: a commit log in fixed-size segment files, one
-//! consume queue per (topic, queue id), a checkpoint, and crash recovery.
+//! FerroMQ's message store: a commit log in fixed-size segment files, one
+//! consume queue per (topic, queue id), a key index, a checkpoint, and the
+//! threads that write, flush, dispatch, checkpoint, pre-allocate and clean
+//! up. It knows no sockets and no broker types: it takes batches already in
+//! the record layout of `ferromq_protocol::record` and hands them back the
+//! same way.
+//!
+//! # What it holds
+//!
+//! ```text
+//! <dir>/commitlog/<base>              segments named by their first offset
+//!                                     (commit_log, segment; record layout
+//!                                     in the protocol crate)
+//! <dir>/commitlog-spare/              deleted segments kept for reuse
+//! <dir>/consumequeue/<topic>/<queue>/ 20-byte entries (consume_queue/)
+//! <dir>/index/<base>                  keys and unique ids (index/)
+//! <dir>/checkpoint                    how far log, queues and index are
+//!                                     durable and consistent (checkpoint)
+//! <dir>/abort                         exists while open: found at open,
+//!                                     it means an unclean stop
+//! ```
 //!
 //! # How data flows
 //!
 //! ```text
-//! append() ──validate (CRC, topic, sizes, key hashes)──▶ bounded write queue
+//! append() ──validate (CRC, topic, sizes, key hashes)──▶ write queue
+//!            (bounded in bytes; full: Busy)
 //!   writer thread: assign commit-log + queue offsets in log order, stamp,
-//!                  one pwrite per group ──▶ commitlog/<base>      [written]
-//!   allocator thread: creates the next segment before the writer needs it
-//!   flusher thread: fdatasync up to written (group commit)         [flushed]
-//!        │ sync mode: append resolves here; async: after the write
-//!   dispatch (the flusher in sync mode, the writer in async mode; the
-//!   dispatcher thread catches up): visible = flushed (sync) / written (async)
-//!        ──▶ consumequeue/<topic>/<queue>/<file> entries           [dispatched]
-//!        ──▶ index/<file> entries per key and unique id
+//!                  write the group ──▶ commitlog/<base>           [written]
+//!   allocator thread: makes the next segment before the writer rolls into
+//!                     it (a recycled spare, or a new file allocated ahead,
+//!                     in sync mode prefilled with zeroes)
+//!   flusher thread: fdatasync up to written, shared by every append
+//!                   waiting (group commit)                         [flushed]
+//!   dispatch, up to visible = flushed (sync mode) / written (async mode);
+//!   run by the flusher (sync), the writer (async), and the dispatcher
+//!   thread as the backstop:
+//!        ──▶ consumequeue/ entries                              [dispatched]
+//!        ──▶ index/ entries per key and unique id
 //!        ──▶ ArrivalListener::on_arrival (wakes held pulls)
-//!   checkpointer thread (1 s): fsync consume queues + index, write `checkpoint`
-//!   cleaner thread (10 s): disk usage, retention of old segments
-//! read() ──▶ consume-queue entries ──▶ one pread per run of adjacent records,
-//!            sliced (no copy per record), each verified
+//!        ──▶ append() resolves: readable, and durable in sync mode
+//!   checkpointer thread (1 s): fsync consume queues + index, write
+//!                              `checkpoint`
+//!   cleaner thread (retention_check_interval, 1 s): disk usage, retention
+//! read() ──▶ consume-queue entries ──▶ one read per run of adjacent
+//!            records, sliced (no copy per record), each verified
 //! query_by_key() / query_by_unique_id() ──▶ index chain ──▶ read_at(offset)
 //! ```
+//!
+//! **Cache.** With `direct_io` (the default, where the file system takes
+//! it) the log is written and read with O_DIRECT through the store's own
+//! block cache (`cache`): the blocks being written and the ones read
+//! recently stay in memory, a reader catching up loads whole blocks with
+//! read-ahead, and the page cache is left alone. Otherwise the log goes
+//! through the page cache with pwrite and pread.
+//!
+//! **Recovery** (`recovery`, in `open`): the log is scanned from the
+//! checkpoint's consistent offset, every record verified; the torn tail is
+//! cut, and the consume queues and the index are loaded and refilled from
+//! the log past that offset. A cut that would drop whole segments an
+//! fdatasync had covered is refused instead.
+//!
+//! **Retention** (`retention`): whole segments leave the front of the log
+//! once older than `file_reserved_time`, at `delete_when_hour` (at any
+//! hour above `disk_clean_ratio`); above `disk_force_clean_ratio` the
+//! oldest go even if younger. Queues move their min first, then files go.
+//! Above `disk_reject_ratio` appends fail with `DiskFull`.
 //!
 //! Only visible entries are served, so in sync mode a consumer can never see
 //! (or commit an offset past) a message that a crash could take back. An
 //! fsync or write failure poisons the store: writes are refused until a
 //! restart recovers from what is on disk; reads keep working.
 //!
-//! `open` recovers (see `recovery`); `docs/STORE.md` describes the on-disk
-//! layout and the rules in full.
+//! What the threads share, and why, is in `shared`; `docs/STORE.md`
+//! describes the on-disk layout and the rules in full.
 
 mod allocator;
 mod append;

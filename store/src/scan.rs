@@ -58,7 +58,7 @@ impl Default for ScanStats {
     }
 }
 
-/// As [`scan`], adding what it reads to `stats`.
+/// As `scan`, adding what it reads to `stats`.
 pub(crate) fn scan_counted(
     log: &CommitLog,
     from: u64,

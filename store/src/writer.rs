@@ -1,6 +1,8 @@
 //! The single writer thread: takes whatever appends are queued, assigns
 //! commit-log and queue offsets in log order, stamps the records and writes
-//! the group with one pwrite per segment it touches.
+//! the group with one write per segment it touches (a pwrite through the
+//! page cache, or with direct I/O one vectored O_DIRECT write of the
+//! touched pages of the block cache, see `cache`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -2,14 +2,15 @@
 //! after the commit-log offset of the first record it indexes, like
 //! RocketMQ's IndexFile.
 //!
-//! A file is append-only: the dispatcher (one thread) writes entries with
-//! one pwrite per round, then publishes `next`, then the slots, which live
-//! in memory (`table`) while the file is active. The slot table reaches the
-//! disk only when the file is sealed (full) or at a clean shutdown, each
-//! time as: slots, fdatasync, header "clean" with `next`, fdatasync. A clean
-//! header whose `next` equals what the checkpoint recorded therefore vouches
-//! for the slots on disk; anything else is rebuilt from the entries (which
-//! are fdatasynced with every checkpoint).
+//! A file is append-only: dispatch (one round at a time, on whichever
+//! thread runs it) writes entries with one pwrite per round, then publishes
+//! `next`, then the slots, which live in memory (`table`) while the file is
+//! active. The slot table reaches the disk only when the file is sealed
+//! (full) or at a clean shutdown, each time as: slots, fdatasync, header
+//! "clean" with `next`, fdatasync. A clean header whose `next` equals what
+//! the checkpoint recorded therefore vouches for the slots on disk;
+//! anything else is rebuilt from the entries (which are fdatasynced with
+//! every checkpoint).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -356,7 +357,8 @@ impl IndexFile {
         Ok(u32::from_be_bytes(b))
     }
 
-    /// Appends as many of `items` as fit; returns how many. Dispatcher only.
+    /// Appends as many of `items` as fit; returns how many. Dispatch rounds
+    /// (one at a time) and recovery only.
     /// Order matters for lock-free readers: entries are written, then `next`
     /// is published, then the slots, so a reader that sees a slot value can
     /// read the entry it names.
