@@ -68,15 +68,15 @@ pub use consumer::{
 };
 pub use error::{ClientError, Result};
 pub use ferromq_protocol as protocol;
-/// The connection type of [`MqClient::connection`] and the reply of
-/// [`MqClient::call`]; the server side of the remoting layer is not the
-/// SDK's.
-pub use ferromq_remoting::{Connection, Reply};
 pub use ferromq_protocol::header::{PERM_READ, PERM_READ_WRITE, PERM_WRITE};
 pub use ferromq_protocol::{
     BrokerName, ClusterName, CommitLogOffset, GroupName, Message, MessageId, QueueId, QueueOffset,
     StoredMessage, TopicName,
 };
+/// The connection type of [`MqClient::connection`] and the reply of
+/// [`MqClient::call`]; the server side of the remoting layer is not the
+/// SDK's.
+pub use ferromq_remoting::{Connection, Reply};
 pub use mq_client::MqClient;
 pub use producer::{
     Producer, ProducerBuilder, SendFuture, SendResult, SendStatus, DEFAULT_COMPRESS_THRESHOLD,
