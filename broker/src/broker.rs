@@ -226,9 +226,10 @@ impl BrokerHandle {
     /// # Errors
     /// A store that failed to flush at shutdown.
     pub async fn join(self) -> Result<(), BrokerError> {
-        self.task
-            .await
-            .map_err(|e| BrokerError::Config(format!("broker task failed: {e}")))?
+        self.task.await.map_err(|source| BrokerError::Task {
+            what: "broker",
+            source,
+        })?
     }
 }
 
@@ -294,7 +295,10 @@ pub async fn start(
     let listener_arc = long_poll.clone();
     let store = tokio::task::spawn_blocking(move || MessageStore::open(sc, listener_arc))
         .await
-        .map_err(|e| BrokerError::Config(format!("store open task failed: {e}")))??;
+        .map_err(|source| BrokerError::Task {
+            what: "store open",
+            source,
+        })??;
 
     let broker = Arc::new(Broker {
         config,

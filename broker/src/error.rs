@@ -23,6 +23,14 @@ pub enum BrokerError {
     /// The configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A task the broker waited on panicked or was cancelled.
+    #[error("{what} task failed: {source}")]
+    Task {
+        /// Which task.
+        what: &'static str,
+        /// Cause.
+        source: tokio::task::JoinError,
+    },
 }
 
 impl BrokerError {

@@ -7,6 +7,7 @@ use ferromq_protocol::header::{TopicConfig, PERM_READ_WRITE};
 use ferromq_protocol::TopicName;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 
 use crate::persist;
 
@@ -16,6 +17,25 @@ pub const MAX_QUEUES: u32 = 1024;
 #[derive(Serialize, Deserialize, Default)]
 struct TopicsFile {
     topics: Vec<TopicConfig>,
+}
+
+/// Why a topic could not be created or changed.
+#[derive(Debug, Error)]
+pub enum TopicConfigError {
+    /// A read or write queue count outside `1..=MAX_QUEUES`.
+    #[error("{what} queue count {count} is out of range 1..={MAX_QUEUES}")]
+    QueueCount {
+        /// `read` or `write`.
+        what: &'static str,
+        /// The count asked for.
+        count: u32,
+    },
+    /// Permission bits other than read and write.
+    #[error("permission {0} is invalid; use 2 (write), 4 (read) or 6 (read-write)")]
+    Perm(u8),
+    /// The topics file could not be written (memory is rolled back).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 /// The broker's topics.
@@ -58,10 +78,10 @@ impl TopicManager {
     /// Creates or replaces a topic.
     ///
     /// # Errors
-    /// `InvalidInput` for bad queue counts or permissions (nothing changes),
-    /// or the I/O error of persisting (memory is rolled back).
-    pub fn upsert(&self, config: TopicConfig) -> std::io::Result<()> {
-        validate(&config).map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidInput, m))?;
+    /// Bad queue counts or permissions (nothing changes), or the I/O error
+    /// of persisting (memory is rolled back).
+    pub fn upsert(&self, config: TopicConfig) -> Result<(), TopicConfigError> {
+        validate(&config)?;
         let mut topics = self.topics.write();
         let old = topics.insert(config.name.clone(), config.clone());
         if let Err(e) = self.save(&topics) {
@@ -69,7 +89,7 @@ impl TopicManager {
                 Some(o) => topics.insert(config.name.clone(), o),
                 None => topics.remove(&config.name),
             };
-            return Err(e);
+            return Err(e.into());
         }
         Ok(())
     }
@@ -111,19 +131,14 @@ fn default_config(name: TopicName, queues: u32) -> TopicConfig {
     }
 }
 
-fn validate(c: &TopicConfig) -> Result<(), String> {
-    for (what, n) in [("read", c.read_queues), ("write", c.write_queues)] {
-        if n == 0 || n > MAX_QUEUES {
-            return Err(format!(
-                "{what} queue count {n} is out of range 1..={MAX_QUEUES}"
-            ));
+fn validate(c: &TopicConfig) -> Result<(), TopicConfigError> {
+    for (what, count) in [("read", c.read_queues), ("write", c.write_queues)] {
+        if count == 0 || count > MAX_QUEUES {
+            return Err(TopicConfigError::QueueCount { what, count });
         }
     }
     if c.perm & !PERM_READ_WRITE != 0 {
-        return Err(format!(
-            "permission {} is invalid; use 2 (write), 4 (read) or 6 (read-write)",
-            c.perm
-        ));
+        return Err(TopicConfigError::Perm(c.perm));
     }
     Ok(())
 }
@@ -138,12 +153,14 @@ mod tests {
         let m = TopicManager::load(dir.path().to_path_buf()).unwrap();
         let t = TopicName::new("T").unwrap();
         m.upsert(default_config(t.clone(), 4)).unwrap();
-        assert!(m
-            .upsert(default_config(TopicName::new("Z").unwrap(), 0))
-            .is_err());
-        assert!(m
-            .upsert(default_config(TopicName::new("Z").unwrap(), 5000))
-            .is_err());
+        assert!(matches!(
+            m.upsert(default_config(TopicName::new("Z").unwrap(), 0)),
+            Err(TopicConfigError::QueueCount { count: 0, .. })
+        ));
+        assert!(matches!(
+            m.upsert(default_config(TopicName::new("Z").unwrap(), 5000)),
+            Err(TopicConfigError::QueueCount { count: 5000, .. })
+        ));
         let m2 = TopicManager::load(dir.path().to_path_buf()).unwrap();
         assert_eq!(m2.all().len(), 1);
         assert_eq!(m2.get(&t).unwrap().write_queues, 4);

@@ -24,7 +24,7 @@ use tracing::warn;
 
 pub use consumers::{ConsumerManager, RegisterError};
 pub use locks::QueueLockManager;
-pub use subscriptions::SubscriptionGroupManager;
+pub use subscriptions::{SubscriptionGroupError, SubscriptionGroupManager};
 
 /// Rounds of "notify, drop members found closed, notify again": each round
 /// removes at least one member, and the periodic scan catches the rest.

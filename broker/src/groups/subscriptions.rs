@@ -3,13 +3,13 @@
 //! is created with defaults on its first heartbeat, or by `updateSubGroup`.
 
 use std::collections::BTreeMap;
-use std::io::{Error, ErrorKind};
 use std::path::PathBuf;
 
 use ferromq_protocol::header::SubscriptionGroupConfig;
 use ferromq_protocol::GroupName;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 
 use crate::persist;
 
@@ -23,6 +23,20 @@ pub const MAX_SUBSCRIPTION_GROUPS: usize = 10_000;
 #[derive(Serialize, Deserialize, Default)]
 struct GroupsFile {
     groups: Vec<SubscriptionGroupConfig>,
+}
+
+/// Why a subscription group could not be created or changed.
+#[derive(Debug, Error)]
+pub enum SubscriptionGroupError {
+    /// `retry_max_times` above [`MAX_RETRY_MAX_TIMES`].
+    #[error("retry max times {0} is over the maximum of {MAX_RETRY_MAX_TIMES}")]
+    RetryMaxTimes(u32),
+    /// The broker already keeps [`MAX_SUBSCRIPTION_GROUPS`] groups.
+    #[error("this broker already has {MAX_SUBSCRIPTION_GROUPS} subscription groups")]
+    TooMany,
+    /// The groups file could not be written (memory is rolled back).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 /// The broker's subscription groups.
@@ -75,7 +89,7 @@ impl SubscriptionGroupManager {
     /// # Errors
     /// The cap is reached, or the file cannot be written (memory is rolled
     /// back).
-    pub fn ensure(&self, group: &GroupName) -> std::io::Result<bool> {
+    pub fn ensure(&self, group: &GroupName) -> Result<bool, SubscriptionGroupError> {
         if self.groups.read().contains_key(group) {
             return Ok(false);
         }
@@ -90,16 +104,12 @@ impl SubscriptionGroupManager {
     /// Creates or replaces a group's config.
     ///
     /// # Errors
-    /// `InvalidInput` for a bad setting or when the cap is reached (nothing
-    /// changes), or the I/O error of persisting (memory is rolled back).
-    pub fn upsert(&self, config: SubscriptionGroupConfig) -> std::io::Result<()> {
+    /// A bad setting or the cap is reached (nothing changes), or the I/O
+    /// error of persisting (memory is rolled back).
+    pub fn upsert(&self, config: SubscriptionGroupConfig) -> Result<(), SubscriptionGroupError> {
         if config.retry_max_times > MAX_RETRY_MAX_TIMES {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "retry max times {} is over the maximum of {MAX_RETRY_MAX_TIMES}",
-                    config.retry_max_times
-                ),
+            return Err(SubscriptionGroupError::RetryMaxTimes(
+                config.retry_max_times,
             ));
         }
         let mut groups = self.groups.write();
@@ -110,13 +120,10 @@ impl SubscriptionGroupManager {
         &self,
         groups: &mut BTreeMap<GroupName, SubscriptionGroupConfig>,
         config: SubscriptionGroupConfig,
-    ) -> std::io::Result<()> {
+    ) -> Result<(), SubscriptionGroupError> {
         let name = config.group.clone();
         if !groups.contains_key(&name) && groups.len() >= MAX_SUBSCRIPTION_GROUPS {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!("this broker already has {MAX_SUBSCRIPTION_GROUPS} subscription groups"),
-            ));
+            return Err(SubscriptionGroupError::TooMany);
         }
         let old = groups.insert(name.clone(), config);
         if let Err(e) = self.save(groups) {
@@ -124,7 +131,7 @@ impl SubscriptionGroupManager {
                 Some(o) => groups.insert(name, o),
                 None => groups.remove(&name),
             };
-            return Err(e);
+            return Err(e.into());
         }
         Ok(())
     }
@@ -170,10 +177,10 @@ mod tests {
         assert!(!m.ensure(&g).unwrap());
         let mut c = m.get(&g).unwrap();
         c.retry_max_times = 65;
-        assert_eq!(
-            m.upsert(c.clone()).unwrap_err().kind(),
-            ErrorKind::InvalidInput
-        );
+        assert!(matches!(
+            m.upsert(c.clone()),
+            Err(SubscriptionGroupError::RetryMaxTimes(65))
+        ));
         c.retry_max_times = 3;
         c.consume_broadcast = true;
         m.upsert(c).unwrap();

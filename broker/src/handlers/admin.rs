@@ -12,15 +12,15 @@ use tracing::info;
 
 use super::{decode, HandlerResult};
 use crate::broker::Broker;
+use crate::topics::TopicConfigError;
 
 pub(super) fn update_topic(b: &Broker, req: &Request) -> HandlerResult {
     let h: UpdateTopicRequest = decode(req)?;
     let name = h.config.name.clone();
     b.topics().upsert(h.config).map_err(|e| {
-        let code = if e.kind() == std::io::ErrorKind::InvalidInput {
-            ResponseCode::BadRequest
-        } else {
-            ResponseCode::SystemError
+        let code = match e {
+            TopicConfigError::Io(_) => ResponseCode::SystemError,
+            _ => ResponseCode::BadRequest,
         };
         Response::error(code, format!("cannot update topic {name}: {e}"))
     })?;

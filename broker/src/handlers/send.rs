@@ -74,7 +74,7 @@ pub(super) async fn send(b: &Broker, req: Request) -> HandlerResult {
     }
     #[allow(unreachable_code)]
     let delay = schedule::requested_level(&req.body, h.count)
-        .map_err(|m| Response::error(ResponseCode::MessageIllegal, m))?;
+        .map_err(|e| Response::error(ResponseCode::MessageIllegal, e.to_string()))?;
     let appended = match delay {
         Some(level) => schedule_delayed(b, &h, &req.body, level).await,
         None => {

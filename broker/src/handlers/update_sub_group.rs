@@ -7,6 +7,7 @@ use tracing::info;
 
 use super::{decode, HandlerResult};
 use crate::broker::Broker;
+use crate::groups::SubscriptionGroupError;
 
 pub(super) fn update_sub_group(b: &Broker, req: &Request) -> HandlerResult {
     let h: UpdateSubscriptionGroupRequest = decode(req)?;
@@ -17,10 +18,9 @@ pub(super) fn update_sub_group(b: &Broker, req: &Request) -> HandlerResult {
         c.retry_max_times, c.consume_broadcast, c.consume_enable
     );
     b.groups().subscriptions().upsert(c).map_err(|e| {
-        let code = if e.kind() == std::io::ErrorKind::InvalidInput {
-            ResponseCode::BadRequest
-        } else {
-            ResponseCode::SystemError
+        let code = match e {
+            SubscriptionGroupError::Io(_) => ResponseCode::SystemError,
+            _ => ResponseCode::BadRequest,
         };
         Response::error(
             code,

@@ -4,10 +4,46 @@
 
 use std::time::Duration;
 
+use thiserror::Error;
+
 /// Most levels a table may have (each is a queue of the schedule topic).
 pub const MAX_DELAY_LEVELS: usize = 64;
 /// Longest delay a level may have (RocketMQ's longest default is 2 h).
 const MAX_DELAY: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Why a delay-level table was refused; names the bad entry.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum DelayLevelsError {
+    /// No level at all.
+    #[error("the delay-level table is empty")]
+    Empty,
+    /// More than [`MAX_DELAY_LEVELS`] levels.
+    #[error("{0} delay levels given; at most {MAX_DELAY_LEVELS} are allowed")]
+    TooMany(usize),
+    /// A number without a unit.
+    #[error("delay level {0:?} has no unit (use ms, s, m, h or d)")]
+    NoUnit(String),
+    /// A unit without a number before it.
+    #[error("delay level {0:?} does not start with a number")]
+    NoNumber(String),
+    /// A unit other than ms, s, m, h, d.
+    #[error("delay level {token:?} has an unknown unit {unit:?} (use ms, s, m, h or d)")]
+    UnknownUnit {
+        /// The whole entry.
+        token: String,
+        /// Its unit.
+        unit: String,
+    },
+    /// Zero.
+    #[error("delay level {0:?} is zero")]
+    Zero(String),
+    /// Over 30 days.
+    #[error("delay level {0:?} is longer than 30 days")]
+    TooLong(String),
+    /// Past what a `u64` of milliseconds holds.
+    #[error("delay level {0:?} is too long")]
+    Overflow(String),
+}
 
 /// A parsed delay-level table; never empty.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,19 +59,16 @@ impl DelayLevels {
     /// A message naming the bad entry: an unknown unit, a missing or zero
     /// number, more than [`MAX_DELAY_LEVELS`] levels, a delay over 30 days,
     /// or an empty table.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, DelayLevelsError> {
         let delays = s
             .split_whitespace()
             .map(parse_one)
             .collect::<Result<Vec<_>, _>>()?;
         if delays.is_empty() {
-            return Err("the delay-level table is empty".into());
+            return Err(DelayLevelsError::Empty);
         }
         if delays.len() > MAX_DELAY_LEVELS {
-            return Err(format!(
-                "{} delay levels given; at most {MAX_DELAY_LEVELS} are allowed",
-                delays.len()
-            ));
+            return Err(DelayLevelsError::TooMany(delays.len()));
         }
         Ok(Self { delays })
     }
@@ -63,14 +96,14 @@ impl DelayLevels {
     }
 }
 
-fn parse_one(token: &str) -> Result<Duration, String> {
+fn parse_one(token: &str) -> Result<Duration, DelayLevelsError> {
     let split = token
         .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("delay level {token:?} has no unit (use ms, s, m, h or d)"))?;
+        .ok_or_else(|| DelayLevelsError::NoUnit(token.to_string()))?;
     let (num, unit) = token.split_at(split);
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("delay level {token:?} does not start with a number"))?;
+        .map_err(|_| DelayLevelsError::NoNumber(token.to_string()))?;
     let unit_ms: u64 = match unit {
         "ms" => 1,
         "s" => 1000,
@@ -78,20 +111,21 @@ fn parse_one(token: &str) -> Result<Duration, String> {
         "h" => 3_600_000,
         "d" => 86_400_000,
         _ => {
-            return Err(format!(
-                "delay level {token:?} has an unknown unit {unit:?} (use ms, s, m, h or d)"
-            ))
+            return Err(DelayLevelsError::UnknownUnit {
+                token: token.to_string(),
+                unit: unit.to_string(),
+            })
         }
     };
     let ms = n
         .checked_mul(unit_ms)
-        .ok_or_else(|| format!("delay level {token:?} is too long"))?;
+        .ok_or_else(|| DelayLevelsError::Overflow(token.to_string()))?;
     let d = Duration::from_millis(ms);
     if d.is_zero() {
-        return Err(format!("delay level {token:?} is zero"));
+        return Err(DelayLevelsError::Zero(token.to_string()));
     }
     if d > MAX_DELAY {
-        return Err(format!("delay level {token:?} is longer than 30 days"));
+        return Err(DelayLevelsError::TooLong(token.to_string()));
     }
     Ok(d)
 }

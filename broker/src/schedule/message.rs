@@ -4,7 +4,33 @@
 
 use ferromq_protocol::header::{PROPERTY_DELAY_LEVEL, PROPERTY_REAL_QUEUE_ID, PROPERTY_REAL_TOPIC};
 use ferromq_protocol::record::{raw, Message};
-use ferromq_protocol::{QueueId, TopicName};
+use ferromq_protocol::{NameError, QueueId, TopicName};
+use thiserror::Error;
+
+/// Why a send's `DELAY` property is refused.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub(crate) enum DelayRequestError {
+    /// The level is not a number.
+    #[error("property {PROPERTY_DELAY_LEVEL}={0:?} is not a delay level number")]
+    NotANumber(String),
+    /// A delayed record in a batch of more than one.
+    #[error("delayed messages ({PROPERTY_DELAY_LEVEL}={0}) cannot be sent in a batch; send them one by one")]
+    InBatch(u32),
+}
+
+/// Why a scheduled message has no destination to go back to.
+#[derive(Debug, Error)]
+pub(crate) enum NoDestination {
+    /// No real-topic property.
+    #[error("no {PROPERTY_REAL_TOPIC} property")]
+    NoTopic,
+    /// A real-topic property that is not a topic name.
+    #[error("bad {PROPERTY_REAL_TOPIC}: {0}")]
+    BadTopic(NameError),
+    /// No real-queue property, or not a number.
+    #[error("no valid {PROPERTY_REAL_QUEUE_ID} property")]
+    NoQueue,
+}
 
 /// The delay level a producer asked for with the `DELAY` property, read
 /// from the raw records of a send: `None` when no record asks for one (or
@@ -14,22 +40,21 @@ use ferromq_protocol::{QueueId, TopicName};
 /// A level that is not a number, or a delayed record in a batch of more
 /// than one (RocketMQ refuses those too: one batch goes to one queue, but
 /// each level is its own queue).
-pub(crate) fn requested_level(body: &[u8], count: u32) -> Result<Option<u32>, String> {
+pub(crate) fn requested_level(body: &[u8], count: u32) -> Result<Option<u32>, DelayRequestError> {
     let mut found = None;
     for rec in raw::records(body) {
         let Some(v) = raw::property(rec, PROPERTY_DELAY_LEVEL) else {
             continue;
         };
-        let level: u32 = v.trim().parse().map_err(|_| {
-            format!("property {PROPERTY_DELAY_LEVEL}={v:?} is not a delay level number")
-        })?;
+        let level: u32 = v
+            .trim()
+            .parse()
+            .map_err(|_| DelayRequestError::NotANumber(v.to_string()))?;
         if level == 0 {
             continue;
         }
         if count > 1 {
-            return Err(format!(
-                "delayed messages ({PROPERTY_DELAY_LEVEL}={level}) cannot be sent in a batch; send them one by one"
-            ));
+            return Err(DelayRequestError::InBatch(level));
         }
         found = Some(level);
     }
@@ -62,17 +87,17 @@ pub(crate) fn into_schedule(
 /// # Errors
 /// The scheduling properties are missing or invalid (not a message this
 /// broker scheduled).
-pub(crate) fn out_of_schedule(mut msg: Message) -> Result<(Message, QueueId), String> {
+pub(crate) fn out_of_schedule(mut msg: Message) -> Result<(Message, QueueId), NoDestination> {
     let topic = msg
         .properties
         .remove(PROPERTY_REAL_TOPIC)
-        .ok_or_else(|| format!("no {PROPERTY_REAL_TOPIC} property"))?;
-    let topic = TopicName::new(topic).map_err(|e| format!("bad {PROPERTY_REAL_TOPIC}: {e}"))?;
+        .ok_or(NoDestination::NoTopic)?;
+    let topic = TopicName::new(topic).map_err(NoDestination::BadTopic)?;
     let queue = msg
         .properties
         .remove(PROPERTY_REAL_QUEUE_ID)
         .and_then(|q| q.parse::<u32>().ok())
-        .ok_or_else(|| format!("no valid {PROPERTY_REAL_QUEUE_ID} property"))?;
+        .ok_or(NoDestination::NoQueue)?;
     msg.properties.remove(PROPERTY_DELAY_LEVEL);
     msg.topic = topic;
     Ok((msg, QueueId::new(queue)))
@@ -114,9 +139,12 @@ mod tests {
         assert_eq!(requested_level(&z, 1), Ok(None));
         let mut bad = BytesMut::new();
         enc(&msg().with_property("DELAY", "soon"), &mut bad);
-        assert!(requested_level(&bad, 1).is_err());
+        assert_eq!(
+            requested_level(&bad, 1),
+            Err(DelayRequestError::NotANumber("soon".into()))
+        );
         b.extend_from_slice(&d);
-        assert!(requested_level(&b, 2).is_err());
+        assert_eq!(requested_level(&b, 2), Err(DelayRequestError::InBatch(3)));
     }
 
     #[test]
@@ -130,6 +158,9 @@ mod tests {
         let (back, q) = out_of_schedule(s).unwrap();
         assert_eq!(q, QueueId::new(5));
         assert_eq!(back, msg());
-        assert!(out_of_schedule(msg()).is_err());
+        assert!(matches!(
+            out_of_schedule(msg()),
+            Err(NoDestination::NoTopic)
+        ));
     }
 }
