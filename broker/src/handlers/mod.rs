@@ -1,6 +1,7 @@
-//! One thin handler per verb: decode the header, call the domain, encode the
-//! reply. Every failure is a `Response` with a code and a message; nothing
-//! here panics on input.
+//! One thin handler per verb: decode the header, call one method of the
+//! broker service, encode the reply. Every failure is a `Response` with a
+//! code and a message (a service error's code is chosen in `reply`);
+//! nothing here panics on input.
 
 mod admin;
 mod consumer_connections;
@@ -11,6 +12,7 @@ mod lock_batch;
 mod offset;
 mod pull;
 mod query;
+mod reply;
 mod reset_offset;
 mod runtime;
 mod search_offset;
@@ -23,9 +25,10 @@ mod update_sub_group;
 use ferromq_protocol::{decode_header, RequestCode, ResponseCode, Rpc};
 use ferromq_remoting::{Request, Response};
 
-use crate::broker::Broker;
+use crate::service::Broker;
 
-/// Handlers answer with `Err` for every failure, so they can use `?`.
+/// Handlers answer with `Err` for every failure, so they can use `?` (a
+/// `ServiceError` converts through `reply`).
 type HandlerResult = Result<Response, Response>;
 
 pub(crate) async fn dispatch(b: &Broker, req: Request) -> Response {
@@ -34,7 +37,7 @@ pub(crate) async fn dispatch(b: &Broker, req: Request) -> Response {
     };
     let result = match code {
         RequestCode::SendMessage => send::send(b, req).await,
-        RequestCode::PullMessage => pull::pull(b, req).await,
+        RequestCode::PullMessage => pull::pull(b, &req).await,
         RequestCode::QueryConsumerOffset => offset::query(b, &req),
         RequestCode::UpdateConsumerOffset => offset::update(b, &req),
         RequestCode::GetMaxOffset => offset::max_offset(b, &req),
@@ -73,23 +76,9 @@ fn unsupported(code: u16) -> Response {
     )
 }
 
-/// Longest client id accepted (`ip@pid@n` is far shorter).
-const MAX_CLIENT_ID_LEN: usize = 256;
-
-/// A client id must be present and bounded: it is kept in memory per group.
-fn check_client_id(id: &str) -> Result<(), Response> {
-    if id.is_empty() || id.len() > MAX_CLIENT_ID_LEN {
-        return Err(Response::error(
-            ResponseCode::BadRequest,
-            format!("client id must be 1 to {MAX_CLIENT_ID_LEN} bytes"),
-        ));
-    }
-    Ok(())
-}
-
-/// Decodes the request's header as `R`, or answers `BadRequest`.
-fn decode<R: Rpc>(req: &Request) -> Result<R, Response> {
-    decode_header::<R>(&req.header).map_err(|e| {
+/// Decodes a request header as `R`, or answers `BadRequest`.
+fn decode<R: Rpc>(header: &[u8]) -> Result<R, Response> {
+    decode_header::<R>(header).map_err(|e| {
         Response::error(
             ResponseCode::BadRequest,
             format!("malformed {:?} header: {e}", R::CODE),

@@ -7,66 +7,28 @@
 
 use bytes::{Bytes, BytesMut};
 use ferromq_protocol::header::{
-    Empty, QueryBy, QueryMessageRequest, QueryMessageResponse, ViewMessageByIdRequest,
-    MAX_QUERY_MESSAGES,
+    Empty, QueryMessageRequest, QueryMessageResponse, ViewMessageByIdRequest,
 };
-use ferromq_protocol::ResponseCode;
 use ferromq_remoting::{Request, Response};
 
 use super::{decode, HandlerResult};
-use crate::broker::Broker;
+use crate::service::Broker;
 
 /// Most record bytes in one query answer, well under the frame limit even
 /// when one record is a maximum-size message (which is always included).
 const QUERY_MAX_BYTES: usize = 8 * 1024 * 1024;
 
 pub(super) async fn query_message(b: &Broker, req: &Request) -> HandlerResult {
-    let h: QueryMessageRequest = decode(req)?;
-    b.topic_config(&h.topic)?;
-    h.by.check()
-        .map_err(|e| Response::error(ResponseCode::BadRequest, e.to_string()))?;
-    let store = b.store_arc();
-    let topic = h.topic;
-    // Index lookups read the disk at scattered places: keep them off the
-    // runtime's worker threads.
-    let found = tokio::task::spawn_blocking(move || match h.by {
-        QueryBy::Key {
-            key,
-            max,
-            begin_ms,
-            end_ms,
-        } => {
-            let max = max.clamp(1, MAX_QUERY_MESSAGES) as usize;
-            store.query_by_key(&topic, &key, max, begin_ms, end_ms)
-        }
-        QueryBy::UniqueId(id) => store
-            .query_by_unique_id(&topic, &id)
-            .map(|m| m.into_iter().collect()),
-    })
-    .await
-    .map_err(|e| Response::error(ResponseCode::SystemError, format!("query task failed: {e}")))?
-    .map_err(|e| Response::error(ResponseCode::SystemError, format!("query failed: {e}")))?;
+    let h: QueryMessageRequest = decode(&req.header)?;
+    let found = b.query_messages(h.topic, h.by).await?;
     let (body, truncated) = concat_capped(found, QUERY_MAX_BYTES);
     Ok(Response::ok(&QueryMessageResponse { truncated }).with_body(body))
 }
 
 pub(super) fn view_by_id(b: &Broker, req: &Request) -> HandlerResult {
-    let h: ViewMessageByIdRequest = decode(req)?;
-    match b.store().read_at(h.offset) {
-        Ok(Some(record)) => Ok(Response::ok(&Empty {}).with_body(record)),
-        Ok(None) => Err(Response::error(
-            ResponseCode::QueryNotFound,
-            format!(
-                "no message at commit-log offset {} on broker {} (deleted by retention, or not a message id of this broker)",
-                h.offset,
-                b.name()
-            ),
-        )),
-        Err(e) => Err(Response::error(
-            ResponseCode::SystemError,
-            format!("cannot read commit-log offset {}: {e}", h.offset),
-        )),
-    }
+    let h: ViewMessageByIdRequest = decode(&req.header)?;
+    let record = b.view_message(h.offset)?;
+    Ok(Response::ok(&Empty {}).with_body(record))
 }
 
 /// The records back to back, in order, stopping before the byte budget is

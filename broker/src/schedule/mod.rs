@@ -1,7 +1,8 @@
 //! Scheduled delivery: delayed producer messages (`DELAY` property) and
 //! consumer retries wait in `SCHEDULE_TOPIC_XXXX`, queue `level - 1`, until
-//! their store time plus the level's delay; then the [`deliver`] task
-//! appends a copy to their real topic and queue.
+//! their store time plus the level's delay; then the broker's delivery
+//! loop (`service/delivery.rs`) appends a copy to their real topic and
+//! queue.
 //!
 //! ```text
 //! send with DELAY / send-back ──▶ SCHEDULE_TOPIC_XXXX queue (level-1) ──wake──▶
@@ -16,7 +17,6 @@
 //! scheduled. The schedule topic is internal: not in `topics.json`, not
 //! registered with NameServers, not pullable.
 
-pub(crate) mod deliver;
 mod levels;
 mod message;
 mod offsets;
@@ -29,7 +29,7 @@ use ferromq_protocol::{QueueId, TopicName};
 use tokio::sync::Notify;
 
 pub use levels::DelayLevels;
-pub(crate) use message::requested_level;
+pub(crate) use message::{out_of_schedule, requested_level};
 pub use offsets::DelayOffsets;
 
 use crate::reappend::append_message;
@@ -70,6 +70,16 @@ impl Scheduler {
         &self.offsets
     }
 
+    /// The schedule topic.
+    pub fn topic(&self) -> &TopicName {
+        &self.topic
+    }
+
+    /// Waits until a message is scheduled.
+    pub async fn scheduled(&self) {
+        self.wake.notified().await;
+    }
+
     /// Stores `msg` (addressed to its real topic, for `real_queue`) in the
     /// schedule topic at `level`, clamped to the table, and wakes the
     /// delivery task.
@@ -97,6 +107,6 @@ impl Scheduler {
 }
 
 /// The schedule-topic queue of a level.
-fn queue_of(level: u32) -> QueueId {
+pub(crate) fn queue_of(level: u32) -> QueueId {
     QueueId::new(level.saturating_sub(1))
 }

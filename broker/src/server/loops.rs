@@ -1,0 +1,85 @@
+//! The broker's background loops. Each runs until shutdown begins; the
+//! work of one round is a service call, the loop only decides when.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::warn;
+
+use crate::register::{self, Registration};
+use crate::service::Broker;
+
+/// Registers with every NameServer at start, every `register_interval`,
+/// and soon after routes change.
+pub(super) async fn register(b: Arc<Broker>, registration: Arc<Registration>) {
+    let mut first = true;
+    loop {
+        register::register_all(&registration, b.registered_topics(), first).await;
+        first = false;
+        tokio::select! {
+            _ = b.shutdown_token().cancelled() => return,
+            _ = tokio::time::sleep(b.config().register_interval) => {}
+            _ = b.routes_changed() => {}
+        }
+    }
+}
+
+/// Writes changed consumer and delay offsets every `offset_flush_interval`.
+pub(super) async fn persist_offsets(b: Arc<Broker>) {
+    loop {
+        tokio::select! {
+            _ = b.shutdown_token().cancelled() => return,
+            _ = tokio::time::sleep(b.config().offset_flush_interval) => {}
+        }
+        if let Err(e) = b.persist_consumer_offsets() {
+            warn!(error = %e, "persisting consumer offsets failed; will retry");
+        }
+        if let Err(e) = b.persist_delay_offsets() {
+            warn!(error = %e, "persisting delay offsets failed; will retry");
+        }
+    }
+}
+
+/// Removes consumer clients that went silent or whose connection closed,
+/// every `client_scan_interval`.
+pub(super) async fn scan_clients(b: Arc<Broker>) {
+    loop {
+        tokio::select! {
+            _ = b.shutdown_token().cancelled() => return,
+            _ = tokio::time::sleep(b.config().client_scan_interval) => {}
+        }
+        b.scan_clients();
+    }
+}
+
+/// Samples the put and get totals once a second, for the rates.
+pub(super) async fn sample_stats(b: Arc<Broker>) {
+    loop {
+        b.sample_stats();
+        tokio::select! {
+            _ = b.shutdown_token().cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Moves due scheduled messages to their real topics: a pass, then sleep
+/// until the next message is due or a new one is scheduled. A pass in
+/// progress finishes before this returns.
+pub(super) async fn deliver_scheduled(b: Arc<Broker>) {
+    loop {
+        if b.shutdown_token().is_cancelled() {
+            return;
+        }
+        let wait = b.deliver_due().await;
+        if wait.is_zero() {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        tokio::select! {
+            _ = b.shutdown_token().cancelled() => return,
+            _ = b.scheduled() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}

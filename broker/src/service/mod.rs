@@ -1,0 +1,209 @@
+//! The broker's domain, behind one facade: [`Broker`] owns the store, the
+//! topics, consumer offsets and groups, scheduled delivery and held pulls,
+//! and answers every request with a domain result or a [`ServiceError`].
+//! It never sees a socket or a wire `Response`.
+//!
+//! ```text
+//! handlers ──one call per request──▶ Broker
+//!     messages.rs  send (auto-create, permission, queue range), pull (held),
+//!                  queries and offset lookups
+//!     retry.rs     send-back: retry copy or dead letter
+//!     topics.rs    create, update, delete across every part; internal topics
+//!     groups.rs    heartbeats, subscription groups, queue locks, offsets
+//!     admin.rs     runtime figures, write permission, stats, offset reset
+//! server loops ──▶ delivery.rs (due scheduled messages) and the upkeep below
+//! ```
+//!
+//! Policy lives here: a handler decodes, calls one method and encodes.
+
+mod admin;
+mod delivery;
+mod error;
+mod groups;
+mod messages;
+mod retry;
+mod topics;
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ferromq_store::MessageStore;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::BrokerConfig;
+use crate::error::BrokerError;
+use crate::groups::Groups;
+use crate::long_poll::LongPollRegistry;
+use crate::offsets::OffsetManager;
+use crate::schedule::{DelayLevels, Scheduler};
+use crate::state::BrokerState;
+use crate::stats::RuntimeStats;
+use crate::topics::TopicManager;
+
+pub(crate) use crate::filter::Pulled;
+pub(crate) use error::ServiceError;
+pub(crate) use messages::SendStatus;
+
+/// Where clients reach this broker.
+pub(crate) struct Endpoint {
+    /// The address clients are told to use (NameServer routes).
+    pub(crate) addr: String,
+    /// The same as a socket address, stamped into every record (message
+    /// ids carry it).
+    pub(crate) store_host: SocketAddr,
+}
+
+/// A running broker's state, shared by every connection and background
+/// loop.
+pub(crate) struct Broker {
+    config: BrokerConfig,
+    store: Arc<MessageStore>,
+    topics: TopicManager,
+    offsets: OffsetManager,
+    /// Consumer group membership, subscription groups and queue locks.
+    groups: Groups,
+    /// Delay levels and delivery of scheduled (delayed, retried) messages.
+    scheduler: Scheduler,
+    /// Broker-wide permission (write wiped for maintenance), persisted.
+    state: BrokerState,
+    /// Put/get counters and rates.
+    stats: RuntimeStats,
+    /// Held pulls; shared with the store, whose dispatcher wakes them.
+    long_poll: Arc<LongPollRegistry>,
+    /// Cancelled when shutdown begins: stops accepting and answers held pulls.
+    shutdown: CancellationToken,
+    /// Wakes the registration loop early (a topic changed).
+    register_now: Notify,
+    endpoint: Endpoint,
+    /// Held for the broker's lifetime: an advisory lock on `<store>/lock`
+    /// so two brokers never share a store directory.
+    _lock: File,
+}
+
+impl Broker {
+    /// Loads the state files under the store directory and opens the
+    /// store. `lock` is the store directory's lock, already taken.
+    ///
+    /// # Errors
+    /// Unreadable or corrupt state files, an invalid delay-level table or
+    /// client scan interval, a store that fails to open.
+    pub(crate) async fn open(
+        config: BrokerConfig,
+        endpoint: Endpoint,
+        lock: File,
+        shutdown: CancellationToken,
+    ) -> Result<Self, BrokerError> {
+        let config_dir = config.store_dir.join("config");
+        let topics =
+            TopicManager::load(config_dir.clone()).map_err(BrokerError::io("load topics"))?;
+        let state =
+            BrokerState::load(config_dir.clone()).map_err(BrokerError::io("load broker state"))?;
+        let offsets = OffsetManager::load(config_dir.clone())
+            .map_err(BrokerError::io("load consumer offsets"))?;
+        let groups = Groups::load(
+            config_dir.clone(),
+            config.client_channel_expiry,
+            config.queue_lock_expiry,
+        )
+        .map_err(BrokerError::io("load subscription groups"))?;
+        let levels = DelayLevels::parse(&config.message_delay_levels)
+            .map_err(|e| BrokerError::Config(format!("message delay levels: {e}")))?;
+        let scheduler =
+            Scheduler::load(levels, config_dir).map_err(BrokerError::io("load delay offsets"))?;
+        if config.client_scan_interval.is_zero() {
+            return Err(BrokerError::Config(
+                "client scan interval must be above zero".into(),
+            ));
+        }
+
+        let long_poll = Arc::new(LongPollRegistry::default());
+        let sc = config.store_config(endpoint.store_host);
+        let listener = long_poll.clone();
+        let store = tokio::task::spawn_blocking(move || MessageStore::open(sc, listener))
+            .await
+            .map_err(|source| BrokerError::Task {
+                what: "store open",
+                source,
+            })??;
+        Ok(Self {
+            config,
+            store,
+            topics,
+            offsets,
+            groups,
+            scheduler,
+            state,
+            stats: RuntimeStats::new(),
+            long_poll,
+            shutdown,
+            register_now: Notify::new(),
+            endpoint,
+            _lock: lock,
+        })
+    }
+
+    /// The settings the broker was started with.
+    pub(crate) fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// The message store.
+    pub(crate) fn store(&self) -> &Arc<MessageStore> {
+        &self.store
+    }
+
+    /// The address clients are told to use.
+    pub(crate) fn addr(&self) -> &str {
+        &self.endpoint.addr
+    }
+
+    /// Cancelled when shutdown begins.
+    pub(crate) fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
+    /// Routes changed: registers with the NameServers soon rather than
+    /// at the next interval.
+    fn register_soon(&self) {
+        self.register_now.notify_one();
+    }
+
+    /// Waits until a change of routes (topics, permission) asks for an
+    /// early registration.
+    pub(crate) async fn routes_changed(&self) {
+        self.register_now.notified().await;
+    }
+
+    /// Writes the consumer offsets if they changed.
+    ///
+    /// # Errors
+    /// The I/O error; they stay dirty and are written next time.
+    pub(crate) fn persist_consumer_offsets(&self) -> std::io::Result<()> {
+        self.offsets.persist()
+    }
+
+    /// Writes the scheduled-delivery progress if it changed.
+    ///
+    /// # Errors
+    /// The I/O error; it stays dirty and is written next time.
+    pub(crate) fn persist_delay_offsets(&self) -> std::io::Result<()> {
+        self.scheduler.offsets().persist()
+    }
+
+    /// Removes consumer clients that went silent or whose connection
+    /// closed, and tells their groups.
+    pub(crate) fn scan_clients(&self) {
+        self.groups.scan(std::time::Instant::now());
+    }
+
+    /// Records the put and get totals for the rates; about once a second.
+    pub(crate) fn sample_stats(&self) {
+        self.stats.sample(self.store.stats().messages);
+    }
+}
