@@ -1,6 +1,7 @@
 //! The FerroMQ broker.
 //!
-//! Layers, each importing only the ones below it:
+//! Layers, each importing only the ones below it (`tests/module_layers.rs`
+//! checks that the modules import each other without a cycle):
 //!
 //! ```text
 //! server/    lifecycle: start, serve, background loops, ordered shutdown
