@@ -1,233 +1,120 @@
-//! Broker settings. The binary fills them from defaults, then an optional
-//! TOML file, then command-line flags (flags win).
+//! Broker settings, each declared once: its flag and config-file key (the
+//! flag with `_` for `-`), environment variable where one exists, default
+//! and help text are the attributes of its field. The store's settings are
+//! the store's own declaration ([`StoreConfig`]), flattened in, so they
+//! reach the store without a copy. `mqbroker` layers defaults, a TOML file,
+//! the environment and flags over this declaration (`ferromq_config`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ferromq_config::millis;
 use ferromq_protocol::header::DEFAULT_DELAY_LEVELS;
-use ferromq_protocol::{BrokerName, ClusterName, DEFAULT_MAX_FRAME_LEN, DEFAULT_MAX_MESSAGE_SIZE};
-use serde::Deserialize;
+use ferromq_protocol::{BrokerName, ClusterName, DEFAULT_MAX_FRAME_LEN};
+use ferromq_store::StoreConfig;
 
-use ferromq_store::FlushMode;
-
-/// Everything a broker needs to run.
-#[derive(Clone, Debug)]
+/// Everything a broker needs to run. Fields marked `skip` have no flag;
+/// tests set them in code.
+#[derive(Clone, Debug, clap::Args)]
 pub struct BrokerConfig {
-    /// Broker name, shared by a master and its slaves.
+    /// Broker name, shared by a master and its slaves
+    #[arg(long, default_value = "broker-a")]
     pub broker_name: BrokerName,
-    /// Cluster name.
+    /// Cluster name
+    #[arg(long, default_value = "DefaultCluster")]
     pub cluster: ClusterName,
-    /// 0 for a master.
+    /// Broker id; 0 is the master
+    #[arg(long, default_value_t = 0)]
     pub broker_id: u64,
-    /// NameServers to register with.
-    pub namesrv_addrs: Vec<String>,
-    /// Address clients are told to use; defaults to the listener's address
-    /// (with 127.0.0.1 for an unspecified IP).
+    /// NameServer addresses, `;`-separated
+    // A fully qualified Vec: one value holding the whole list, which
+    // `split_addrs` splits, instead of clap's repeated flag.
+    #[arg(
+        short = 'n',
+        long = "namesrv-addr",
+        env = "NAMESRV_ADDR",
+        default_value = "127.0.0.1:9876",
+        value_parser = split_addrs_arg,
+    )]
+    pub namesrv_addrs: ::std::vec::Vec<String>,
+    /// Address clients should use to reach this broker [default: the listen
+    /// address, with 127.0.0.1 for an unspecified IP]
+    #[arg(long)]
     pub advertise_addr: Option<String>,
-    /// Root of the store and the broker's own config files.
-    pub store_dir: PathBuf,
-    /// Flush mode.
-    pub flush: FlushMode,
-    /// Commit-log segment size in bytes.
-    pub segment_size: u64,
-    /// Write each new commit-log segment full of zeroes before use (`None`:
-    /// only with sync flush). See `StoreConfig::prefill_segments`.
-    pub prefill_segments: Option<bool>,
-    /// Commit log through O_DIRECT and the store's block cache. See
-    /// `StoreConfig::direct_io`.
-    pub direct_io: bool,
-    /// Keep up to two deleted segments for reuse. See
-    /// `StoreConfig::recycle_segments`.
-    pub recycle_segments: bool,
-    /// Bytes of the commit log's block cache. See
-    /// `StoreConfig::log_cache_size`.
-    pub log_cache_size: u64,
-    /// Largest message body accepted.
-    pub max_message_size: usize,
     /// Largest frame accepted.
+    #[arg(skip = DEFAULT_MAX_FRAME_LEN)]
     pub max_frame_len: usize,
-    /// How long a sync-flush send waits for its fsync before answering
-    /// `FlushDiskTimeout`.
-    pub sync_flush_timeout: Duration,
     /// Longest a pull may be held (the client asks for 15 s by default).
+    #[arg(skip = Duration::from_secs(30))]
     pub max_pull_hold: Duration,
-    /// Period of NameServer registration.
+    /// NameServer registration period in milliseconds
+    #[arg(long = "register-interval-ms", value_name = "MS", default_value = "30000", value_parser = millis)]
     pub register_interval: Duration,
     /// Expiry the NameServer should apply to this broker (`None`: its default).
+    #[arg(skip)]
     pub heartbeat_timeout: Option<Duration>,
     /// Period of consumer-offset persistence.
+    #[arg(skip = Duration::from_secs(5))]
     pub offset_flush_interval: Duration,
-    /// Largest total size of one batch send.
-    pub max_batch_bytes: usize,
-    /// Async-flush period.
-    pub async_flush_interval: Duration,
-    /// Commit-log segments older than this are deleted (72 h).
-    pub file_reserved_time: Duration,
-    /// Hour of the day (UTC) when expired segments are deleted (4).
-    pub delete_when_hour: u8,
-    /// Disk usage above which expired segments are deleted at any hour (0.75).
-    pub disk_clean_ratio: f64,
-    /// Disk usage above which the oldest segments are deleted even if not
-    /// expired (0.85).
-    pub disk_force_clean_ratio: f64,
-    /// Disk usage above which sends are refused (0.90).
-    pub disk_reject_ratio: f64,
-    /// Create topics on first send (and register `TBW102` so producers
-    /// know this broker does).
+    /// Create topics on first send, and register `TBW102` so producers know
+    /// this broker does [default: true with --standalone, else false]
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, hide_default_value = true)]
     pub auto_create_topic: bool,
-    /// Delay levels of scheduled delivery and retries, e.g.
-    /// `"1s 5s 10s 30s 1m … 2h"` (units ms, s, m, h, d); checked at start.
+    /// Delay levels of scheduled messages and retries, units ms/s/m/h/d;
+    /// checked at start
+    #[arg(long, default_value = DEFAULT_DELAY_LEVELS)]
     pub message_delay_levels: String,
-    /// A consumer client that has not sent a heartbeat for this long leaves
-    /// its groups (120 s).
+    /// Milliseconds without a heartbeat after which a consumer client leaves
+    /// its groups
+    #[arg(long = "client-channel-expiry-ms", value_name = "MS", default_value = "120000", value_parser = millis)]
     pub client_channel_expiry: Duration,
     /// How often consumer clients are checked for expiry and closed
-    /// connections (1 s).
+    /// connections.
+    #[arg(skip = Duration::from_secs(1))]
     pub client_scan_interval: Duration,
-    /// A queue lock not renewed for this long is free again (60 s).
+    /// Milliseconds after which a queue lock that was not renewed is free
+    #[arg(long = "queue-lock-expiry-ms", value_name = "MS", default_value = "60000", value_parser = millis)]
     pub queue_lock_expiry: Duration,
+    /// The store's settings (directory, segments, flush, retention, cache).
+    #[command(flatten)]
+    pub store: StoreConfig,
+}
+
+/// The declaration's defaults, read without flags or environment.
+#[derive(clap::Parser)]
+struct Defaults {
+    #[command(flatten)]
+    config: BrokerConfig,
 }
 
 impl BrokerConfig {
     /// Defaults a RocketMQ user expects, with the store under `store_dir`.
+    /// Environment variables (`NAMESRV_ADDR`) are not read.
     pub fn new(store_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            broker_name: BrokerName::new("broker-a").unwrap_or_else(|_| unreachable!()),
-            cluster: ClusterName::new("DefaultCluster").unwrap_or_else(|_| unreachable!()),
-            broker_id: 0,
-            namesrv_addrs: vec!["127.0.0.1:9876".to_string()],
-            advertise_addr: None,
-            store_dir: store_dir.into(),
-            flush: FlushMode::Sync,
-            segment_size: 1 << 30,
-            prefill_segments: None,
-            direct_io: true,
-            recycle_segments: true,
-            log_cache_size: 64 << 20,
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            max_frame_len: DEFAULT_MAX_FRAME_LEN,
-            sync_flush_timeout: Duration::from_secs(5),
-            max_pull_hold: Duration::from_secs(30),
-            register_interval: Duration::from_secs(30),
-            heartbeat_timeout: None,
-            offset_flush_interval: Duration::from_secs(5),
-            auto_create_topic: false,
-            max_batch_bytes: 4 * 1024 * 1024,
-            async_flush_interval: Duration::from_millis(500),
-            file_reserved_time: Duration::from_secs(72 * 3600),
-            delete_when_hour: 4,
-            disk_clean_ratio: 0.75,
-            disk_force_clean_ratio: 0.85,
-            disk_reject_ratio: 0.90,
-            message_delay_levels: DEFAULT_DELAY_LEVELS.to_string(),
-            client_channel_expiry: Duration::from_secs(120),
-            client_scan_interval: Duration::from_secs(1),
-            queue_lock_expiry: Duration::from_secs(60),
+        use clap::{CommandFactory, FromArgMatches};
+        let cmd = Defaults::command().mut_args(|a| a.env(None));
+        let parsed = cmd
+            .try_get_matches_from(["mqbroker"])
+            .and_then(|m| Defaults::from_arg_matches(&m));
+        let mut config = match parsed {
+            Ok(d) => d.config,
+            // The defaults are constants; a test below parses them.
+            Err(e) => unreachable!("the broker's default settings do not parse: {e}"),
+        };
+        config.store.dir = store_dir.into();
+        config
+    }
+
+    /// The store's settings, stamping `store_host` into every record.
+    pub fn store_config(&self, store_host: std::net::SocketAddr) -> StoreConfig {
+        StoreConfig {
+            store_host,
+            ..self.store.clone()
         }
     }
 }
 
-impl BrokerConfig {
-    /// The store's settings: the store directory, this broker's store host
-    /// (stamped into every record), and the store settings of `self`.
-    pub fn store_config(&self, store_host: std::net::SocketAddr) -> ferromq_store::StoreConfig {
-        let mut sc = ferromq_store::StoreConfig::new(&self.store_dir, store_host);
-        sc.segment_size = self.segment_size;
-        sc.flush = self.flush;
-        sc.prefill_segments = self.prefill_segments;
-        sc.direct_io = self.direct_io;
-        sc.recycle_segments = self.recycle_segments;
-        sc.log_cache_size = self.log_cache_size;
-        sc.max_message_size = self.max_message_size;
-        sc.sync_flush_timeout = self.sync_flush_timeout;
-        sc.max_batch_bytes = self.max_batch_bytes;
-        sc.async_flush_interval = self.async_flush_interval;
-        sc.file_reserved_time = self.file_reserved_time;
-        sc.delete_when_hour = self.delete_when_hour;
-        sc.disk_clean_ratio = self.disk_clean_ratio;
-        sc.disk_force_clean_ratio = self.disk_force_clean_ratio;
-        sc.disk_reject_ratio = self.disk_reject_ratio;
-        sc
-    }
-}
-
-/// The TOML file's shape: every key optional, unknown keys rejected so a
-/// typo is an error rather than a silently ignored setting.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub struct FileConfig {
-    /// `--listen`.
-    pub listen: Option<String>,
-    /// `--namesrv-addr`, `;`-separated.
-    pub namesrv_addr: Option<String>,
-    /// `--advertise-addr`.
-    pub advertise_addr: Option<String>,
-    /// `--store-dir`.
-    pub store_dir: Option<PathBuf>,
-    /// `--broker-name`.
-    pub broker_name: Option<BrokerName>,
-    /// `--cluster`.
-    pub cluster: Option<ClusterName>,
-    /// `--broker-id`.
-    pub broker_id: Option<u64>,
-    /// `--flush`.
-    pub flush: Option<FlushMode>,
-    /// `--standalone`.
-    pub standalone: Option<bool>,
-    /// NameServer listen address in standalone mode.
-    pub namesrv_listen: Option<String>,
-    /// Commit-log segment size in bytes.
-    pub segment_size: Option<u64>,
-    /// Largest message body in bytes.
-    pub max_message_size: Option<usize>,
-    /// Sync-flush timeout in milliseconds.
-    pub sync_flush_timeout_ms: Option<u64>,
-    /// NameServer registration period in milliseconds.
-    pub register_interval_ms: Option<u64>,
-    /// `--auto-create-topic`.
-    pub auto_create_topic: Option<bool>,
-    /// `--prefill-segments`.
-    pub prefill_segments: Option<bool>,
-    /// `--direct-io`.
-    pub direct_io: Option<bool>,
-    /// `--recycle-segments`.
-    pub recycle_segments: Option<bool>,
-    /// `--log-cache-size`, in bytes.
-    pub log_cache_size: Option<u64>,
-    /// Largest total size of one batch send in bytes.
-    pub max_batch_bytes: Option<usize>,
-    /// Async-flush period in milliseconds.
-    pub async_flush_interval_ms: Option<u64>,
-    /// Hours a commit-log segment is kept (`fileReservedTime`).
-    pub file_reserved_hours: Option<u64>,
-    /// Hour of the day (UTC, 0-23) when expired segments are deleted.
-    pub delete_when_hour: Option<u8>,
-    /// Disk usage (0-1) above which expired segments are deleted at any hour.
-    pub disk_clean_ratio: Option<f64>,
-    /// Disk usage (0-1) above which the oldest segments are deleted.
-    pub disk_force_clean_ratio: Option<f64>,
-    /// Disk usage (0-1) above which sends are refused.
-    pub disk_reject_ratio: Option<f64>,
-    /// `--message-delay-levels`.
-    pub message_delay_levels: Option<String>,
-    /// Milliseconds without a heartbeat after which a consumer client
-    /// leaves its groups.
-    pub client_channel_expiry_ms: Option<u64>,
-    /// Milliseconds after which an unrenewed queue lock is free.
-    pub queue_lock_expiry_ms: Option<u64>,
-}
-
-impl FileConfig {
-    /// Parses a TOML document.
-    ///
-    /// # Errors
-    /// The TOML error, which names the offending key.
-    pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
-        toml::from_str(text)
-    }
-}
-
-/// Splits `a:9876;b:9876` into addresses.
+/// Splits `a:9876;b:9876` (or `,`-separated) into addresses.
 pub fn split_addrs(s: &str) -> Vec<String> {
     s.split([';', ','])
         .map(str::trim)
@@ -236,27 +123,71 @@ pub fn split_addrs(s: &str) -> Vec<String> {
         .collect()
 }
 
+fn split_addrs_arg(s: &str) -> Result<Vec<String>, std::convert::Infallible> {
+    Ok(split_addrs(s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferromq_store::FlushMode;
 
     #[test]
-    fn file_config_parses_and_rejects_typos() {
-        let c = FileConfig::parse(
-            "flush = \"async\"\nbroker_name = \"b1\"\nnamesrv_addr = \"a:1;b:2\"",
+    fn defaults_parse_from_the_declaration() {
+        let c = BrokerConfig::new("/tmp/b");
+        assert_eq!(c.store.dir, PathBuf::from("/tmp/b"));
+        assert_eq!(c.broker_name.as_str(), "broker-a");
+        assert_eq!(c.cluster.as_str(), "DefaultCluster");
+        assert_eq!(c.broker_id, 0);
+        assert_eq!(c.namesrv_addrs, vec!["127.0.0.1:9876"]);
+        assert_eq!(c.register_interval, Duration::from_secs(30));
+        assert_eq!(c.client_channel_expiry, Duration::from_secs(120));
+        assert_eq!(c.queue_lock_expiry, Duration::from_secs(60));
+        assert_eq!(c.max_pull_hold, Duration::from_secs(30));
+        assert_eq!(c.message_delay_levels, DEFAULT_DELAY_LEVELS);
+        assert!(!c.auto_create_topic);
+        assert_eq!(c.store.flush, FlushMode::Sync);
+        assert_eq!(c.store.file_reserved_time, Duration::from_secs(72 * 3600));
+        assert_eq!(c.store.max_batch_bytes, 4 << 20);
+    }
+
+    #[test]
+    fn file_keys_are_the_flags_and_typos_are_refused() {
+        #[derive(clap::Parser)]
+        struct Args {
+            #[arg(long)]
+            config: Option<PathBuf>,
+            #[command(flatten)]
+            broker: BrokerConfig,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.toml");
+        let parse = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            ferromq_config::parse::<Args, _>(
+                ["mqbroker".as_ref(), "--config".as_ref(), path.as_os_str()],
+                "config",
+            )
+            .map(|l| l.value.broker)
+        };
+        let c =
+            parse("flush = \"async\"\nbroker_name = \"b1\"\nnamesrv_addr = \"a:1;b:2\"").unwrap();
+        assert_eq!(c.store.flush, FlushMode::Async);
+        assert_eq!(c.broker_name.as_str(), "b1");
+        assert_eq!(c.namesrv_addrs, vec!["a:1", "b:2"]);
+        assert!(parse("flsuh = \"sync\"").is_err());
+        assert!(parse("broker_name = \"../x\"").is_err());
+        let c = parse(
+            "message_delay_levels = \"1s 2s\"\nclient_channel_expiry_ms = 5000\nqueue_lock_expiry_ms = 100\n\
+             file_reserved_hours = 2\nsync_flush_timeout_ms = 7\ndisk_reject_ratio = 1.0\nstore_dir = \"/s\"",
         )
         .unwrap();
-        assert_eq!(c.flush, Some(FlushMode::Async));
-        assert_eq!(c.broker_name.unwrap().as_str(), "b1");
-        assert_eq!(split_addrs(&c.namesrv_addr.unwrap()), vec!["a:1", "b:2"]);
-        assert!(FileConfig::parse("flsuh = \"sync\"").is_err());
-        assert!(FileConfig::parse("broker_name = \"../x\"").is_err());
-        let c = FileConfig::parse(
-            "message_delay_levels = \"1s 2s\"\nclient_channel_expiry_ms = 5000\nqueue_lock_expiry_ms = 100",
-        )
-        .unwrap();
-        assert_eq!(c.message_delay_levels.as_deref(), Some("1s 2s"));
-        assert_eq!(c.client_channel_expiry_ms, Some(5000));
-        assert_eq!(c.queue_lock_expiry_ms, Some(100));
+        assert_eq!(c.message_delay_levels, "1s 2s");
+        assert_eq!(c.client_channel_expiry, Duration::from_millis(5000));
+        assert_eq!(c.queue_lock_expiry, Duration::from_millis(100));
+        assert_eq!(c.store.file_reserved_time, Duration::from_secs(7200));
+        assert_eq!(c.store.sync_flush_timeout, Duration::from_millis(7));
+        assert_eq!(c.store.disk_reject_ratio, 1.0);
+        assert_eq!(c.store.dir, PathBuf::from("/s"));
     }
 }

@@ -46,6 +46,15 @@ fn bad_flag_values_and_config_files_are_clear_errors() {
         "error should name the unknown key: {err}"
     );
 
+    std::fs::write(&cfg, "flush = \"sometimes\"\n").unwrap();
+    let out = mqbroker().arg("--config").arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broker.toml") && err.contains("sometimes"),
+        "error should name the file and the value: {err}"
+    );
+
     let out = mqbroker()
         .args(["--broker-name", "../evil"])
         .output()

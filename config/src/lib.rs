@@ -16,6 +16,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, Command, FromArgMatches};
@@ -193,6 +194,25 @@ fn file_flags(
         flags.push(format!("--{long}={text}").into());
     }
     Ok(flags)
+}
+
+/// Parses a whole number of milliseconds: the value parser of settings
+/// whose flags end in `-ms`.
+///
+/// # Errors
+/// Not a whole number.
+pub fn millis(s: &str) -> Result<Duration, std::num::ParseIntError> {
+    s.parse().map(Duration::from_millis)
+}
+
+/// Parses a whole number of hours: the value parser of settings whose flags
+/// end in `-hours`. More hours than a `Duration` holds mean for ever.
+///
+/// # Errors
+/// Not a whole number.
+pub fn hours(s: &str) -> Result<Duration, std::num::ParseIntError> {
+    s.parse::<u64>()
+        .map(|h| Duration::from_secs(h.saturating_mul(3600)))
 }
 
 fn first_line(s: &str) -> String {

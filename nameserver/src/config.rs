@@ -21,13 +21,14 @@ pub struct NameServerConfig {
     /// registration asked for its own timeout
     #[arg(
         long = "broker-expiry-secs",
+        value_name = "SECS",
         default_value = "120",
         value_parser = TypedValueParser::map(clap::value_parser!(u64).range(1..), Duration::from_secs),
     )]
     pub broker_expiry: Duration,
     /// Look for silent brokers every this many milliseconds (at most an hour)
     #[arg(
-        long = "scan-interval-ms",
+        long = "scan-interval-ms", value_name = "MS",
         default_value = "5000",
         value_parser = TypedValueParser::map(clap::value_parser!(u64).range(1..=3_600_000), Duration::from_millis),
     )]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use ferromq_config::{hours, millis};
 use serde::{Deserialize, Serialize};
 
 use super::consume_queue::CQ_ENTRY_LEN;
@@ -111,11 +112,11 @@ pub struct StoreConfig {
     #[arg(long, default_value_t = 64 << 20)]
     pub log_cache_size: u64,
     /// fsync period in milliseconds with async flush
-    #[arg(long = "async-flush-interval-ms", default_value = "500", value_parser = parse_millis)]
+    #[arg(long = "async-flush-interval-ms", value_name = "MS", default_value = "500", value_parser = millis)]
     pub async_flush_interval: Duration,
     /// Milliseconds a sync-flush send waits for its fdatasync before it is
     /// answered FlushDiskTimeout
-    #[arg(long = "sync-flush-timeout-ms", default_value = "5000", value_parser = parse_millis)]
+    #[arg(long = "sync-flush-timeout-ms", value_name = "MS", default_value = "5000", value_parser = millis)]
     pub sync_flush_timeout: Duration,
     /// Largest message body in bytes
     #[arg(long, default_value_t = ferromq_protocol::DEFAULT_MAX_MESSAGE_SIZE)]
@@ -132,7 +133,7 @@ pub struct StoreConfig {
     #[arg(long, default_value_t = 4 << 20)]
     pub max_batch_bytes: usize,
     /// Hours a commit-log segment is kept (RocketMQ fileReservedTime)
-    #[arg(long = "file-reserved-hours", default_value = "72", value_parser = parse_hours)]
+    #[arg(long = "file-reserved-hours", value_name = "HOURS", default_value = "72", value_parser = hours)]
     pub file_reserved_time: Duration,
     /// Hour of the day (UTC) when expired segments are deleted even when
     /// the disk has room (RocketMQ deleteWhen)
@@ -162,24 +163,6 @@ pub struct StoreConfig {
     /// sealed and a new one started.
     #[arg(skip = 20_000_000u32)]
     pub index_max_entries: u32,
-}
-
-/// Parses a whole number of milliseconds (flags named `…-ms`).
-///
-/// # Errors
-/// Not a whole number.
-pub fn parse_millis(s: &str) -> Result<Duration, std::num::ParseIntError> {
-    s.parse().map(Duration::from_millis)
-}
-
-/// Parses a whole number of hours (flags named `…-hours`); more hours
-/// than a `Duration` holds keep segments for ever.
-///
-/// # Errors
-/// Not a whole number.
-fn parse_hours(s: &str) -> Result<Duration, std::num::ParseIntError> {
-    s.parse::<u64>()
-        .map(|h| Duration::from_secs(h.saturating_mul(3600)))
 }
 
 /// The declaration's defaults, without reading flags or the environment.

@@ -49,10 +49,10 @@ impl TestCluster {
         config.register_interval = Duration::from_secs(1);
         // Tests must not depend on how full the machine's disk happens to
         // be: refuse writes and force-delete only on a completely full disk.
-        config.disk_clean_ratio = 1.0;
-        config.disk_force_clean_ratio = 1.0;
-        config.disk_reject_ratio = 1.0;
-        config.segment_size = crate::TEST_SEGMENT_SIZE;
+        config.store.disk_clean_ratio = 1.0;
+        config.store.disk_force_clean_ratio = 1.0;
+        config.store.disk_reject_ratio = 1.0;
+        config.store.segment_size = crate::TEST_SEGMENT_SIZE;
         f(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let broker_addr = listener.local_addr().unwrap().to_string();
@@ -98,7 +98,7 @@ impl TestCluster {
 
     /// The broker's store directory.
     pub fn store_dir(&self) -> &Path {
-        &self.config.store_dir
+        &self.config.store.dir
     }
 
     /// The temp dir everything lives in.

@@ -120,7 +120,7 @@ async fn oversized_frame_length_closes_the_connection() {
 
 #[tokio::test]
 async fn message_over_max_size_is_refused_and_nothing_is_written() {
-    let c = TestCluster::start_with(|b| b.max_message_size = 64 * 1024).await;
+    let c = TestCluster::start_with(|b| b.store.max_message_size = 64 * 1024).await;
     create_topic(&c).await;
     let conn = Connection::connect(c.broker_addr(), T).await.unwrap();
     let err = send(&conn, records(64 * 1024 + 1, 1), 1).await.unwrap_err();

@@ -75,7 +75,8 @@ async fn fsync_failure_fails_sends_and_keeps_reads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_fsync_is_a_flush_timeout_for_plain_and_delayed_sends() {
-    let c = TestCluster::start_with(|b| b.sync_flush_timeout = Duration::from_millis(100)).await;
+    let c =
+        TestCluster::start_with(|b| b.store.sync_flush_timeout = Duration::from_millis(100)).await;
     let topic = c.create_topic("SlowFsync", 1).await;
     let p = producer(c.namesrv_addr());
     c.store().inject_fsync_delay(Duration::from_millis(400));
@@ -104,7 +105,8 @@ async fn slow_fsync_is_a_flush_timeout_for_plain_and_delayed_sends() {
 /// producer that neither retries nor gives up before 1 s, warmed up with
 /// one send: what the stalled-disk tests share.
 async fn stalling_broker(name: &str) -> (TestCluster, TopicName, ferromq_client::Producer) {
-    let c = TestCluster::start_with(|b| b.sync_flush_timeout = Duration::from_millis(100)).await;
+    let c =
+        TestCluster::start_with(|b| b.store.sync_flush_timeout = Duration::from_millis(100)).await;
     let topic = c.create_topic(name, 1).await;
     let p = ferromq_client::Producer::builder()
         .namesrv_addr(c.namesrv_addr())

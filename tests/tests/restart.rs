@@ -11,7 +11,7 @@ use ferromq_tests::{consume_n, consumer, producer, TestCluster};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_and_offsets_survive_a_restart() {
     // Small segments so the data spans several files.
-    let mut c = TestCluster::start_with(|b| b.segment_size = 256 * 1024).await;
+    let mut c = TestCluster::start_with(|b| b.store.segment_size = 256 * 1024).await;
     let topic = c.create_topic("Durable", 2).await;
     let p = producer(c.namesrv_addr());
     let n = 2_000;

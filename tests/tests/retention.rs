@@ -13,7 +13,7 @@ use ferromq_tests::{consume_n, consumer, producer, TestCluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_moves_lagging_consumers_forward() {
-    let c = TestCluster::start_with(|b| b.segment_size = 64 * 1024).await;
+    let c = TestCluster::start_with(|b| b.store.segment_size = 64 * 1024).await;
     let topic = c.create_topic("Retained", 1).await;
     let p = producer(c.namesrv_addr());
     let n = 1_000u64;

@@ -99,7 +99,7 @@ pub async fn start(
         .local_addr()
         .map_err(BrokerError::io("listener address"))?;
     let endpoint = advertised(&config, local)?;
-    let dir = config.store_dir.clone();
+    let dir = config.store.dir.clone();
     std::fs::create_dir_all(&dir).map_err(BrokerError::io(format!("create {}", dir.display())))?;
     let lock = File::create(dir.join("lock")).map_err(BrokerError::io("create lock file"))?;
     if lock.try_lock().is_err() {

@@ -95,7 +95,7 @@ impl Broker {
         lock: File,
         shutdown: CancellationToken,
     ) -> Result<Self, BrokerError> {
-        let config_dir = config.store_dir.join("config");
+        let config_dir = config.store.dir.join("config");
         let topics =
             TopicManager::load(config_dir.clone()).map_err(BrokerError::io("load topics"))?;
         let state =
