@@ -93,6 +93,15 @@ pub enum ClientError {
     /// The caller passed something invalid.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A broadcasting consumer's local offsets file cannot be read, parsed
+    /// or written.
+    #[error("local offsets file {}: {source}", path.display())]
+    LocalOffsets {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: crate::consumer::push::LocalOffsetsError,
+    },
     /// The client was shut down.
     #[error("client is shut down")]
     Shutdown,
@@ -220,6 +229,10 @@ impl ClientError {
             Self::BrokerUnavailable(b) => Self::BrokerUnavailable(b.clone()),
             Self::NameServerUnavailable(m) => Self::NameServerUnavailable(m.clone()),
             Self::InvalidArgument(m) => Self::InvalidArgument(m.clone()),
+            Self::LocalOffsets { path, source } => Self::LocalOffsets {
+                path: path.clone(),
+                source: source.duplicate(),
+            },
             Self::Shutdown => Self::Shutdown,
             Self::Internal(m) => Self::Internal(m.clone()),
             Self::Frame(_) | Self::Header(_) => Self::Internal(self.to_string()),

@@ -47,18 +47,25 @@ impl Time {
 
 /// Parses `now`, digits (ms since the epoch) or RocketMQ's
 /// `yyyy-MM-dd#HH:mm:ss:SSS`, read as UTC.
-fn parse_time(s: &str) -> Result<Time, String> {
+fn parse_time(s: &str) -> Result<Time, BadTime> {
     let s = s.trim();
     if s.eq_ignore_ascii_case("now") {
         return Ok(Time::Now);
     }
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse().map(Time::Millis).map_err(|e| e.to_string());
-    }
-    parse_date(s).map(Time::Millis).ok_or_else(|| {
-        format!("`{s}` is not ms since the epoch, `now`, or yyyy-MM-dd#HH:mm:ss:SSS")
-    })
+    let millis = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        s.parse().ok()
+    } else {
+        parse_date(s)
+    };
+    millis
+        .map(Time::Millis)
+        .ok_or_else(|| BadTime(s.to_string()))
 }
+
+/// A `--timestamp` that is none of the forms `parse_time` takes.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not ms since the epoch, `now`, or yyyy-MM-dd#HH:mm:ss:SSS")]
+struct BadTime(String);
 
 fn parse_date(s: &str) -> Option<u64> {
     let (date, time) = s.split_once('#')?;

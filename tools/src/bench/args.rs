@@ -151,27 +151,40 @@ pub struct E2eArgs {
     pub idle_timeout: Duration,
 }
 
+/// A flag value mqbench refuses.
+#[derive(Debug, thiserror::Error)]
+enum BadValue {
+    #[error("{0:?} is not a number of seconds")]
+    NotSeconds(String),
+    #[error("must be above zero")]
+    Zero,
+    #[error("{0:?} is not a rate")]
+    NotRate(String),
+    #[error("the rate must be a positive number of messages per second")]
+    RateNotPositive,
+}
+
 /// Seconds, fractional allowed, above zero.
-fn parse_secs(s: &str) -> Result<Duration, String> {
+fn parse_secs(s: &str) -> Result<Duration, BadValue> {
     match parse_secs_or_zero(s)? {
-        d if d.is_zero() => Err("must be above zero".into()),
+        d if d.is_zero() => Err(BadValue::Zero),
         d => Ok(d),
     }
 }
 
-fn parse_secs_or_zero(s: &str) -> Result<Duration, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    Duration::try_from_secs_f64(v).map_err(|_| format!("{s:?} is not a valid number of seconds"))
+fn parse_secs_or_zero(s: &str) -> Result<Duration, BadValue> {
+    s.parse()
+        .ok()
+        .and_then(|v| Duration::try_from_secs_f64(v).ok())
+        .ok_or_else(|| BadValue::NotSeconds(s.to_string()))
 }
 
-fn parse_rate(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a rate"))?;
+fn parse_rate(s: &str) -> Result<f64, BadValue> {
+    let v: f64 = s.parse().map_err(|_| BadValue::NotRate(s.to_string()))?;
     if v.is_finite() && v > 0.0 {
         Ok(v)
     } else {
-        Err("the rate must be a positive number of messages per second".into())
+        Err(BadValue::RateNotPositive)
     }
 }
 

@@ -33,21 +33,18 @@ impl LocalOffsets {
     /// Loads `<dir>/<group>/offsets`, or starts empty if there is none.
     ///
     /// # Errors
-    /// [`ClientError::InvalidArgument`] if the file cannot be read or is
-    /// not an offsets file (rather than silently start over).
+    /// [`ClientError::LocalOffsets`] if the file cannot be read or is not
+    /// an offsets file (rather than silently start over).
     pub(super) fn load(dir: &Path, group: &GroupName) -> Result<Self> {
         let path = dir.join(group.as_str()).join("offsets");
+        let failed = |source| ClientError::LocalOffsets {
+            path: path.clone(),
+            source,
+        };
         let map = match std::fs::read_to_string(&path) {
-            Ok(text) => parse(&text).map_err(|e| {
-                ClientError::InvalidArgument(format!("bad offsets file {}: {e}", path.display()))
-            })?,
+            Ok(text) => parse(&text).map_err(failed)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => {
-                return Err(ClientError::InvalidArgument(format!(
-                    "cannot read offsets file {}: {e}",
-                    path.display()
-                )))
-            }
+            Err(e) => return Err(failed(e.into())),
         };
         Ok(Self {
             path,
@@ -67,7 +64,8 @@ impl LocalOffsets {
     /// Writes every offset to disk.
     ///
     /// # Errors
-    /// [`ClientError::Internal`] if the file cannot be written.
+    /// [`ClientError::LocalOffsets`] if the file cannot be written,
+    /// [`ClientError::Internal`] if the writing task failed.
     pub(super) async fn persist(&self) -> Result<()> {
         let _w = self.write.lock().await;
         let text = render(&self.map.lock());
@@ -75,7 +73,10 @@ impl LocalOffsets {
         tokio::task::spawn_blocking(move || write_atomically(&path, text.as_bytes()))
             .await
             .map_err(|e| ClientError::Internal(format!("offset writer: {e}")))?
-            .map_err(|e| ClientError::Internal(format!("cannot write local offsets: {e}")))
+            .map_err(|e| ClientError::LocalOffsets {
+                path: self.path.clone(),
+                source: e.into(),
+            })
     }
 
     pub(super) fn path(&self) -> &Path {
@@ -94,24 +95,60 @@ fn render(map: &BTreeMap<MessageQueue, QueueOffset>) -> String {
     s
 }
 
-fn parse(text: &str) -> std::result::Result<BTreeMap<MessageQueue, QueueOffset>, String> {
+/// Why a broadcasting consumer's offsets file cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LocalOffsetsError {
+    /// The file cannot be read or written.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A line (1-based) is not `topic broker queue_id offset`.
+    #[error("line {0}: expected `topic broker queue_id offset`")]
+    Fields(usize),
+    /// A line (1-based) names an invalid topic or broker.
+    #[error("line {0}: {1}")]
+    Name(usize, ferromq_protocol::NameError),
+    /// A line (1-based) has a queue id that is not a number.
+    #[error("line {0}: bad queue id")]
+    QueueId(usize),
+    /// A line (1-based) has an offset that is not a number.
+    #[error("line {0}: bad offset")]
+    Offset(usize),
+}
+
+impl LocalOffsetsError {
+    /// The same error again; an I/O error keeps its kind and text.
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::Io(e) => Self::Io(std::io::Error::new(e.kind(), e.to_string())),
+            Self::Fields(n) => Self::Fields(*n),
+            Self::Name(n, e) => Self::Name(*n, e.clone()),
+            Self::QueueId(n) => Self::QueueId(*n),
+            Self::Offset(n) => Self::Offset(*n),
+        }
+    }
+}
+
+fn parse(
+    text: &str,
+) -> std::result::Result<BTreeMap<MessageQueue, QueueOffset>, LocalOffsetsError> {
     let mut map = BTreeMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let bad = |what: &str| format!("line {}: {what}", n + 1);
+        let n = n + 1;
         let f: Vec<&str> = line.split(' ').collect();
         let [topic, broker, queue, offset] = f[..] else {
-            return Err(bad("expected `topic broker queue_id offset`"));
+            return Err(LocalOffsetsError::Fields(n));
         };
         let q = MessageQueue::new(
-            TopicName::new(topic).map_err(|e| bad(&e.to_string()))?,
-            BrokerName::new(broker).map_err(|e| bad(&e.to_string()))?,
-            QueueId::new(queue.parse().map_err(|_| bad("bad queue id"))?),
+            TopicName::new(topic).map_err(|e| LocalOffsetsError::Name(n, e))?,
+            BrokerName::new(broker).map_err(|e| LocalOffsetsError::Name(n, e))?,
+            QueueId::new(queue.parse().map_err(|_| LocalOffsetsError::QueueId(n))?),
         );
-        let o = QueueOffset::new(offset.parse().map_err(|_| bad("bad offset"))?);
+        let o = QueueOffset::new(offset.parse().map_err(|_| LocalOffsetsError::Offset(n))?);
         map.insert(q, o);
     }
     Ok(map)
@@ -171,8 +208,14 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("g")).unwrap();
         std::fs::write(dir.path().join("g").join("offsets"), "T a zero 5\n").unwrap();
         let g = GroupName::new("g").unwrap();
-        assert!(LocalOffsets::load(dir.path(), &g).is_err());
-        assert!(parse("T ../a 0 5").is_err());
+        assert!(matches!(
+            LocalOffsets::load(dir.path(), &g),
+            Err(ClientError::LocalOffsets { .. })
+        ));
+        assert!(matches!(
+            parse("T ../a 0 5"),
+            Err(LocalOffsetsError::Name(1, _))
+        ));
         assert_eq!(parse("# c\n\nT a 1 5\n").unwrap().len(), 1);
     }
 }

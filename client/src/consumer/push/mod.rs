@@ -40,4 +40,5 @@ pub use ferromq_protocol::header::MessageModel;
 pub use listener::{
     ConsumeContext, ConsumeResult, MessageListener, OrderlyListener, OrderlyResult,
 };
+pub use local_offsets::LocalOffsetsError;
 pub use settings::ConsumeFromWhere;
