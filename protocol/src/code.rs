@@ -102,6 +102,12 @@ codes!(
         DeleteTopicInNamesrv = 216,
         /// Let producers choose a broker again after [`Self::WipeWritePerm`].
         AddWritePerm = 327,
+        /// A master's view of its slaves (RocketMQ `GET_BROKER_HA_STATUS`).
+        GetBrokerHaStatus = 907,
+        /// HA port, slave to master: start a replication session.
+        HaHandshake = 950,
+        /// HA port, slave to master: the commit log from an offset on.
+        HaFetch = 951,
     }
 );
 
@@ -120,6 +126,12 @@ codes!(
         BadRequest = 4,
         /// Stored, but not flushed within the sync-flush timeout.
         FlushDiskTimeout = 10,
+        /// Sync replication: fewer in-sync replicas than the minimum; not
+        /// stored.
+        SlaveNotAvailable = 11,
+        /// Sync replication: stored on the master, but not on enough
+        /// in-sync replicas within the timeout.
+        FlushSlaveTimeout = 12,
         /// The message is invalid or too large.
         MessageIllegal = 13,
         /// The server is shutting down or the store refuses writes.
@@ -151,6 +163,7 @@ impl ResponseCode {
             self,
             Self::Success
                 | Self::FlushDiskTimeout
+                | Self::FlushSlaveTimeout
                 | Self::PullNotFound
                 | Self::PullRetryImmediately
                 | Self::PullOffsetMoved

@@ -4,12 +4,14 @@
 
 mod broker;
 mod group;
+mod ha;
 mod namesrv;
 mod query;
 mod runtime;
 
 pub use broker::*;
 pub use group::*;
+pub use ha::*;
 pub use namesrv::*;
 pub use query::*;
 pub use runtime::*;

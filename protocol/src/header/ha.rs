@@ -1,0 +1,213 @@
+//! Replication between the brokers of one group (HA port, default the
+//! broker port + 1).
+//!
+//! A slave pulls the master's commit log, as a Kafka follower fetches:
+//!
+//! 1. [`HaHandshake`]: the slave names itself and sends its epoch history
+//!    and log end. The master answers with the offset where their
+//!    histories agree ([`HaHandshakeResponse::agreed_end`]); the slave
+//!    truncates past it (commit log, consume queues, index) before it
+//!    fetches, and starts at the master's oldest retained offset when its
+//!    own store is empty or behind it.
+//! 2. [`HaFetch`], repeated: "my log ends at `offset`, my flush covers
+//!    `flushed`; send what follows". The answer's body is the master's
+//!    commit-log bytes from `offset`, whole records (and end-of-segment
+//!    markers) exactly as on the master's disk, at most `max_bytes`. A
+//!    fetch at the master's end is held up to `hold_ms` until bytes
+//!    arrive, so a slave is woken by new data, not by a timer. The next
+//!    fetch's `flushed` is the slave's acknowledgement: sync replication
+//!    acknowledges a send once enough in-sync replicas' `flushed` cover it.
+//!
+//! Fetches carry the session id of their handshake, so a fetch of a slave
+//! that reconnected (or of a second connection claiming the same broker
+//! id) is refused instead of interleaving with the new session.
+
+use serde::{Deserialize, Serialize};
+
+use super::Rpc;
+use crate::code::RequestCode;
+use crate::names::{BrokerName, ClusterName};
+
+/// One entry of a broker's epoch history: from `start_offset` on, the log
+/// was written by the master of `epoch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpochStart {
+    /// The epoch: raised by one at every change of master.
+    pub epoch: u32,
+    /// The commit-log offset of the epoch's first byte.
+    pub start_offset: u64,
+}
+
+/// Slave to master: who I am and how far my log goes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaHandshake {
+    /// The slave's cluster; must be the master's.
+    pub cluster: ClusterName,
+    /// The slave's broker name; must be the master's.
+    pub broker_name: BrokerName,
+    /// The slave's broker id (1 or more).
+    pub broker_id: u64,
+    /// The address clients use for the slave (for `haStatus`).
+    pub addr: String,
+    /// The slave's commit-log segment size; must be the master's, since
+    /// the log is copied byte for byte, segment boundaries included.
+    pub segment_size: u64,
+    /// One past the slave's last commit-log byte.
+    pub log_end: u64,
+    /// The slave's epoch history, oldest first.
+    pub epochs: Vec<EpochStart>,
+}
+
+/// Master to slave: where to continue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaHandshakeResponse {
+    /// Identifies this replication session in every fetch.
+    pub session: u64,
+    /// The master's epoch.
+    pub master_epoch: u32,
+    /// The last offset at which the slave's log and the master's agree;
+    /// the slave truncates everything at or past it before fetching.
+    pub agreed_end: u64,
+    /// The master's oldest retained commit-log offset: a slave whose log
+    /// (after truncation) ends before it starts afresh from it.
+    pub master_min_offset: u64,
+    /// The master's epoch history, which the slave adopts as its own.
+    pub epochs: Vec<EpochStart>,
+}
+
+impl Rpc for HaHandshake {
+    const CODE: RequestCode = RequestCode::HaHandshake;
+    type Response = HaHandshakeResponse;
+}
+
+/// Slave to master: send the log from `offset` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaFetch {
+    /// The session of the handshake on this connection.
+    pub session: u64,
+    /// One past the slave's last commit-log byte: where the answer starts.
+    pub offset: u64,
+    /// How far the slave's own flush covers its log: its acknowledgement.
+    pub flushed: u64,
+    /// Most bytes of log in the answer.
+    pub max_bytes: u32,
+    /// How long the master may hold a fetch at its log end.
+    pub hold_ms: u32,
+}
+
+/// Master to slave: the log bytes from the fetch's offset are the body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaFetchResponse {
+    /// Where the body starts (the fetch's offset).
+    pub offset: u64,
+    /// One past the master's last byte that a slave may have (its flushed
+    /// end): how far behind the slave is.
+    pub master_end: u64,
+    /// The master's epoch; a change tells the slave to handshake again.
+    pub master_epoch: u32,
+}
+
+impl Rpc for HaFetch {
+    const CODE: RequestCode = RequestCode::HaFetch;
+    type Response = HaFetchResponse;
+}
+
+/// Admin to master: the master's view of its slaves (`mqadmin haStatus`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaStatusRequest {}
+
+/// One slave as its master sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaveStatus {
+    /// The slave's broker id.
+    pub broker_id: u64,
+    /// The slave's client address.
+    pub addr: String,
+    /// How far the slave's log goes.
+    pub offset: u64,
+    /// How far the slave's flush covers it.
+    pub flushed: u64,
+    /// Bytes the slave is behind the master's end.
+    pub lag_bytes: u64,
+    /// Milliseconds since the slave last fetched.
+    pub silent_ms: u64,
+    /// Milliseconds since the slave was last caught up.
+    pub lag_ms: u64,
+    /// Whether the slave counts towards sync replication.
+    pub in_sync: bool,
+}
+
+/// The master's replication state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaStatusResponse {
+    /// The broker's epoch.
+    pub epoch: u32,
+    /// One past the master's last commit-log byte.
+    pub log_end: u64,
+    /// `--min-in-sync-replicas`, counting the master.
+    pub min_in_sync_replicas: u32,
+    /// Each connected slave.
+    pub slaves: Vec<SlaveStatus>,
+}
+
+impl Rpc for HaStatusRequest {
+    const CODE: RequestCode = RequestCode::GetBrokerHaStatus;
+    type Response = HaStatusResponse;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::header::{decode_header, encode_header};
+
+    #[test]
+    fn handshake_round_trips_and_refuses_a_bad_name() {
+        let h = HaHandshake {
+            cluster: ClusterName::new("DefaultCluster").unwrap(),
+            broker_name: BrokerName::new("broker-a").unwrap(),
+            broker_id: 1,
+            addr: "10.0.0.2:10911".into(),
+            segment_size: 1 << 30,
+            log_end: 4096,
+            epochs: vec![
+                EpochStart {
+                    epoch: 1,
+                    start_offset: 0,
+                },
+                EpochStart {
+                    epoch: 2,
+                    start_offset: 2048,
+                },
+            ],
+        };
+        let b = encode_header(&h).unwrap();
+        assert_eq!(decode_header::<HaHandshake>(&b).unwrap(), h);
+
+        #[derive(Serialize)]
+        struct Raw<'a> {
+            cluster: &'a str,
+            broker_name: &'a str,
+        }
+        let bad = encode_header(&Raw {
+            cluster: "DefaultCluster",
+            broker_name: "../a",
+        })
+        .unwrap();
+        assert!(decode_header::<HaHandshake>(&bad).is_err());
+    }
+
+    #[test]
+    fn fetch_round_trips() {
+        let f = HaFetch {
+            session: 7,
+            offset: 1 << 40,
+            flushed: 1 << 39,
+            max_bytes: 1 << 20,
+            hold_ms: 1000,
+        };
+        assert_eq!(
+            decode_header::<HaFetch>(&encode_header(&f).unwrap()).unwrap(),
+            f
+        );
+    }
+}
