@@ -151,6 +151,7 @@ impl ClientError {
                     | ResponseCode::ServiceNotAvailable
                     | ResponseCode::StoreError
                     | ResponseCode::DiskFull
+                    | ResponseCode::SlaveNotAvailable
                     | ResponseCode::NoPermission
                     | ResponseCode::TopicNotExist
             ),
@@ -180,6 +181,7 @@ impl ClientError {
                     | ResponseCode::ServiceNotAvailable
                     | ResponseCode::StoreError
                     | ResponseCode::DiskFull
+                    | ResponseCode::SlaveNotAvailable
             ),
             _ => false,
         }

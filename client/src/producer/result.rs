@@ -20,6 +20,9 @@ pub enum SendStatus {
     /// the message is in memory and will most likely reach the disk, but a
     /// broker crash right now could lose it.
     FlushDiskTimeout,
+    /// Stored on the master, but sync replication did not reach enough
+    /// in-sync replicas in time: a master crash right now could lose it.
+    FlushSlaveTimeout,
 }
 
 /// Where a message landed.
@@ -50,6 +53,7 @@ pub(crate) fn status(code: ResponseCode, broker_addr: &str) -> Result<SendStatus
     match code {
         ResponseCode::Success => Ok(SendStatus::Ok),
         ResponseCode::FlushDiskTimeout => Ok(SendStatus::FlushDiskTimeout),
+        ResponseCode::FlushSlaveTimeout => Ok(SendStatus::FlushSlaveTimeout),
         other => Err(ClientError::Server {
             addr: broker_addr.to_string(),
             code: other,
