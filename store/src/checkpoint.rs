@@ -22,14 +22,13 @@
 //! fsynced, so a crash leaves either the old or the new checkpoint, never a
 //! torn one.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::Path;
 
 use ferromq_protocol::{QueueId, TopicName};
 
 use super::error::{io_at, Damage, StoreError};
-use super::fsutil::{now_ms, sync_dir};
+use super::fsutil::{now_ms, replace_file};
 use super::index::{IndexPos, IndexState};
 
 const MAGIC: u32 = 0x464D_5143;
@@ -171,14 +170,7 @@ impl<'a> Reader<'a> {
 
 /// Replaces the checkpoint atomically.
 pub(crate) fn write(dir: &Path, cp: &Checkpoint) -> std::io::Result<()> {
-    let tmp = dir.join(TMP);
-    let path = dir.join(FILE);
-    let mut f = File::create(&tmp).map_err(io_at("create", &tmp))?;
-    f.write_all(&cp.encode()).map_err(io_at("write", &tmp))?;
-    f.sync_all().map_err(io_at("fsync", &tmp))?;
-    drop(f);
-    fs::rename(&tmp, &path).map_err(io_at("rename checkpoint to", &path))?;
-    sync_dir(dir)
+    replace_file(dir, FILE, TMP, &cp.encode())
 }
 
 /// The checkpoint, `Ok(None)` if there is none, `Err(CorruptFile)` if it

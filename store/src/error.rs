@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use ferromq_protocol::NameError;
 
+use super::epoch::EpochError;
 use super::types::AppendResult;
 
 /// Opening, reading or shutting down the store failed.
@@ -50,6 +51,9 @@ pub enum StoreError {
         /// Why not.
         source: io::Error,
     },
+    /// `begin_epoch` refused the epoch; nothing changed.
+    #[error("epoch refused: {0}")]
+    Epoch(#[from] EpochError),
     /// The blocking task that runs the shutdown panicked or was cancelled
     /// (see `MessageStore::shutdown`).
     #[error("store shutdown task failed: {0}")]
@@ -77,7 +81,7 @@ pub enum Damage {
     #[error("trailing bytes")]
     TrailingBytes,
     /// Larger than any valid file of its kind; not read.
-    #[error("{len} bytes, larger than any checkpoint")]
+    #[error("{len} bytes, larger than any valid file of its kind")]
     TooLarge {
         /// The file's length.
         len: u64,
@@ -116,6 +120,13 @@ pub enum Damage {
         next: u32,
         /// Entries the file holds.
         capacity: u32,
+    },
+    /// An epoch-file entry does not follow the one before it (epochs and
+    /// start offsets both increase).
+    #[error("epoch entry {index} does not follow the one before it")]
+    OutOfOrder {
+        /// Position of the entry in the file, from 0.
+        index: usize,
     },
     /// An index entry links to itself or a later one (chains run backwards).
     #[error("entry {entry} links forward to {prev}")]

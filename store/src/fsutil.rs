@@ -29,6 +29,22 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
         .map_err(io_at("fsync directory", dir))
 }
 
+/// Replaces `dir/name` with `bytes` atomically: written to `dir/tmp`,
+/// fsynced, renamed over `name`, and the directory fsynced. A crash leaves
+/// the old file or the new one, never a torn one (a torn `tmp` is only
+/// ever overwritten, never read).
+pub(crate) fn replace_file(dir: &Path, name: &str, tmp: &str, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(tmp);
+    let path = dir.join(name);
+    let mut f = File::create(&tmp).map_err(io_at("create", &tmp))?;
+    f.write_all(bytes).map_err(io_at("write", &tmp))?;
+    f.sync_all().map_err(io_at("fsync", &tmp))?;
+    drop(f);
+    fs::rename(&tmp, &path).map_err(io_at("rename to", &path))?;
+    sync_dir(dir)
+}
+
 /// Makes `file` at least `len` bytes long with its blocks allocated, so
 /// later writes into it neither allocate blocks nor change the file size.
 ///

@@ -84,6 +84,7 @@ mod config;
 mod consume_queue;
 mod disk;
 mod dispatch;
+mod epoch;
 mod error;
 mod flusher;
 mod fsutil;
@@ -93,6 +94,7 @@ mod index;
 mod query;
 mod read;
 mod recovery;
+mod replica;
 mod retention;
 mod scan;
 mod segment;
@@ -115,9 +117,11 @@ use ferromq_protocol::{QueueId, QueueOffset, TopicName};
 use parking_lot::Mutex;
 
 pub use config::{FlushMode, FlushModeError, StoreConfig, MIN_SEGMENT_SIZE};
+pub use epoch::{agreed_end, EpochEntry, EpochError};
 pub use error::{AppendError, Damage, StoreError};
 #[cfg(any(test, feature = "fault-injection"))]
 pub use hooks::CrashPoint;
+pub use replica::StoreRole;
 pub use types::{
     AppendResult, ArrivalListener, NoopListener, ReadResult, ReadStatus, RecordIter, Records,
     StoreStats,

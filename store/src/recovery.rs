@@ -16,6 +16,7 @@ use super::checkpoint::{self, Checkpoint, QueueMark};
 use super::commit_log::{CommitLog, LogIo};
 use super::config::StoreConfig;
 use super::consume_queue::{ConsumeQueues, CqEntry, KnownQueue, CONSUMEQUEUE_DIR};
+use super::epoch::Epochs;
 use super::error::StoreError;
 use super::index::hash::record_hashes;
 use super::index::{Index, IndexItem, IndexPos, IndexState};
@@ -177,10 +178,13 @@ pub(crate) fn recover(config: &StoreConfig, unclean: bool) -> Result<Parts, Stor
             queues,
         },
     )?;
+    // After the log's end is settled: epochs that start past it go.
+    let epochs = Epochs::load(config.dir.clone(), end)?;
     Ok(Parts {
         log,
         cqs,
         index,
+        epochs,
         end,
         recovery: RecoveryStats {
             scan_from,

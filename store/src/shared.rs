@@ -12,9 +12,11 @@ use super::commit_log::CommitLog;
 use super::config::{FlushMode, StoreConfig};
 use super::consume_queue::ConsumeQueues;
 use super::dispatch::DispatchState;
+use super::epoch::Epochs;
 #[cfg(any(test, feature = "fault-injection"))]
 use super::hooks::Faults;
 use super::index::Index;
+use super::replica::RoleCell;
 use super::retention::Retention;
 use super::signal::Inbox;
 use super::types::{ArrivalListener, StoreStats};
@@ -60,6 +62,7 @@ pub(crate) struct Parts {
     pub(crate) log: CommitLog,
     pub(crate) cqs: ConsumeQueues,
     pub(crate) index: Index,
+    pub(crate) epochs: Epochs,
     /// End of the log.
     pub(crate) end: u64,
     pub(crate) recovery: RecoveryStats,
@@ -85,11 +88,17 @@ pub(crate) struct Shared {
     /// Dispatch adds, queries walk, checkpoints persist and retention
     /// deletes old files: the index synchronises itself.
     pub(crate) index: Index,
+    /// The epoch history: `begin_epoch` adds, truncation cuts, slaves'
+    /// handshakes read. It synchronises itself.
+    pub(crate) epochs: Epochs,
     /// What recovery read at open; fixed, reported by `stats`.
     pub(crate) recovery: RecoveryStats,
     /// The writer's inbox: the channel, bounded in bytes, from `append`
     /// callers to the writer thread.
     pub(crate) queue: WriteQueue,
+    /// Master or slave: read by every append (which kind it takes) and by
+    /// the writer per group; set by `set_role` while it holds `offsets`.
+    pub(crate) role: RoleCell,
     /// Next queue offset per queue: the writer's, held for a whole write
     /// group. Behind a lock only so that `delete_topic` can hold the writer
     /// still while the topic's queues go.
@@ -157,6 +166,7 @@ impl Shared {
             log,
             cqs,
             index,
+            epochs,
             end,
             recovery,
         } = parts;
@@ -178,8 +188,10 @@ impl Shared {
             log,
             cqs,
             index,
+            epochs,
             recovery,
             queue: WriteQueue::new(),
+            role: RoleCell::default(),
             offsets: Mutex::new(offsets),
             written: AtomicU64::new(end),
             flushed: AtomicU64::new(end),

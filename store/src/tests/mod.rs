@@ -5,6 +5,7 @@ mod cq_rebuild;
 mod crash;
 mod delete_topic;
 mod dispatch_crash;
+mod epochs;
 mod flush_timeout;
 mod group_commit;
 mod index_query;
