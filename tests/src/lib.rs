@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod cluster;
+pub mod hosts;
 pub mod multi;
 mod process;
 
