@@ -1,10 +1,13 @@
-//! The real `mqbroker` binary as a child process.
+//! The real `mqbroker` and `mqnamesrv` binaries as child processes, in this
+//! network namespace or in a [`Host`].
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+use crate::hosts::Host;
 
 /// Path of a workspace binary (`mqbroker`, `mqadmin`, ...) next to the test
 /// executable. `cargo test --workspace` builds them before running tests.
@@ -144,8 +147,33 @@ impl BrokerProcess {
     /// (`;`-separated) and waits until it is serving (not until registered:
     /// with several NameServers, wait per NameServer as needed).
     pub fn start_clustered(store_dir: &Path, name: &str, namesrv: &str, args: &[&str]) -> Self {
-        let mut cmd = Command::new(binary_path("mqbroker"));
-        cmd.args(["--listen", "127.0.0.1:0", "--broker-name", name])
+        let cmd = Command::new(binary_path("mqbroker"));
+        Self::clustered(cmd, "127.0.0.1:0", store_dir, name, namesrv, args)
+    }
+
+    /// [`Self::start_clustered`] in `host`, listening on its address at
+    /// `port` (each host has its own ports, so RocketMQ's 10911 does).
+    pub fn start_clustered_in(
+        host: &Host,
+        port: u16,
+        store_dir: &Path,
+        name: &str,
+        namesrv: &str,
+        args: &[&str],
+    ) -> Self {
+        let cmd = host.command(binary_path("mqbroker"));
+        Self::clustered(cmd, &host.addr(port), store_dir, name, namesrv, args)
+    }
+
+    fn clustered(
+        mut cmd: Command,
+        listen: &str,
+        store_dir: &Path,
+        name: &str,
+        namesrv: &str,
+        args: &[&str],
+    ) -> Self {
+        cmd.args(["--listen", listen, "--broker-name", name])
             .args(["--namesrv-addr", namesrv, "--store-dir"])
             .arg(store_dir)
             .arg("--config")
@@ -197,8 +225,18 @@ impl NameServerProcess {
     /// Starts `mqnamesrv --listen 127.0.0.1:0` with extra `args` and waits
     /// until it listens.
     pub fn start(args: &[&str]) -> Self {
-        let mut cmd = Command::new(binary_path("mqnamesrv"));
-        cmd.args(["--listen", "127.0.0.1:0"]).args(args);
+        Self::spawn(Command::new(binary_path("mqnamesrv")), "127.0.0.1:0", args)
+    }
+
+    /// [`Self::start`] in `host`, listening on its address at `port` (each
+    /// host has its own ports, so RocketMQ's 9876 does).
+    pub fn start_in(host: &Host, port: u16, args: &[&str]) -> Self {
+        let cmd = host.command(binary_path("mqnamesrv"));
+        Self::spawn(cmd, &host.addr(port), args)
+    }
+
+    fn spawn(mut cmd: Command, listen: &str, args: &[&str]) -> Self {
+        cmd.args(["--listen", listen]).args(args);
         let p = Logged::spawn(cmd);
         let addr = p.wait_field("listening on", "addr=");
         Self {
