@@ -3,13 +3,15 @@
 
 use bytes::BytesMut;
 use ferromq_protocol::{QueueId, TopicName};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::config::FlushMode;
 use super::error::AppendError;
+use super::replica::StoreRole;
+use super::shared::FlushState;
 use super::types::AppendResult;
 use super::validate::{validate, Limits};
-use super::write_queue::{Claim, WriteReq};
+use super::write_queue::{Claim, WriteReq, Written};
 use super::MessageStore;
 
 impl MessageStore {
@@ -41,18 +43,11 @@ impl MessageStore {
         count: u32,
     ) -> Result<AppendResult, AppendError> {
         let s = &self.shared;
-        if let Some(m) = s.poison_message() {
-            return Err(AppendError::Poisoned(m));
+        let role = s.role.get();
+        if role != StoreRole::Master {
+            return Err(AppendError::WrongRole(role));
         }
-        if s.queue.is_closed() {
-            return Err(AppendError::ShuttingDown);
-        }
-        if s.retention.disk_full() {
-            return Err(AppendError::DiskFull(format!(
-                "the store's disk is more than {:.0}% full; writes resume once retention frees space",
-                s.config.disk_reject_ratio * 100.0
-            )));
-        }
+        self.accepting()?;
         let limits = Limits {
             max_body: s.config.max_message_size,
             max_batch: s.config.max_batch_bytes,
@@ -60,11 +55,11 @@ impl MessageStore {
         };
         let checked = validate(topic, &records, count, &limits)?;
         let permit = s.queue.admit(records.len()).await?;
-        let (reply, mut written) = oneshot::channel();
+        let (reply, written) = oneshot::channel();
         let claim = Claim::default();
         let deadline = tokio::time::Instant::now() + s.config.sync_flush_timeout;
         // Subscribed before the write, so no flush can be missed.
-        let mut flushes = s.flush_state.subscribe();
+        let flushes = s.flush_state.subscribe();
         s.queue
             .push(WriteReq {
                 topic: topic.clone(),
@@ -77,6 +72,40 @@ impl MessageStore {
                 reply: Some(reply),
             })
             .map_err(|_| AppendError::ShuttingDown)?;
+        self.settle(written, claim, deadline, flushes).await
+    }
+
+    /// Whether appends are taken at all: not poisoned, not shutting down,
+    /// the disk not full.
+    pub(crate) fn accepting(&self) -> Result<(), AppendError> {
+        let s = &self.shared;
+        if let Some(m) = s.poison_message() {
+            return Err(AppendError::Poisoned(m));
+        }
+        if s.queue.is_closed() {
+            return Err(AppendError::ShuttingDown);
+        }
+        if s.retention.disk_full() {
+            return Err(AppendError::DiskFull(format!(
+                "the store's disk is more than {:.0}% full; writes resume once retention frees space",
+                s.config.disk_reject_ratio * 100.0
+            )));
+        }
+        Ok(())
+    }
+
+    /// Waits for a queued request: for its place in the log (withdrawing
+    /// it if the writer has not reached it by `deadline`), then for its
+    /// flush (sync mode) and dispatch. `flushes` was subscribed before the
+    /// request was queued.
+    pub(crate) async fn settle(
+        &self,
+        mut written: oneshot::Receiver<Result<Written, AppendError>>,
+        claim: Claim,
+        deadline: tokio::time::Instant,
+        mut flushes: watch::Receiver<FlushState>,
+    ) -> Result<AppendResult, AppendError> {
+        let s = &self.shared;
         let written = match tokio::time::timeout_at(deadline, &mut written).await {
             Ok(w) => w,
             Err(_elapsed) => {

@@ -70,8 +70,14 @@ pub(crate) struct DispatchBatch {
     /// Index key hashes of the records, in order.
     pub(crate) key_hashes: Vec<u32>,
     pub(crate) store_ts: u64,
-    /// Write-queue budget, given back once the batch is visible.
-    pub(crate) _permit: OwnedSemaphorePermit,
+    /// A slave's run that starts its queue afresh at `first_queue_offset`
+    /// (the queue is empty, and the master's records before it are not in
+    /// this log: a slave that started at its master's oldest segment, or
+    /// retention emptied the queue). Always false on a master.
+    pub(crate) restart: bool,
+    /// Write-queue budget, given back once the batch is visible (a slave's
+    /// chunk carries it in its last batch).
+    pub(crate) _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl DispatchBatch {
@@ -181,6 +187,9 @@ fn dispatch_round(shared: &Shared, visible: u64) -> Result<(), StoreError> {
                     *ts = (*ts).max(b.store_ts);
                 }
                 None => {
+                    if b.restart && cq.min() == cq.max() && cq.max() < b.first_queue_offset {
+                        cq.start_at(b.first_queue_offset)?;
+                    }
                     slot.insert(Arc::as_ptr(&cq), per_queue.len());
                     per_queue.push((cq, b.first_queue_offset, b.entries(), b.store_ts));
                 }

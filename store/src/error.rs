@@ -4,9 +4,10 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use ferromq_protocol::NameError;
+use ferromq_protocol::{CommitLogOffset, NameError};
 
 use super::epoch::EpochError;
+use super::replica::StoreRole;
 use super::types::AppendResult;
 
 /// Opening, reading or shutting down the store failed.
@@ -50,6 +51,30 @@ pub enum StoreError {
         name: &'static str,
         /// Why not.
         source: io::Error,
+    },
+    /// A commit-log offset outside the log: below its start (retention
+    /// deleted it) or beyond its end. Nothing was read or changed.
+    #[error("commit-log offset {offset} is outside the log [{min}, {end}]")]
+    OffsetOutOfRange {
+        /// The offset asked for.
+        offset: u64,
+        /// The log's first offset.
+        min: u64,
+        /// The log's end.
+        end: u64,
+    },
+    /// A commit-log offset that is not where a record (or an
+    /// end-of-segment marker) starts. Nothing was read or changed.
+    #[error("commit-log offset {0} is not a record boundary")]
+    NotRecordBoundary(u64),
+    /// The operation is not for a store in this role (truncation is for
+    /// slaves). Nothing changed.
+    #[error("{op} is not allowed while the store is a {role}")]
+    WrongRole {
+        /// What was refused.
+        op: &'static str,
+        /// The store's role.
+        role: StoreRole,
     },
     /// `begin_epoch` refused the epoch; nothing changed.
     #[error("epoch refused: {0}")]
@@ -158,6 +183,19 @@ pub enum AppendError {
     /// The store is shutting down; nothing was written.
     #[error("store is shutting down")]
     ShuttingDown,
+    /// `append` on a slave (its log comes from its master) or
+    /// `append_replicated` on a master; nothing was written.
+    #[error("store is a {0}: this kind of append is not taken")]
+    WrongRole(StoreRole),
+    /// `append_replicated` at an offset that is not the end of the log:
+    /// nothing was written. The slave resumes from `expected`.
+    #[error("replicated bytes for offset {got}, but the log ends at {expected}")]
+    OffsetMismatch {
+        /// The end of the log when the writer reached the bytes.
+        expected: CommitLogOffset,
+        /// Where the bytes were meant to go.
+        got: CommitLogOffset,
+    },
     /// The store's file system is fuller than `disk_reject_ratio`; nothing
     /// was written. Reads go on; appends resume once retention (or the
     /// operator) frees space.

@@ -121,7 +121,7 @@ pub use epoch::{agreed_end, EpochEntry, EpochError};
 pub use error::{AppendError, Damage, StoreError};
 #[cfg(any(test, feature = "fault-injection"))]
 pub use hooks::CrashPoint;
-pub use replica::StoreRole;
+pub use replica::{StoreRole, MAX_REPLICATED_CHUNK};
 pub use types::{
     AppendResult, ArrivalListener, NoopListener, ReadResult, ReadStatus, RecordIter, Records,
     StoreStats,

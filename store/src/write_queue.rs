@@ -12,12 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use ferromq_protocol::{QueueId, TopicName};
 use parking_lot::{Condvar, Mutex};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::error::AppendError;
+use super::replica::validate::Plan;
 use super::types::AppendResult;
 use super::validate::RecordMeta;
 
@@ -61,6 +62,36 @@ impl WriteReq {
     }
 }
 
+/// A slave's chunk of its master's log, checked (`replica::validate`),
+/// for the writer to put at `offset` if that is still the log's end.
+pub(crate) struct ReplicaReq {
+    pub(crate) offset: u64,
+    pub(crate) bytes: Bytes,
+    pub(crate) plan: Plan,
+    pub(crate) permit: OwnedSemaphorePermit,
+    /// As for [`WriteReq`].
+    pub(crate) claim: Claim,
+    /// As for [`WriteReq`]; the result's queue offset is 0.
+    pub(crate) reply: Option<oneshot::Sender<Result<Written, AppendError>>>,
+}
+
+impl ReplicaReq {
+    /// Answers the caller, if it has not been answered yet.
+    pub(crate) fn answer(&mut self, r: Result<Written, AppendError>) {
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(r);
+        }
+    }
+}
+
+/// What the writer takes from the queue at once.
+pub(crate) enum Work {
+    /// Producers' appends, in order, as one write group.
+    Appends(Vec<WriteReq>),
+    /// One chunk of a master's log (a slave's store).
+    Replica(ReplicaReq),
+}
+
 /// Who decides a queued batch's fate: the writer (it is written) or the
 /// caller that stopped waiting (it never will be). Shared by both.
 #[derive(Clone, Default)]
@@ -76,6 +107,10 @@ impl Claim {
 #[derive(Default)]
 struct State {
     reqs: VecDeque<WriteReq>,
+    /// A slave's chunks. Apart from `reqs` so the append path is the same
+    /// as ever; a store takes one kind or the other (`StoreRole`), so
+    /// their relative order never matters.
+    replicas: VecDeque<ReplicaReq>,
     /// No more pushes; the writer drains what is queued and exits.
     closed: bool,
     /// Stop now; what is queued is dropped (callers see ShuttingDown).
@@ -131,17 +166,34 @@ impl WriteQueue {
         Ok(())
     }
 
-    /// Blocks until requests are queued, then takes them in order up to about
-    /// `max_bytes` (at least one). `None` once closed and drained, or halted.
-    pub(crate) fn take(&self, max_bytes: usize) -> Option<Vec<WriteReq>> {
+    /// Queues a slave's chunk; gives it back if the queue is closed.
+    pub(crate) fn push_replica(&self, req: ReplicaReq) -> Result<(), Box<ReplicaReq>> {
+        let mut s = self.state.lock();
+        if s.closed || s.halted {
+            return Err(Box::new(req));
+        }
+        s.replicas.push_back(req);
+        drop(s);
+        self.cond.notify_one();
+        Ok(())
+    }
+
+    /// Blocks until requests are queued, then takes appends in order up to
+    /// about `max_bytes` (at least one), or else one replica chunk. `None`
+    /// once closed and drained, or halted.
+    pub(crate) fn take(&self, max_bytes: usize) -> Option<Work> {
         let mut s = self.state.lock();
         loop {
             if s.halted {
                 s.reqs.clear();
+                s.replicas.clear();
                 return None;
             }
             if !s.reqs.is_empty() {
                 break;
+            }
+            if let Some(r) = s.replicas.pop_front() {
+                return Some(Work::Replica(r));
             }
             if s.closed {
                 return None;
@@ -160,7 +212,7 @@ impl WriteQueue {
                 out.push(req);
             }
         }
-        Some(out)
+        Some(Work::Appends(out))
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -180,7 +232,7 @@ impl WriteQueue {
         let dropped = {
             let mut s = self.state.lock();
             s.halted = true;
-            std::mem::take(&mut s.reqs)
+            (std::mem::take(&mut s.reqs), std::mem::take(&mut s.replicas))
         };
         self.budget.close();
         self.cond.notify_all();

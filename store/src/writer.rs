@@ -15,30 +15,38 @@ use super::config::FlushMode;
 use super::dispatch::DispatchBatch;
 use super::error::AppendError;
 use super::fsutil::now_ms;
+use super::replica::StoreRole;
 use super::segment::Segment;
 use super::shared::Shared;
 use super::types::AppendResult;
-use super::write_queue::{WriteReq, Written};
+use super::write_queue::{Work, WriteReq, Written};
 
 /// A write group stops growing at about this many bytes, so one slow group
 /// does not hold every queued append back.
 const GROUP_BYTES: usize = 4 << 20;
 
 pub(crate) fn run(shared: Arc<Shared>) {
-    let mut pos = shared.written.load(Ordering::Acquire);
     // Scratch for the page-cache path (direct I/O copies straight into
     // the block cache).
     let mut buf = Vec::new();
-    while let Some(group) = shared.queue.take(GROUP_BYTES) {
-        if let Some(m) = shared.poison_message() {
-            for mut req in group {
-                req.answer(Err(AppendError::Poisoned(m.clone())));
+    while let Some(work) = shared.queue.take(GROUP_BYTES) {
+        match work {
+            Work::Appends(group) => {
+                if let Some(m) = shared.poison_message() {
+                    for mut req in group {
+                        req.answer(Err(AppendError::Poisoned(m.clone())));
+                    }
+                    continue;
+                }
+                write_group(&shared, group, &mut buf);
             }
-            continue;
+            Work::Replica(req) => super::replica::write::write(&shared, req, &mut buf),
         }
-        write_group(&shared, &mut pos, group, &mut buf);
     }
-    tracing::debug!(end = pos, "writer stopped");
+    tracing::debug!(
+        end = shared.written.load(Ordering::Acquire),
+        "writer stopped"
+    );
 }
 
 struct Placed {
@@ -47,15 +55,26 @@ struct Placed {
     end: u64,
 }
 
-fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut Vec<u8>) {
+fn write_group(shared: &Shared, group: Vec<WriteReq>, buf: &mut Vec<u8>) {
     let seg_size = shared.log.segment_size();
     let mut offsets = shared.offsets.lock();
+    let role = shared.role.get();
+    if role != StoreRole::Master {
+        // Queued before the store became a slave.
+        for mut req in group {
+            req.answer(Err(AppendError::WrongRole(role)));
+        }
+        return;
+    }
+    // Only the writer moves `written`, and a truncation (which holds
+    // `offsets`) may have moved it back since the last group.
+    let mut pos = shared.written.load(Ordering::Acquire);
     let now = now_ms();
     let host = shared.config.store_host;
     let mut placed: Vec<Placed> = Vec::with_capacity(group.len());
     // The part of the group in the current segment: from `buf_start`, the
     // records of `placed[seg_first..]`.
-    let mut buf_start = *pos;
+    let mut buf_start = pos;
     let mut seg_first = 0;
     // The error, and the request that was being placed when it happened.
     let mut failure: Option<(std::io::Error, Option<WriteReq>)> = None;
@@ -63,10 +82,10 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
     let mut rolled = false;
     for mut req in group.by_ref() {
         let len = req.records.len() as u64;
-        let seg_end = shared.log.segment_base(*pos) + seg_size;
-        if *pos + len + EOS_MARKER_LEN > seg_end {
+        let seg_end = shared.log.segment_base(pos) + seg_size;
+        if pos + len + EOS_MARKER_LEN > seg_end {
             // Close the segment with a marker and continue in a new one.
-            let marker = record::end_of_segment((seg_end - *pos) as u32);
+            let marker = record::end_of_segment((seg_end - pos) as u32);
             let mut parts = records_of(&placed[seg_first..]);
             parts.push(&marker);
             // The allocator has normally made the next segment already, so
@@ -90,7 +109,7 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
                 }
                 return;
             }
-            *pos = seg_end;
+            pos = seg_end;
             buf_start = seg_end;
             seg_first = placed.len();
         }
@@ -113,7 +132,7 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
                 &StoreStamp {
                     queue_id: req.queue_id,
                     queue_offset: QueueOffset::new(first_q + i as u64),
-                    commit_log_offset: CommitLogOffset::new(*pos + rel as u64),
+                    commit_log_offset: CommitLogOffset::new(pos + rel as u64),
                     timestamp: now,
                     host,
                 },
@@ -123,17 +142,17 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
         *next += req.metas.len() as u64;
         let result = AppendResult {
             queue_offset: QueueOffset::new(first_q),
-            commit_log_offset: CommitLogOffset::new(*pos),
+            commit_log_offset: CommitLogOffset::new(pos),
             count: req.metas.len() as u32,
         };
-        *pos += len;
+        pos += len;
         // Answered now, before the device write: a caller whose write
         // then stalls knows its place and can report a flush timeout.
-        req.answer(Ok(Written { result, end: *pos }));
+        req.answer(Ok(Written { result, end: pos }));
         placed.push(Placed {
             req,
             result,
-            end: *pos,
+            end: pos,
         });
     }
     if failure.is_none() && placed.len() > seg_first {
@@ -154,7 +173,7 @@ fn write_group(shared: &Shared, pos: &mut u64, group: Vec<WriteReq>, buf: &mut V
         }
         return;
     }
-    publish(shared, *pos, placed, now);
+    publish(shared, pos, placed, now);
     drop(offsets);
     if shared.config.flush == FlushMode::Async {
         // Async mode: visible once written, so the entries are built right
@@ -176,7 +195,7 @@ fn records_of(placed: &[Placed]) -> Vec<&[u8]> {
 
 /// Writes `parts`, back to back, at `start` (all in one segment); `buf` is
 /// scratch space for the page-cache path.
-fn write_out(
+pub(crate) fn write_out(
     shared: &Shared,
     start: u64,
     parts: &[&[u8]],
@@ -202,30 +221,45 @@ fn write_out(
 /// that order, so whatever `written` covers is already queued for dispatch.
 fn publish(shared: &Shared, end: u64, placed: Vec<Placed>, now: u64) {
     let appends = placed.len() as u64;
+    let batches = placed.into_iter().map(|p| {
+        let WriteReq {
+            topic,
+            queue_id,
+            metas,
+            key_hashes,
+            permit,
+            ..
+        } = p.req;
+        DispatchBatch {
+            topic,
+            queue_id,
+            first_queue_offset: p.result.queue_offset.get(),
+            first_offset: p.result.commit_log_offset.get(),
+            end: p.end,
+            metas,
+            key_hashes,
+            store_ts: now,
+            restart: false,
+            _permit: Some(permit),
+        }
+    });
+    publish_batches(shared, end, batches, appends);
+}
+
+/// Queues `batches` for dispatch, then moves `written` to `end` (see
+/// [`publish`]) and wakes the flusher. Also the slave's path.
+pub(crate) fn publish_batches(
+    shared: &Shared,
+    end: u64,
+    batches: impl Iterator<Item = DispatchBatch>,
+    appends: u64,
+) {
     let mut messages = 0;
     {
         let mut pending = shared.dispatch.pending.lock();
-        for p in placed {
-            let WriteReq {
-                topic,
-                queue_id,
-                metas,
-                key_hashes,
-                permit,
-                ..
-            } = p.req;
-            messages += metas.len() as u64;
-            pending.push_back(DispatchBatch {
-                topic,
-                queue_id,
-                first_queue_offset: p.result.queue_offset.get(),
-                first_offset: p.result.commit_log_offset.get(),
-                end: p.end,
-                metas,
-                key_hashes,
-                store_ts: now,
-                _permit: permit,
-            });
+        for b in batches {
+            messages += b.metas.len() as u64;
+            pending.push_back(b);
         }
     }
     shared.written.store(end, Ordering::Release);

@@ -207,9 +207,11 @@ impl ConsumeQueue {
         Ok(doomed.len())
     }
 
-    /// Recovery only, on an empty queue: the log's first record for it has
-    /// queue offset `q` (older ones were deleted by retention), so the queue
-    /// starts there. Files wholly below `q` go, so the rest stay contiguous.
+    /// On an empty queue only, in recovery or a slave's dispatch: the
+    /// log's first record for it has queue offset `q` (retention deleted
+    /// the older ones, or the slave's log starts after them), so the queue
+    /// starts there. Files wholly below `q` go, so the rest stay
+    /// contiguous.
     pub(crate) fn start_at(&self, q: u64) -> Result<(), StoreError> {
         self.max.store(q, Ordering::Release);
         self.min.store(q, Ordering::Release);

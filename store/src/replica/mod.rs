@@ -1,9 +1,22 @@
 //! What the store offers master/slave replication; the broker's HA module
 //! does the networking on top.
 //!
+//! * Master side: [`MessageStore::read_raw`] hands out the commit log
+//!   byte for byte, whole records and end-of-segment markers, up to what
+//!   is flushed (`read_raw`).
+//! * Slave side: [`MessageStore::append_replicated`] writes those bytes at
+//!   the same offsets through the same writer, flusher and dispatcher as
+//!   an append (`append`, `validate`, `write`); the slave's dispatcher
+//!   builds its own consume queues and index from them, with the queue
+//!   offsets the master stamped.
 //! * Both sides: the epoch history ([`MessageStore::begin_epoch`],
 //!   `epoch`) and the role ([`StoreRole`]), which keeps producers'
 //!   appends and replicated bytes apart.
+
+mod append;
+mod read_raw;
+pub(crate) mod validate;
+pub(crate) mod write;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +26,8 @@ use ferromq_protocol::CommitLogOffset;
 use super::epoch::EpochEntry;
 use super::error::StoreError;
 use super::MessageStore;
+
+pub use append::MAX_REPLICATED_CHUNK;
 
 /// Which appends a store takes. Not a setting: the broker sets it at run
 /// time (a slave is promoted, a master steps down), starting from

@@ -12,9 +12,12 @@ mod index_query;
 mod invalid;
 mod poison;
 mod read_path;
+mod read_raw;
 mod recovery_scan;
 mod recycle;
 mod reopen;
+mod replicate;
+mod replicate_refused;
 mod retention;
 mod roll_crash;
 mod roundtrip;
@@ -33,7 +36,9 @@ use ferromq_protocol::{QueueId, QueueOffset, TopicName};
 use parking_lot::{Condvar, Mutex};
 
 use super::scan::scan;
-use super::{ArrivalListener, FlushMode, MessageStore, ReadStatus, StoreConfig, StoreError};
+use super::{
+    ArrivalListener, FlushMode, MessageStore, ReadStatus, StoreConfig, StoreError, StoreRole,
+};
 
 pub(super) const WAIT: Duration = Duration::from_secs(10);
 
@@ -232,6 +237,45 @@ pub(super) fn assert_queue(store: &MessageStore, t: &str, q: u32, n: u64) {
         assert_eq!(m.message.topic.as_str(), t);
         assert_eq!(&m.message.body[..], &body(t, q, i as u64)[..]);
         assert_eq!(m.store_host, host());
+    }
+}
+
+/// Opens a store as a slave.
+pub(super) fn open_slave(dir: &Path, flush: FlushMode) -> (Arc<MessageStore>, Arc<Arrivals>) {
+    let (store, arrivals) = open(dir, flush);
+    store.set_role(StoreRole::Slave);
+    (store, arrivals)
+}
+
+/// Copies the master's log to the slave as the HA module does: chunks of
+/// about `chunk` bytes from the slave's end, until the slave has every
+/// flushed byte. Returns how many chunks it took.
+pub(super) async fn replicate(master: &MessageStore, slave: &MessageStore, chunk: usize) -> usize {
+    let mut n = 0;
+    loop {
+        let from = slave.log_end();
+        let (bytes, next) = master.read_raw(from, chunk).unwrap();
+        if bytes.is_empty() {
+            assert_eq!(next, from);
+            return n;
+        }
+        let end = slave.append_replicated(from, bytes).await.unwrap();
+        assert_eq!(end, next, "the slave's log ends where the chunk did");
+        n += 1;
+    }
+}
+
+/// The whole log as `read_raw` serves it: records and markers.
+pub(super) fn raw_log(store: &MessageStore) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut at = store.commit_log_min_offset();
+    loop {
+        let (bytes, next) = store.read_raw(at, 1 << 20).unwrap();
+        if bytes.is_empty() {
+            return out;
+        }
+        out.extend_from_slice(&bytes);
+        at = next;
     }
 }
 

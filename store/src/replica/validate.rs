@@ -1,0 +1,185 @@
+//! Checks a chunk of the master's log before a slave queues it: whole
+//! records, each verified (CRC, layout) and stamped for exactly the
+//! offset it will have, each leaving room for a marker in its segment,
+//! and end-of-segment markers exactly where a segment of this size ends.
+//! Runs on the caller's task, as `validate` does for appends, so the CRC
+//! work is not serialised in the writer.
+//!
+//! The result ([`Plan`]) is what the writer and the dispatcher need
+//! without parsing again: where each piece of the chunk goes, and the
+//! records as runs for the dispatcher.
+
+use std::ops::Range;
+
+use ferromq_protocol::record::{self, Peek};
+use ferromq_protocol::{QueueId, TopicName};
+
+use crate::commit_log::EOS_MARKER_LEN;
+use crate::error::AppendError;
+use crate::index::hash::TopicHasher;
+use crate::validate::RecordMeta;
+
+/// Records of one queue, adjacent in the log, with consecutive queue
+/// offsets and one store time (the master stored them in one write
+/// group): one dispatch batch.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) topic: TopicName,
+    pub(crate) queue_id: QueueId,
+    pub(crate) first_queue_offset: u64,
+    pub(crate) first_offset: u64,
+    /// Commit-log offset just past the run.
+    pub(crate) end: u64,
+    pub(crate) metas: Vec<RecordMeta>,
+    pub(crate) key_hashes: Vec<u32>,
+    pub(crate) store_ts: u64,
+}
+
+/// Bytes of the chunk that lie in one segment, back to back.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Piece {
+    /// Commit-log offset of the first byte.
+    pub(crate) at: u64,
+    /// Where they are in the chunk.
+    pub(crate) bytes: Range<usize>,
+    /// They end with the segment's end marker: the log goes on at the
+    /// next segment's base.
+    pub(crate) ends_segment: bool,
+}
+
+/// A checked chunk.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    pub(crate) pieces: Vec<Piece>,
+    pub(crate) runs: Vec<Run>,
+    pub(crate) records: u32,
+    /// Commit-log offset just past the chunk.
+    pub(crate) end: u64,
+}
+
+/// Checks `bytes`, meant for commit-log offset `offset` in a log of
+/// `segment_size` segments.
+///
+/// # Errors
+/// `Invalid`, saying what is wrong and where.
+pub(crate) fn plan(offset: u64, bytes: &[u8], segment_size: u64) -> Result<Plan, AppendError> {
+    let invalid = |at: u64, why: String| {
+        Err(AppendError::Invalid(format!(
+            "replicated bytes at commit-log offset {at}: {why}"
+        )))
+    };
+    if bytes.is_empty() {
+        return invalid(offset, "empty".into());
+    }
+    let mut p = Plan::default();
+    let mut pos = offset;
+    let (mut i, mut piece_from, mut piece_at) = (0usize, 0usize, offset);
+    while i < bytes.len() {
+        let seg_end = pos - pos % segment_size + segment_size;
+        match record::peek(&bytes[i..]) {
+            Peek::EndOfSegment(rest) => {
+                if rest as u64 != seg_end - pos {
+                    return invalid(
+                        pos,
+                        format!(
+                            "end-of-segment marker says {rest} bytes remain, {} do",
+                            seg_end - pos
+                        ),
+                    );
+                }
+                i += EOS_MARKER_LEN as usize;
+                p.pieces.push(Piece {
+                    at: piece_at,
+                    bytes: piece_from..i,
+                    ends_segment: true,
+                });
+                (pos, piece_from, piece_at) = (seg_end, i, seg_end);
+            }
+            Peek::Record(size) => {
+                let Some(raw) = bytes.get(i..i.saturating_add(size)) else {
+                    return invalid(
+                        pos,
+                        format!(
+                            "partial record: {size} bytes announced, {} left",
+                            bytes.len() - i
+                        ),
+                    );
+                };
+                let rec = match record::parse(raw) {
+                    Ok(r) => r,
+                    Err(e) => return invalid(pos, e.to_string()),
+                };
+                if rec.commit_log_offset.get() != pos {
+                    return invalid(
+                        pos,
+                        format!("record stamped for offset {}", rec.commit_log_offset),
+                    );
+                }
+                if pos + size as u64 + EOS_MARKER_LEN > seg_end {
+                    return invalid(
+                        pos,
+                        format!(
+                            "record of {size} bytes leaves no room for the segment's end marker"
+                        ),
+                    );
+                }
+                add_record(&mut p, pos, &rec)?;
+                i += size;
+                pos += size as u64;
+            }
+            Peek::NeedMore => return invalid(pos, "partial record header".into()),
+            Peek::Invalid(magic) => {
+                return invalid(
+                    pos,
+                    format!("neither a record nor a marker (magic {magic:#010x})"),
+                )
+            }
+        }
+    }
+    if piece_from < bytes.len() {
+        p.pieces.push(Piece {
+            at: piece_at,
+            bytes: piece_from..bytes.len(),
+            ends_segment: false,
+        });
+    }
+    p.end = pos;
+    Ok(p)
+}
+
+/// Adds a verified record at `pos` to the plan's runs.
+fn add_record(p: &mut Plan, pos: u64, rec: &record::RecordRef<'_>) -> Result<(), AppendError> {
+    let q = rec.queue_offset.get();
+    let follows = p.runs.last().is_some_and(|r| {
+        r.end == pos
+            && r.queue_id == rec.queue_id
+            && r.topic.as_str() == rec.topic
+            && r.first_queue_offset + r.metas.len() as u64 == q
+            && r.store_ts == rec.store_timestamp
+    });
+    if !follows {
+        let topic = TopicName::new(rec.topic)
+            .map_err(|e| AppendError::Invalid(format!("record at {pos}: {e}")))?;
+        p.runs.push(Run {
+            topic,
+            queue_id: rec.queue_id,
+            first_queue_offset: q,
+            first_offset: pos,
+            end: pos,
+            metas: Vec::new(),
+            key_hashes: Vec::new(),
+            store_ts: rec.store_timestamp,
+        });
+    }
+    if let Some(run) = p.runs.last_mut() {
+        let keys = TopicHasher::new(rec.topic).record(rec, &mut run.key_hashes);
+        run.metas.push(RecordMeta {
+            size: rec.size as u32,
+            tag_hash: rec.tag_hash(),
+            keys,
+        });
+        run.end = pos + rec.size as u64;
+    }
+    p.records += 1;
+    Ok(())
+}
