@@ -9,6 +9,8 @@
 //!
 //! If the allocator is late (or failed), the writer creates the segment
 //! itself; `CommitLog::ensure_segment` makes them agree on who does it.
+//! A truncation moves the end back; `CommitLog::ensure_next` then refuses
+//! the segment computed for the old end, which would leave a gap.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -28,7 +30,9 @@ pub(crate) fn run(shared: Arc<Shared>) {
             if let Err(e) = shared.log.prepare_spare(next) {
                 tracing::warn!(base = next, error = %e, "could not prefill the next commit-log segment; it is made without");
             }
-            if let Err(e) = shared.log.ensure_segment(next) {
+            // `next` is stale if a truncation moved the end back since:
+            // then nothing is made, and the loop looks again.
+            if let Err(e) = shared.log.ensure_next(next) {
                 // Not fatal: the writer retries when it rolls, and poisons
                 // the store if it cannot create the segment either.
                 tracing::warn!(base = next, error = %e, "could not create the next commit-log segment ahead of time");

@@ -29,8 +29,9 @@
 //!   only `try_write`s, so there is no lock-order cycle. Only the writer
 //!   holds several slots at once (read-locked until its device write is
 //!   done), at most half of them, so an eviction always finds a victim.
-//!   (`clear` write-locks slots under the map, but runs only at open,
-//!   before the writer.)
+//!   (`clear` write-locks slots under the map, but runs only while the
+//!   writer holds none: at open, before it starts, and in a truncation,
+//!   which holds it still.)
 
 use std::collections::HashMap;
 use std::io;
@@ -180,7 +181,7 @@ impl BlockCache {
     }
 
     /// Forgets every block and sets the end of the log (after the log was
-    /// cut at open).
+    /// cut at open or by a truncation; the writer holds no block then).
     pub(crate) fn reset(&self, end: u64) {
         self.blocks.clear();
         self.blocks.end.store(end, Ordering::Release);

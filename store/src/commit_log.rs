@@ -186,6 +186,27 @@ impl CommitLog {
             return Ok(seg.clone());
         }
         let _creating = self.create.lock();
+        self.create_segment(base)
+    }
+
+    /// As [`Self::ensure_segment`] for the allocator, whose `base` may be
+    /// stale: `None` (nothing made) if it would not follow the last
+    /// segment, because a truncation moved the log's end back meanwhile.
+    pub(crate) fn ensure_next(&self, base: u64) -> io::Result<Option<Arc<Segment>>> {
+        let _creating = self.create.lock();
+        let follows = self
+            .segments
+            .read()
+            .last_key_value()
+            .is_none_or(|(&last, _)| base <= last + self.segment_size);
+        if !follows {
+            return Ok(None);
+        }
+        self.create_segment(base).map(Some)
+    }
+
+    /// The segment at `base`, made if missing; the caller holds `create`.
+    fn create_segment(&self, base: u64) -> io::Result<Arc<Segment>> {
         if let Some(seg) = self.segments.read().get(&base) {
             return Ok(seg.clone());
         }
@@ -380,36 +401,25 @@ impl CommitLog {
         Ok(segs.len() as u64)
     }
 
-    /// Makes `end` the end of the log: zeroes the rest of its segment, deletes
-    /// every later segment and makes sure the segment holding `end` exists.
+    /// Makes `end` the end of the log: zeroes the rest of its segment,
+    /// deletes every later segment and makes sure the segment holding
+    /// `end` exists. Recovery cuts a torn tail with it, truncation a
+    /// divergent one.
+    ///
+    /// In this order, for a truncation's sake (see `replica::truncate`):
+    /// the zeroes first, fsynced, so that from then on a scan of the log
+    /// ends at `end`; then the later segments, highest first, each
+    /// removal made durable before the next, so a crash leaves them
+    /// contiguous (`open` refuses a gap). They are deleted, never kept as
+    /// spares: their records are stamped for exactly the offsets the log
+    /// will reach again, so a reused one could pass for new data.
     pub(crate) fn truncate(&self, end: u64) -> io::Result<()> {
+        // No segment is made meanwhile (the allocator's for the old end
+        // would leave a gap).
+        let _creating = self.create.lock();
         let base = self.segment_base(end);
-        let later: Vec<Arc<Segment>> = {
-            let mut segs = self.segments.write();
-            let later = segs.split_off(&(base + 1));
-            later.into_values().collect()
-        };
-        for seg in &later {
-            // A segment made ahead of time and never written is expected
-            // past the end; anything else is worth a warning.
-            let mut head = [0u8; EOS_MARKER_LEN as usize];
-            seg.read_zero_filled(&mut head, 0)?;
-            if head.iter().any(|&b| b != 0) {
-                tracing::warn!(segment = %seg.path().display(), "removing commit-log segment past the recovered end");
-            } else {
-                tracing::debug!(segment = %seg.path().display(), "removing unused pre-created segment");
-            }
-            std::fs::remove_file(seg.path())
-                .map_err(super::error::io_at("remove segment", seg.path()))?;
-        }
-        if !later.is_empty() {
-            sync_dir(&self.dir)?;
-        }
-        if let Some(cache) = &self.cache {
-            cache.reset(end);
-        }
         match self.segment(end) {
-            Some(seg) => seg.cut(end - base, self.segment_size),
+            Some(seg) => seg.cut(end - base, self.segment_size)?,
             None => {
                 // A new store's first segment: nothing is waiting on the
                 // lock yet, so it is prefilled here (as the allocator does
@@ -418,9 +428,31 @@ impl CommitLog {
                 if let Err(e) = self.prepare_spare(base) {
                     tracing::warn!(base, error = %e, "could not prefill the first commit-log segment; it is made without");
                 }
-                self.ensure_segment(base).map(|_| ())
+                self.create_segment(base)?;
             }
         }
+        let later: Vec<Arc<Segment>> = {
+            let mut segs = self.segments.write();
+            segs.split_off(&(base + 1)).into_values().rev().collect()
+        };
+        for seg in &later {
+            // A segment made ahead of time and never written is expected
+            // past the end; anything else is worth a warning.
+            let mut head = [0u8; EOS_MARKER_LEN as usize];
+            seg.read_zero_filled(&mut head, 0)?;
+            if head.iter().any(|&b| b != 0) {
+                tracing::warn!(segment = %seg.path().display(), "removing commit-log segment past the end");
+            } else {
+                tracing::debug!(segment = %seg.path().display(), "removing unused pre-created segment");
+            }
+            std::fs::remove_file(seg.path())
+                .map_err(super::error::io_at("remove segment", seg.path()))?;
+            sync_dir(&self.dir)?;
+        }
+        if let Some(cache) = &self.cache {
+            cache.reset(end);
+        }
+        Ok(())
     }
 }
 

@@ -17,6 +17,13 @@ pub enum CrashPoint {
     /// Records are written and fdatasynced (appends are acknowledged), but
     /// the dispatcher writes no consume-queue or index entry for them.
     AfterFlushBeforeDispatch,
+    /// A truncation has written the checkpoint as of the cut, and cut
+    /// nothing yet (`truncate_to` then answers `ShuttingDown`).
+    TruncateBeforeCut,
+    /// A truncation has zeroed the log from the cut (its commit point),
+    /// and removed nothing else yet: later segments, consume-queue and
+    /// index entries, epochs are all still there.
+    TruncateAfterCut,
 }
 
 /// Faults a test sets through `MessageStore` while the store runs; each is

@@ -153,6 +153,15 @@ pub(crate) fn recover(config: &StoreConfig, unclean: bool) -> Result<Parts, Stor
         }
     }
 
+    // A queue that holds nothing and that the checkpoint does not know had
+    // its only records cut (a torn tail, or a truncation a crash
+    // interrupted): as if they had never been appended, it goes.
+    for cq in cqs.all() {
+        if cq.max() == 0 && !known.contains_key(&(cq.topic().clone(), cq.queue_id())) {
+            cqs.remove_unused(cq.topic().as_str(), cq.queue_id())?;
+        }
+    }
+
     // Start from a fresh, durable checkpoint so the next recovery begins here.
     let mut queues = Vec::new();
     for cq in cqs.all() {

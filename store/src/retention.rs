@@ -73,6 +73,12 @@ impl Retention {
         }
     }
 
+    /// Holds retention still (no pass runs) for as long as the guard
+    /// lives: a truncation's.
+    pub(crate) fn hold(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.lock.lock()
+    }
+
     /// Whether appends are refused for a full disk.
     pub(crate) fn disk_full(&self) -> bool {
         self.disk_full.load(Ordering::Acquire)

@@ -153,15 +153,19 @@ impl ConsumeQueue {
     }
 
     /// Moves `min` to the first entry whose record is at or above
-    /// `log_min` (binary search: entries are in log order). Returns the new
-    /// min.
+    /// `log_min`. Returns the new min.
     pub(crate) fn advance_min(&self, log_min: u64) -> Result<u64, StoreError> {
+        let hi = self.first_at_or_above(log_min)?;
+        Ok(self.min.fetch_max(hi, Ordering::AcqRel).max(hi))
+    }
+
+    /// The first entry from `min` whose record is at or above commit-log
+    /// offset `at`, `max` if none (binary search: entries are in log
+    /// order).
+    pub(crate) fn first_at_or_above(&self, at: u64) -> Result<u64, StoreError> {
         let (mut lo, max) = (self.min(), self.max());
         let below = |idx: u64| -> Result<bool, StoreError> {
-            Ok(self
-                .read(idx, 1)?
-                .first()
-                .is_some_and(|e| e.offset < log_min))
+            Ok(self.read(idx, 1)?.first().is_some_and(|e| e.offset < at))
         };
         if lo >= max || !below(lo)? {
             return Ok(lo);
@@ -176,7 +180,44 @@ impl ConsumeQueue {
                 hi = mid;
             }
         }
-        Ok(self.min.fetch_max(hi, Ordering::AcqRel).max(hi))
+        Ok(hi)
+    }
+
+    /// Truncation: forgets the entries from `n` on (`n` at least `min`).
+    /// `max` moves first, so readers stop asking for them; then files
+    /// wholly past `n` go and the rest of the one holding it is zeroed, so
+    /// no stale entry can pass for a new one after a crash. Dispatch is
+    /// idle meanwhile (the caller holds the writer and has dispatched
+    /// everything).
+    pub(crate) fn cut(&self, n: u64) -> Result<(), StoreError> {
+        if n >= self.max() {
+            return Ok(());
+        }
+        self.max.store(n, Ordering::Release);
+        self.min.fetch_min(n, Ordering::AcqRel);
+        self.synced.fetch_min(n, Ordering::AcqRel);
+        // Not known any more; read again from the log when asked.
+        self.last_ts.store(0, Ordering::Relaxed);
+        let (doomed, partial) = {
+            let mut files = self.files.write();
+            let keep = files.partition_point(|f| f.first < n);
+            let doomed: Vec<Arc<CqFile>> = files.drain(keep..).collect();
+            (doomed, files.last().cloned())
+        };
+        for f in &doomed {
+            std::fs::remove_file(&f.path).map_err(io_at("remove consume-queue file", &f.path))?;
+        }
+        if !doomed.is_empty() {
+            sync_dir(&self.dir)?;
+        }
+        if let Some(f) = partial.filter(|f| n < f.first + self.per_file) {
+            f.file
+                .set_len((n - f.first) * CQ_ENTRY_LEN)
+                .and_then(|()| f.file.set_len(self.file_bytes()))
+                .and_then(|()| f.file.sync_all())
+                .map_err(io_at("truncate consume-queue file", &f.path))?;
+        }
+        Ok(())
     }
 
     /// Deletes the files that lie wholly below `min`. Returns how many.

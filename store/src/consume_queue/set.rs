@@ -146,6 +146,38 @@ impl ConsumeQueues {
             .collect()
     }
 
+    /// Forgets a queue that holds nothing and never did (max 0: a
+    /// truncation cut all its records) and removes its directory, and the
+    /// topic's if it was the last.
+    pub(crate) fn remove_unused(&self, topic: &str, queue_id: QueueId) -> Result<(), StoreError> {
+        let last = {
+            let mut map = self.map.write();
+            let Some(queues) = map.get_mut(topic) else {
+                return Ok(());
+            };
+            if queues.get(&queue_id).is_none_or(|cq| cq.max() != 0) {
+                return Ok(());
+            }
+            queues.remove(&queue_id);
+            let last = queues.is_empty();
+            if last {
+                map.remove(topic);
+            }
+            last
+        };
+        let tdir = self.root.join(topic);
+        let (dir, parent) = if last {
+            (tdir, self.root.clone())
+        } else {
+            (tdir.join(queue_id.get().to_string()), tdir)
+        };
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(io_at("remove consume queue", &dir))?;
+            sync_dir(&parent)?;
+        }
+        Ok(())
+    }
+
     /// Forgets the topic's queues and removes their files. Readers holding
     /// a queue keep reading the unlinked files until they let go.
     pub(crate) fn remove_topic(&self, topic: &str) -> Result<bool, StoreError> {

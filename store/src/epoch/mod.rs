@@ -181,7 +181,6 @@ impl Epochs {
     /// gone. (One starting exactly at the cut has no record left; if the
     /// new master has that epoch too, the slave takes it again as it
     /// replicates.)
-    #[cfg_attr(not(test), expect(dead_code, reason = "truncation, next"))]
     pub(crate) fn cut(&self, cut: u64) -> Result<(), StoreError> {
         let mut entries = self.entries.lock();
         let keep = entries.partition_point(|e| e.start.get() < cut);

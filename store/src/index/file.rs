@@ -324,6 +324,51 @@ impl IndexFile {
         Ok(())
     }
 
+    /// The first entry for a record at or above commit-log offset `at`
+    /// (`next` if none), or `None` if even the first entry is (entries
+    /// are in log order).
+    pub(crate) fn first_at_or_above(&self, at: u64) -> io::Result<Option<u32>> {
+        let next = self.next();
+        if next <= 1 || self.entry(1)?.phys >= at {
+            return Ok(None);
+        }
+        // Invariant: entry `lo` is below `at`, entry `hi` is not (or is
+        // `next`).
+        let (mut lo, mut hi) = (1, next);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.entry(mid)?.phys < at {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(Some(hi))
+    }
+
+    /// Truncation: forgets the entries from `next` on (at least one stays)
+    /// and makes the file the active one again, its slots rebuilt in
+    /// memory from the entries that stay. The header is marked dirty
+    /// first: one an earlier seal marked clean must not vouch for the
+    /// slots on disk any more.
+    pub(crate) fn cut(&self, next: u32) -> Result<(), StoreError> {
+        if next < 2 || next > self.next() {
+            return Err(self.damaged(Damage::EntryCountOutOfRange {
+                next,
+                capacity: self.header.entries,
+            }));
+        }
+        self.write_header(false)?;
+        self.next.store(next, Ordering::Release);
+        let last = self.entry(next - 1)?;
+        self.end_phy.store(last.phys, Ordering::Release);
+        self.end_ts
+            .store(self.entry_time(&last).1, Ordering::Release);
+        let table = self.rebuild_slots(next)?;
+        *self.table.write() = Some(table);
+        Ok(())
+    }
+
     /// Seals a full file: slots to disk, memory released.
     pub(crate) fn seal(&self) -> io::Result<()> {
         self.persist_slots(true)

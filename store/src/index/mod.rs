@@ -218,6 +218,59 @@ impl Index {
         Ok(())
     }
 
+    /// Where the index stands at commit-log offset `at`: the position of
+    /// the first entry for a record at or above it, as a checkpoint
+    /// records it (`Empty` if every entry is).
+    pub(crate) fn position_at(&self, at: u64) -> Result<IndexState, StoreError> {
+        let files: Vec<Arc<IndexFile>> = self.files.read().clone();
+        for f in files.iter().rev() {
+            if let Some(next) = f.first_at_or_above(at)? {
+                return Ok(IndexState::At(IndexPos { base: f.base, next }));
+            }
+        }
+        Ok(IndexState::Empty)
+    }
+
+    /// Truncation: forgets every entry from `state` on (a position
+    /// [`Self::position_at`] found): later files are deleted, the file
+    /// holding the position becomes the active one again. Dispatch is
+    /// idle meanwhile.
+    pub(crate) fn cut(&self, state: IndexState) -> Result<(), StoreError> {
+        let (doomed, kept) = {
+            let mut files = self.files.write();
+            let keep = match state {
+                IndexState::At(pos) => match files.iter().position(|f| f.base == pos.base) {
+                    Some(i) => i + 1,
+                    None => {
+                        return Err(StoreError::Corrupt(format!(
+                            "index file {} vanished during a truncation",
+                            pos.base
+                        )))
+                    }
+                },
+                IndexState::Empty | IndexState::Unknown => 0,
+            };
+            let doomed: Vec<Arc<IndexFile>> = files.drain(keep..).collect();
+            (doomed, files.last().cloned())
+        };
+        // The kept file is active again: the next checkpoint must not seal
+        // it (a full one is queued again when the next file starts).
+        self.unsealed.lock().retain(|u| {
+            !doomed.iter().any(|d| Arc::ptr_eq(u, d))
+                && kept.as_ref().is_none_or(|k| !Arc::ptr_eq(u, k))
+        });
+        for f in &doomed {
+            fs::remove_file(f.path()).map_err(io_at("remove index file", f.path()))?;
+        }
+        if !doomed.is_empty() {
+            sync_dir(&self.dir)?;
+        }
+        if let (IndexState::At(pos), Some(f)) = (state, kept) {
+            f.cut(pos.next)?;
+        }
+        Ok(())
+    }
+
     /// Calls `visit` with the commit-log offset of every entry for `hash`
     /// stored within about `[begin, end]` ms and at or above `log_min`,
     /// newest first, until it returns `false`.

@@ -8,13 +8,15 @@
 //!   the same offsets through the same writer, flusher and dispatcher as
 //!   an append (`append`, `validate`, `write`); the slave's dispatcher
 //!   builds its own consume queues and index from them, with the queue
-//!   offsets the master stamped.
+//!   offsets the master stamped. [`MessageStore::truncate_to`] first cuts
+//!   a tail the new master never had (`truncate`).
 //! * Both sides: the epoch history ([`MessageStore::begin_epoch`],
 //!   `epoch`) and the role ([`StoreRole`]), which keeps producers'
 //!   appends and replicated bytes apart.
 
 mod append;
 mod read_raw;
+mod truncate;
 pub(crate) mod validate;
 pub(crate) mod write;
 

@@ -23,6 +23,8 @@ mod roll_crash;
 mod roundtrip;
 mod timestamp;
 mod torn_tail;
+mod truncate;
+mod truncate_crash;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
