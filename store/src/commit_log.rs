@@ -191,14 +191,17 @@ impl CommitLog {
 
     /// As [`Self::ensure_segment`] for the allocator, whose `base` may be
     /// stale: `None` (nothing made) if it would not follow the last
-    /// segment, because a truncation moved the log's end back meanwhile.
+    /// segment, because a truncation or a reset moved the log's end
+    /// meanwhile.
     pub(crate) fn ensure_next(&self, base: u64) -> io::Result<Option<Arc<Segment>>> {
         let _creating = self.create.lock();
-        let follows = self
-            .segments
-            .read()
-            .last_key_value()
-            .is_none_or(|(&last, _)| base <= last + self.segment_size);
+        let follows = {
+            let segs = self.segments.read();
+            segs.contains_key(&base)
+                || segs
+                    .last_key_value()
+                    .is_none_or(|(&last, _)| base == last + self.segment_size)
+        };
         if !follows {
             return Ok(None);
         }
@@ -453,6 +456,31 @@ impl CommitLog {
             cache.reset(end);
         }
         Ok(())
+    }
+}
+
+impl CommitLog {
+    /// Empties the log: every segment and spare is deleted, and the log
+    /// starts again at `start` (a segment base) in a new, empty segment.
+    /// Spares go too: one kept by retention holds records stamped for
+    /// offsets the new log may reach. Not crash-safe by itself: the
+    /// caller has recorded the intent (see `replica::reset`).
+    pub(crate) fn reset(&self, start: u64) -> io::Result<()> {
+        let _creating = self.create.lock();
+        let all: Vec<Arc<Segment>> = std::mem::take(&mut *self.segments.write())
+            .into_values()
+            .rev()
+            .collect();
+        for seg in &all {
+            std::fs::remove_file(seg.path())
+                .map_err(super::error::io_at("remove segment", seg.path()))?;
+        }
+        sync_dir(&self.dir)?;
+        self.drop_spares()?;
+        if let Some(cache) = &self.cache {
+            cache.reset(start);
+        }
+        self.create_segment(start).map(|_| ())
     }
 }
 

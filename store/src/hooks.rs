@@ -24,6 +24,8 @@ pub enum CrashPoint {
     /// and removed nothing else yet: later segments, consume-queue and
     /// index entries, epochs are all still there.
     TruncateAfterCut,
+    /// A reset has recorded its intent and changed nothing else yet.
+    ResetAfterIntent,
 }
 
 /// Faults a test sets through `MessageStore` while the store runs; each is

@@ -20,6 +20,7 @@ use super::epoch::Epochs;
 use super::error::StoreError;
 use super::index::hash::record_hashes;
 use super::index::{Index, IndexItem, IndexPos, IndexState};
+use super::replica::reset;
 use super::scan::{scan_counted, ScanStats, StopReason};
 use super::shared::{Parts, RecoveryStats};
 use super::COMMITLOG_DIR;
@@ -28,6 +29,9 @@ use super::COMMITLOG_DIR;
 const INDEX_BATCH: usize = 4096;
 
 pub(crate) fn recover(config: &StoreConfig, unclean: bool) -> Result<Parts, StoreError> {
+    // A reset a crash interrupted is finished first: it replaces
+    // everything the rest reads.
+    reset::apply_pending(&config.dir, config.segment_size)?;
     let ck = match checkpoint::read(&config.dir) {
         Ok(ck) => ck,
         Err(e) => {

@@ -192,6 +192,21 @@ impl Epochs {
     }
 }
 
+impl Epochs {
+    /// Forgets the whole history (a reset: the log holds nothing).
+    pub(crate) fn clear(&self) -> Result<(), StoreError> {
+        let mut entries = self.entries.lock();
+        clear_file(&self.dir)?;
+        entries.clear();
+        Ok(())
+    }
+}
+
+/// Empties the history in `dir`'s file.
+pub(crate) fn clear_file(dir: &std::path::Path) -> std::io::Result<()> {
+    file::write(dir, &[])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,13 +9,16 @@
 //!   an append (`append`, `validate`, `write`); the slave's dispatcher
 //!   builds its own consume queues and index from them, with the queue
 //!   offsets the master stamped. [`MessageStore::truncate_to`] first cuts
-//!   a tail the new master never had (`truncate`).
+//!   a tail the new master never had (`truncate`);
+//!   [`MessageStore::reset_to`] empties a slave that shares nothing with
+//!   what its master still has (`reset`).
 //! * Both sides: the epoch history ([`MessageStore::begin_epoch`],
 //!   `epoch`) and the role ([`StoreRole`]), which keeps producers'
 //!   appends and replicated bytes apart.
 
 mod append;
 mod read_raw;
+pub(crate) mod reset;
 mod truncate;
 pub(crate) mod validate;
 pub(crate) mod write;

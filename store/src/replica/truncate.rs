@@ -132,7 +132,7 @@ impl MessageStore {
 }
 
 /// Flushes and dispatches everything written (the writer is held).
-fn settle(s: &Shared) -> Result<(), StoreError> {
+pub(super) fn settle(s: &Shared) -> Result<(), StoreError> {
     crate::flusher::flush_log(s)?;
     let _ = crate::dispatch::dispatch_visible(s);
     if let Some(m) = s.poison_message() {
@@ -242,7 +242,7 @@ fn cut_at(s: &Shared, cut: u64, at: &AtCut) -> Result<(), StoreError> {
 
 /// A test's injected crash: the store halts as a killed process would.
 #[cfg(any(test, feature = "fault-injection"))]
-fn crash_point(s: &Shared, p: crate::CrashPoint) -> Result<(), StoreError> {
+pub(super) fn crash_point(s: &Shared, p: crate::CrashPoint) -> Result<(), StoreError> {
     if s.faults.crash_here(p) {
         s.halt();
         return Err(StoreError::ShuttingDown);

@@ -18,6 +18,7 @@ mod recycle;
 mod reopen;
 mod replicate;
 mod replicate_refused;
+mod reset;
 mod retention;
 mod roll_crash;
 mod roundtrip;
