@@ -18,6 +18,8 @@
 //!                                     durable and consistent (checkpoint)
 //! <dir>/abort                         exists while open: found at open,
 //!                                     it means an unclean stop
+//! <dir>/epochs                        (epoch, start offset) pairs (epoch)
+//! <dir>/reset                         a slave's reset not yet finished
 //! ```
 //!
 //! # How data flows
@@ -45,6 +47,11 @@
 //! read() ──▶ consume-queue entries ──▶ one read per run of adjacent
 //!            records, sliced (no copy per record), each verified
 //! query_by_key() / query_by_unique_id() ──▶ index chain ──▶ read_at(offset)
+//! read_raw() (master) ──▶ whole records and segment markers, up to flushed
+//! append_replicated() (slave) ──check (CRC, stamps, markers)──▶ write queue
+//!   writer thread: the master's bytes at the same offsets, no stamping,
+//!                  a roll where a marker says ──▶ flush and dispatch as
+//!                  above (queue offsets from the records' stamps)
 //! ```
 //!
 //! **Cache.** With `direct_io` (the default, where the file system takes
@@ -70,6 +77,14 @@
 //! (or commit an offset past) a message that a crash could take back. An
 //! fsync or write failure poisons the store: writes are refused until a
 //! restart recovers from what is on disk; reads keep working.
+//!
+//! **Replication** (`replica`, `epoch`): a role (`StoreRole`) says which
+//! kind of append a store takes. A slave cuts a tail its master never had
+//! with `truncate_to` (crash-safe: a checkpoint as of the cut is written
+//! before the log is zeroed from the cut, so recovery ends the log there
+//! from then on), or starts over with `reset_to` (an intent file the next
+//! open completes). `begin_epoch` and `agreed_end` keep and compare the
+//! epoch histories.
 //!
 //! What the threads share, and why, is in `shared`; `docs/STORE.md`
 //! describes the on-disk layout and the rules in full.
