@@ -183,3 +183,110 @@ fn add_record(p: &mut Plan, pos: u64, rec: &record::RecordRef<'_>) -> Result<(),
     p.records += 1;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::{Bytes, BytesMut};
+    use ferromq_protocol::record::{BornInfo, StoreStamp};
+    use ferromq_protocol::{CommitLogOffset, Message, QueueOffset};
+
+    use super::*;
+
+    const SEG: u64 = 4096;
+
+    /// A record of `topic`/`queue` at queue offset `q`, stored at `ts`,
+    /// stamped for commit-log offset `at`.
+    fn rec(topic: &str, queue: u32, q: u64, ts: u64, at: u64) -> BytesMut {
+        let m = Message::new(
+            TopicName::new(topic).unwrap(),
+            Bytes::from_static(&[1; 300]),
+        )
+        .with_key("k");
+        let born = BornInfo {
+            timestamp: 1,
+            host: "10.0.0.1:1".parse().unwrap(),
+            flags: 0,
+            reconsume_times: 0,
+        };
+        let mut b = BytesMut::new();
+        record::encode(&m, born, 1 << 20, &mut b).unwrap();
+        record::stamp(
+            &mut b,
+            &StoreStamp {
+                queue_id: QueueId::new(queue),
+                queue_offset: QueueOffset::new(q),
+                commit_log_offset: CommitLogOffset::new(at),
+                timestamp: ts,
+                host: "10.0.0.2:2".parse().unwrap(),
+            },
+        );
+        b
+    }
+
+    #[test]
+    fn runs_follow_queues_and_write_groups_and_pieces_follow_segments() {
+        // Segment 0 near its end: A/0 q5, A/0 q6 (same group), B/1 q0,
+        // then a marker; segment 1: A/0 q7 (a later group).
+        let len = rec("A", 0, 0, 0, 0).len() as u64;
+        let from = SEG - 3 * len - 50;
+        let mut chunk = BytesMut::new();
+        let mut at = from;
+        for (t, qid, q, ts) in [("A", 0, 5, 10), ("A", 0, 6, 10), ("B", 1, 0, 10)] {
+            let r = rec(t, qid, q, ts, at);
+            at += r.len() as u64;
+            chunk.extend_from_slice(&r);
+        }
+        let marker_at = at;
+        assert!(marker_at + len > SEG, "the next record would not fit");
+        chunk.extend_from_slice(&record::end_of_segment((SEG - at) as u32));
+        let in_seg_0 = chunk.len();
+        chunk.extend_from_slice(&rec("A", 0, 7, 11, SEG));
+
+        let p = plan(from, &chunk, SEG).unwrap();
+        assert_eq!(p.records, 4);
+        let runs: Vec<_> = p
+            .runs
+            .iter()
+            .map(|r| {
+                (
+                    r.topic.as_str(),
+                    r.queue_id.get(),
+                    r.first_queue_offset,
+                    r.metas.len(),
+                    r.first_offset,
+                )
+            })
+            .collect();
+        assert_eq!(
+            runs,
+            [
+                ("A", 0, 5, 2, from),
+                ("B", 1, 0, 1, from + 2 * len),
+                ("A", 0, 7, 1, SEG)
+            ]
+        );
+        assert_eq!(p.runs[0].key_hashes.len(), 2, "one key each");
+        assert_eq!(
+            p.pieces,
+            [
+                Piece {
+                    at: from,
+                    bytes: 0..in_seg_0,
+                    ends_segment: true
+                },
+                Piece {
+                    at: SEG,
+                    bytes: in_seg_0..chunk.len(),
+                    ends_segment: false
+                },
+            ]
+        );
+        assert_eq!(p.end, SEG + (chunk.len() - in_seg_0) as u64);
+
+        // The same bytes meant for another offset: the stamps disagree.
+        assert!(plan(from + 1, &chunk, SEG).is_err());
+        // A record that would leave no room for the marker.
+        let late = rec("A", 0, 5, 10, SEG - len);
+        assert!(plan(SEG - len, &late, SEG).is_err());
+    }
+}

@@ -158,3 +158,19 @@ async fn a_promoted_slave_numbers_every_queue_on() {
     ));
     slave.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_record_or_one_marker_per_chunk() {
+    let (mdir, sdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (master, _) = open(mdir.path(), FlushMode::Sync);
+    let (slave, _) = open_slave(sdir.path(), FlushMode::Sync);
+    append_batches(&master, "Tiny", 0, 0, 200).await;
+    assert!(master.log_end().get() > 64 * 1024);
+    // A 1-byte budget: each chunk is one record, or a marker alone.
+    let chunks = replicate(&master, &slave, 1).await;
+    assert_eq!(chunks as u64, 200 + master.log_end().get() / (64 * 1024));
+    assert_queue(&slave, "Tiny", 0, 200);
+    assert!(raw_log(&slave) == raw_log(&master));
+    master.shutdown().await.unwrap();
+    slave.shutdown().await.unwrap();
+}
