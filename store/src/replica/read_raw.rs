@@ -6,6 +6,7 @@ use bytes::{Bytes, BytesMut};
 use ferromq_protocol::record::{self, raw, Peek};
 use ferromq_protocol::CommitLogOffset;
 
+use super::MAX_REPLICATED_CHUNK;
 use crate::commit_log::EOS_MARKER_LEN;
 use crate::error::StoreError;
 use crate::MessageStore;
@@ -19,6 +20,8 @@ impl MessageStore {
     /// master could still lose in a crash. Empty (and `offset` back) when
     /// nothing new is flushed. After a marker the next offset is the next
     /// segment's base: the slave continues there, as the master did.
+    /// `max_bytes` is capped at [`MAX_REPLICATED_CHUNK`], the most
+    /// `append_replicated` takes.
     ///
     /// Records are checked for their place (each names its own offset),
     /// not for their CRC: the slave verifies every record before it
@@ -45,6 +48,8 @@ impl MessageStore {
                 end,
             });
         }
+        // Never more than a slave takes in one call.
+        let max_bytes = max_bytes.min(MAX_REPLICATED_CHUNK);
         let mut parts: Vec<Bytes> = Vec::new();
         let mut taken = 0usize;
         let mut pos = at;
