@@ -75,9 +75,63 @@ pub struct BrokerConfig {
     /// Milliseconds after which a queue lock that was not renewed is free
     #[arg(long = "queue-lock-expiry-ms", value_name = "MS", default_value = "60000", value_parser = millis)]
     pub queue_lock_expiry: Duration,
+    /// Replication within the broker group (HA port, master and slaves).
+    #[command(flatten)]
+    pub ha: HaConfig,
     /// The store's settings (directory, segments, flush, retention, cache).
     #[command(flatten)]
     pub store: StoreConfig,
+}
+
+/// How a master acknowledges sends with respect to its slaves (RocketMQ's
+/// SYNC_MASTER and ASYNC_MASTER).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReplicationMode {
+    /// A send is acknowledged once enough in-sync replicas have it on
+    /// their own flush.
+    Sync,
+    /// A send is acknowledged after the master's own flush; slaves follow
+    /// as fast as they can.
+    Async,
+}
+
+/// Replication settings of a broker group: a master (broker id 0) streams
+/// its commit log to its slaves over the HA port.
+#[derive(Clone, Debug, clap::Args)]
+pub struct HaConfig {
+    /// Address of the HA port slaves connect to [default: the broker's
+    /// listen address with its port + 1, i.e. 10912]
+    #[arg(long)]
+    pub ha_listen: Option<String>,
+    /// On a master: sync (a send waits for in-sync slaves) or async
+    #[arg(long, value_enum, default_value_t = ReplicationMode::Async)]
+    pub replication: ReplicationMode,
+    /// Replicas that must have a message before a sync send is
+    /// acknowledged, counting the master [default: 2 with --replication
+    /// sync, 1 with async]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub min_in_sync_replicas: Option<u32>,
+    /// On a slave: the master's HA address [default: learnt from the
+    /// NameServers, id 0 of this broker name, port + 1]
+    #[arg(long)]
+    pub master_addr: Option<String>,
+    /// Bytes a slave may lag behind before it leaves the in-sync set
+    /// (RocketMQ haMaxGapNotInSync)
+    #[arg(long, default_value_t = 256 << 20)]
+    pub ha_max_gap_not_in_sync: u64,
+    /// Milliseconds a slave may be silent before it leaves the in-sync set
+    #[arg(long = "ha-in-sync-timeout-ms", value_name = "MS", default_value = "5000", value_parser = millis)]
+    pub ha_in_sync_timeout: Duration,
+}
+
+impl HaConfig {
+    /// `--min-in-sync-replicas`, or its default for the replication mode.
+    pub fn min_in_sync_replicas(&self) -> u32 {
+        self.min_in_sync_replicas.unwrap_or(match self.replication {
+            ReplicationMode::Sync => 2,
+            ReplicationMode::Async => 1,
+        })
+    }
 }
 
 /// The declaration's defaults, read without flags or environment.
@@ -149,6 +203,10 @@ mod tests {
         assert_eq!(c.store.flush, FlushMode::Sync);
         assert_eq!(c.store.file_reserved_time, Duration::from_secs(72 * 3600));
         assert_eq!(c.store.max_batch_bytes, 4 << 20);
+        assert_eq!(c.ha.replication, ReplicationMode::Async);
+        assert_eq!(c.ha.min_in_sync_replicas(), 1);
+        assert_eq!(c.ha.ha_max_gap_not_in_sync, 256 << 20);
+        assert_eq!(c.ha.ha_listen, None);
     }
 
     #[test]
@@ -189,5 +247,12 @@ mod tests {
         assert_eq!(c.store.sync_flush_timeout, Duration::from_millis(7));
         assert_eq!(c.store.disk_reject_ratio, 1.0);
         assert_eq!(c.store.dir, PathBuf::from("/s"));
+        let c = parse("replication = \"sync\"\nbroker_id = 1\nmaster_addr = \"10.0.0.1:10912\"")
+            .unwrap();
+        assert_eq!(c.ha.replication, ReplicationMode::Sync);
+        assert_eq!(c.ha.min_in_sync_replicas(), 2);
+        assert_eq!(c.ha.master_addr.as_deref(), Some("10.0.0.1:10912"));
+        assert!(parse("replication = \"sometimes\"").is_err());
+        assert!(parse("min_in_sync_replicas = 0").is_err());
     }
 }
