@@ -35,6 +35,7 @@ pub mod config;
 mod error;
 mod filter;
 mod groups;
+mod ha;
 mod handlers;
 mod long_poll;
 mod offsets;
@@ -48,7 +49,8 @@ mod state;
 mod stats;
 mod topics;
 
-pub use config::BrokerConfig;
+pub use config::{BrokerConfig, HaConfig, ReplicationMode};
 pub use error::BrokerError;
 pub use ferromq_store::FlushMode;
+pub use ha::default_ha_listen;
 pub use server::{run, start, BrokerHandle};

@@ -18,6 +18,9 @@ pub struct LongPollRegistry {
     /// (topic, queue) → the queue's waiters. Entries are created on demand
     /// and live as long as the topic (a few bytes per queue).
     queues: Mutex<HashMap<(TopicName, QueueId), Arc<Notify>>>,
+    /// Woken on every arrival, whatever the queue: fetches of slaves held
+    /// at the master's end of the log.
+    any: Notify,
 }
 
 impl LongPollRegistry {
@@ -28,6 +31,11 @@ impl LongPollRegistry {
             .entry((topic.clone(), queue_id))
             .or_default()
             .clone()
+    }
+
+    /// Woken whenever new records become visible.
+    pub fn arrivals(&self) -> &Notify {
+        &self.any
     }
 
     /// Wakes everything held on a topic and forgets it (topic deleted).
@@ -47,5 +55,6 @@ impl ArrivalListener for LongPollRegistry {
         if let Some(n) = n {
             n.notify_waiters();
         }
+        self.any.notify_waiters();
     }
 }

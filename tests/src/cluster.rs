@@ -53,6 +53,8 @@ impl TestCluster {
         config.store.disk_force_clean_ratio = 1.0;
         config.store.disk_reject_ratio = 1.0;
         config.store.segment_size = crate::TEST_SEGMENT_SIZE;
+        // Port 0 like the broker's own, so parallel tests never collide.
+        config.ha.ha_listen = Some("127.0.0.1:0".into());
         f(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let broker_addr = listener.local_addr().unwrap().to_string();
@@ -89,6 +91,15 @@ impl TestCluster {
     /// The NameServer's address.
     pub fn namesrv_addr(&self) -> &str {
         &self.namesrv_addr
+    }
+
+    /// The broker's HA port (where its slaves connect).
+    pub fn ha_addr(&self) -> std::net::SocketAddr {
+        self.broker
+            .as_ref()
+            .expect("broker is stopped")
+            .handle
+            .ha_addr()
     }
 
     /// The broker's address.

@@ -68,6 +68,9 @@ async fn start(layered: Layered<Args>) -> Result<()> {
     if standalone && auto_create_default {
         config.auto_create_topic = true;
     }
+    if config.ha.ha_listen.is_none() {
+        config.ha.ha_listen = ferromq_broker::default_ha_listen(&args.listen);
+    }
 
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));

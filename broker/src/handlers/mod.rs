@@ -7,6 +7,7 @@ mod admin;
 mod consumer_connections;
 mod consumer_list;
 mod delete_sub_group;
+pub(crate) mod ha;
 mod heartbeat;
 mod lock_batch;
 mod offset;
@@ -64,6 +65,7 @@ pub(crate) async fn dispatch(b: &Broker, req: Request) -> Response {
         RequestCode::UpdateSubscriptionGroup => update_sub_group::update_sub_group(b, &req),
         RequestCode::DeleteSubscriptionGroup => delete_sub_group::delete_sub_group(b, &req),
         RequestCode::ResetOffsetByTime => reset_offset::reset_offset(b, &req).await,
+        RequestCode::GetBrokerHaStatus => ha::status(b, &req),
         _ => Err(unsupported(req.code)),
     };
     result.unwrap_or_else(|e| e)

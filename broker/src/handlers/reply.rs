@@ -17,6 +17,7 @@ impl From<ServiceError> for Response {
             ServiceError::Busy(_) | ServiceError::Stalled(_) => ResponseCode::SystemBusy,
             ServiceError::Poisoned(_) => ResponseCode::StoreError,
             ServiceError::DiskFull(_) => ResponseCode::DiskFull,
+            ServiceError::SlaveNotAvailable(_) => ResponseCode::SlaveNotAvailable,
             ServiceError::ShuttingDown => ResponseCode::ServiceNotAvailable,
             ServiceError::Io { .. }
             | ServiceError::Store { .. }

@@ -18,6 +18,7 @@ pub(super) async fn send(b: &Broker, req: Request) -> HandlerResult {
     let code = match sent.status {
         SendStatus::Stored => ResponseCode::Success,
         SendStatus::FlushTimedOut => ResponseCode::FlushDiskTimeout,
+        SendStatus::ReplicasTimedOut => ResponseCode::FlushSlaveTimeout,
     };
     Ok(Response::typed(
         code,

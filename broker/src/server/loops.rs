@@ -49,6 +49,7 @@ pub(super) async fn scan_clients(b: Arc<Broker>) {
             _ = tokio::time::sleep(b.config().client_scan_interval) => {}
         }
         b.scan_clients();
+        b.sweep_replicas();
     }
 }
 

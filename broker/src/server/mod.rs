@@ -27,6 +27,7 @@ use tracing::{error, info};
 
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
+use crate::ha::{self, slave::SlaveContext};
 use crate::handlers;
 use crate::register::{self, Registration};
 use crate::service::{Broker, Endpoint};
@@ -41,9 +42,19 @@ impl Handler for Dispatch {
     }
 }
 
+/// The HA port's view of the broker: slaves' handshakes and fetches.
+struct HaDispatch(Arc<Broker>);
+
+impl Handler for HaDispatch {
+    async fn handle(&self, req: Request) -> Response {
+        handlers::ha::dispatch(&self.0, req).await
+    }
+}
+
 /// A started broker: serving until its shutdown token is cancelled.
 pub struct BrokerHandle {
     broker: Arc<Broker>,
+    ha_addr: SocketAddr,
     task: tokio::task::JoinHandle<Result<(), BrokerError>>,
 }
 
@@ -56,6 +67,11 @@ impl BrokerHandle {
     /// The address clients are told to use.
     pub fn addr(&self) -> &str {
         self.broker.addr()
+    }
+
+    /// The HA port's bound address (where slaves connect).
+    pub fn ha_addr(&self) -> SocketAddr {
+        self.ha_addr
     }
 
     /// Waits until the broker has shut down.
@@ -106,6 +122,13 @@ pub async fn start(
         return Err(BrokerError::Locked(dir.display().to_string()));
     }
     let registration = Registration::new(&config, &endpoint.addr);
+    let ha_at = ha::ha_listen(&config, local);
+    let ha_listener = TcpListener::bind(&ha_at)
+        .await
+        .map_err(BrokerError::io(format!("bind the HA port {ha_at}")))?;
+    let ha_addr = ha_listener
+        .local_addr()
+        .map_err(BrokerError::io("HA listener address"))?;
     let broker = Arc::new(Broker::open(config, endpoint, lock, shutdown.child_token()).await?);
     let config = broker.config();
     info!(
@@ -115,6 +138,8 @@ pub async fn start(
         advertise = %broker.addr(),
         flush = %broker.store().config().flush,
         store = %dir.display(),
+        broker_id = config.broker_id,
+        ha = %ha_addr,
         "broker started"
     );
     #[cfg(feature = "discard-sends")]
@@ -122,8 +147,17 @@ pub async fn start(
         "measurement build (feature discard-sends): sends are answered Success and NOT stored"
     );
 
-    let task = tokio::spawn(serve_until_shutdown(broker.clone(), registration, listener));
-    Ok(BrokerHandle { broker, task })
+    let task = tokio::spawn(serve_until_shutdown(
+        broker.clone(),
+        registration,
+        listener,
+        ha_listener,
+    ));
+    Ok(BrokerHandle {
+        broker,
+        ha_addr,
+        task,
+    })
 }
 
 /// The address clients are told to use and the store host stamped into
@@ -160,6 +194,7 @@ async fn serve_until_shutdown(
     broker: Arc<Broker>,
     registration: Registration,
     listener: TcpListener,
+    ha_listener: TcpListener,
 ) -> Result<(), BrokerError> {
     let registration = Arc::new(registration);
     let reg = tokio::spawn(loops::register(broker.clone(), registration.clone()));
@@ -167,6 +202,16 @@ async fn serve_until_shutdown(
     let sampler = tokio::spawn(loops::sample_stats(broker.clone()));
     let clients = tokio::spawn(loops::scan_clients(broker.clone()));
     let delivery = tokio::spawn(loops::deliver_scheduled(broker.clone()));
+    let ha_port = tokio::spawn(remoting::serve(
+        ha_listener,
+        Arc::new(HaDispatch(broker.clone())),
+        broker.shutdown_token().clone(),
+        ServerOptions {
+            max_frame_len: broker.config().max_frame_len,
+            ..ServerOptions::default()
+        },
+    ));
+    let slave = slave_context(&broker).map(|ctx| tokio::spawn(ha::slave::run(ctx)));
     let opts = ServerOptions {
         max_frame_len: broker.config().max_frame_len,
         ..ServerOptions::default()
@@ -189,6 +234,10 @@ async fn serve_until_shutdown(
     // Deliveries in progress finish before the store stops, so every
     // recorded delay offset is covered by a stored copy.
     let _ = delivery.await;
+    let _ = ha_port.await;
+    if let Some(s) = slave {
+        let _ = s.await;
+    }
     let store_result = broker.store().shutdown().await;
     if let Err(e) = &store_result {
         error!(error = %e, "store shutdown failed");
@@ -202,4 +251,26 @@ async fn serve_until_shutdown(
     register::unregister_all(&registration).await;
     info!("broker stopped");
     store_result.map_err(BrokerError::from)
+}
+
+/// A slave's replication loop, when this broker is a slave and knows its
+/// master's HA address (`--master-addr`).
+fn slave_context(broker: &Arc<Broker>) -> Option<SlaveContext> {
+    let config = broker.config();
+    if config.broker_id == 0 {
+        return None;
+    }
+    let Some(master_ha) = config.ha.master_addr.clone() else {
+        tracing::warn!(
+            "slave without --master-addr: not replicating (finding the master through the NameServers is not built yet)"
+        );
+        return None;
+    };
+    Some(SlaveContext {
+        config: config.clone(),
+        store: broker.store().clone(),
+        addr: broker.addr().to_string(),
+        master_ha,
+        shutdown: broker.shutdown_token().clone(),
+    })
 }

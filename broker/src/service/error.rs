@@ -50,6 +50,10 @@ pub(crate) enum ServiceError {
     /// The disk is fuller than the reject ratio; reads go on.
     #[error("disk full: {0}; sends are refused until retention frees space, reads go on")]
     DiskFull(String),
+    /// Sync replication: fewer replicas in sync than the minimum; nothing
+    /// was stored.
+    #[error("{0}")]
+    SlaveNotAvailable(String),
     /// The broker is shutting down.
     #[error("broker is shutting down")]
     ShuttingDown,
@@ -101,6 +105,9 @@ impl From<AppendError> for ServiceError {
             AppendError::DiskFull(m) => Self::DiskFull(m),
             AppendError::Busy => Self::Busy("broker is busy; try again"),
             AppendError::Stalled(after) => Self::Stalled(after),
+            AppendError::WrongRole(role) => Self::NoPermission(format!(
+                "this broker's store is a {role}: send to the group's master"
+            )),
             other => Self::Append(other),
         }
     }

@@ -42,6 +42,9 @@ pub(crate) enum SendStatus {
     /// Written, but its fsync did not finish within the sync-flush
     /// timeout; it becomes durable with the next one.
     FlushTimedOut,
+    /// Stored and flushed on the master, but sync replication did not
+    /// reach enough in-sync replicas in time.
+    ReplicasTimedOut,
 }
 
 impl Broker {
@@ -70,6 +73,9 @@ impl Broker {
                 self.config.broker_name
             )));
         }
+        // A slave refuses before anything else (it may not know the topic
+        // yet); a sync master with too few in-sync replicas too.
+        self.check_replicas()?;
         let config = self.topic_for_send(topic)?;
         if config.perm & PERM_WRITE == 0 {
             return Err(ServiceError::NoPermission(format!(
@@ -88,6 +94,7 @@ impl Broker {
                 "empty send: no records in the body".into(),
             ));
         }
+        let len = records.len() as u64;
         let sent = |status, append| Sent {
             status,
             append,
@@ -121,11 +128,21 @@ impl Broker {
                 self.store.append(topic, queue_id, records, count).await
             }
         };
-        match appended {
-            Ok(r) => Ok(sent(SendStatus::Stored, r)),
-            Err(AppendError::FlushTimeout(r)) => Ok(sent(SendStatus::FlushTimedOut, r)),
-            Err(e) => Err(e.into()),
+        let (status, r) = match appended {
+            Ok(r) => (SendStatus::Stored, r),
+            Err(AppendError::FlushTimeout(r)) => (SendStatus::FlushTimedOut, r),
+            Err(e) => return Err(e.into()),
+        };
+        // A delayed message is stored as another record; the log's end
+        // covers it.
+        let end = match delay {
+            None => r.commit_log_offset.get() + len,
+            Some(_) => self.store.log_end().get(),
+        };
+        if status == SendStatus::Stored && !self.wait_replicas(end).await {
+            return Ok(sent(SendStatus::ReplicasTimedOut, r));
         }
+        Ok(sent(status, r))
     }
 
     /// Reads a queue for a consumer group, holding the request while the

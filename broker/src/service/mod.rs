@@ -20,6 +20,7 @@ mod admin;
 mod delivery;
 mod error;
 mod groups;
+mod ha;
 mod messages;
 mod retry;
 mod topics;
@@ -28,13 +29,14 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ferromq_store::MessageStore;
+use ferromq_store::{MessageStore, StoreRole};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::groups::Groups;
+use crate::ha::replicas::Replicas;
 use crate::long_poll::LongPollRegistry;
 use crate::offsets::OffsetManager;
 use crate::schedule::{DelayLevels, Scheduler};
@@ -77,6 +79,8 @@ pub(crate) struct Broker {
     /// Wakes the registration loop early (a topic changed).
     register_now: Notify,
     endpoint: Endpoint,
+    /// A master's slaves and its in-sync set (empty on a slave).
+    replicas: Replicas,
     /// Held for the broker's lifetime: an advisory lock on `<store>/lock`
     /// so two brokers never share a store directory.
     _lock: File,
@@ -127,7 +131,25 @@ impl Broker {
                 what: "store open",
                 source,
             })??;
+        if config.broker_id != 0 {
+            store.set_role(StoreRole::Slave);
+        } else if store.epochs().is_empty() {
+            // The first master of a store: its history starts here.
+            let s = store.clone();
+            tokio::task::spawn_blocking(move || s.begin_epoch(1, s.commit_log_min_offset()))
+                .await
+                .map_err(|source| BrokerError::Task {
+                    what: "epoch start",
+                    source,
+                })??;
+        }
+        let replicas = Replicas::new(
+            config.ha.ha_max_gap_not_in_sync,
+            config.ha.ha_in_sync_timeout,
+            config.ha.min_in_sync_replicas(),
+        );
         Ok(Self {
+            replicas,
             config,
             store,
             topics,

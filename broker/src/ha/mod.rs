@@ -1,0 +1,30 @@
+//! Replication within a broker group. A master (broker id 0) serves its
+//! commit log on the HA port ([`master`]) and keeps its slaves' progress
+//! and the in-sync set ([`replicas`]), on which sync sends wait; a slave
+//! ([`slave`]) fetches the log and appends it at the same offsets. The
+//! protocol is described in `ferromq_protocol::header::ha`.
+
+pub(crate) mod master;
+pub(crate) mod replicas;
+pub(crate) mod slave;
+
+use std::net::SocketAddr;
+
+use crate::config::BrokerConfig;
+
+/// The HA listen address: `--ha-listen`, else the broker's listen address
+/// with its port + 1.
+pub(crate) fn ha_listen(config: &BrokerConfig, broker_listen: SocketAddr) -> String {
+    config.ha.ha_listen.clone().unwrap_or_else(|| {
+        SocketAddr::new(broker_listen.ip(), broker_listen.port().wrapping_add(1)).to_string()
+    })
+}
+
+/// The default HA address for a broker told to listen on `listen`: port 0
+/// (any free port) when the broker's own port is 0, so that brokers started
+/// on port 0 never collide on port 1; `None` (the bound port + 1)
+/// otherwise.
+pub fn default_ha_listen(listen: &str) -> Option<String> {
+    let addr: SocketAddr = listen.parse().ok()?;
+    (addr.port() == 0).then(|| SocketAddr::new(addr.ip(), 0).to_string())
+}

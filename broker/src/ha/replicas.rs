@@ -1,0 +1,352 @@
+//! The master's view of its slaves: how far each has the log, which are in
+//! sync, and the sends waiting for enough of them.
+//!
+//! A slave is *in sync* while it fetches at least every `timeout` and its
+//! flushed offset is within `max_gap` bytes of the master's end. It enters
+//! the set once it has caught up (its flush covers the master's end at a
+//! fetch) and leaves it when it falls behind by more than the gap or goes
+//! silent; [`Replicas::sweep`] finds the silent ones. A sync send waits in
+//! [`Replicas::wait_replicated`] until `min_in_sync` replicas, the master
+//! counted, have its last byte on their flush.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use ferromq_protocol::header::SlaveStatus;
+use parking_lot::Mutex;
+use thiserror::Error;
+use tokio::sync::watch;
+
+/// Why a replication session or fetch is refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub(crate) enum SessionError {
+    /// A slave with this broker id is connected and fetching.
+    #[error("slave {0} is already connected and fetching; refusing a second session")]
+    Duplicate(u64),
+    /// The fetch names a session that is not (or no longer) the slave's.
+    #[error("unknown or replaced replication session {0}")]
+    UnknownSession(u64),
+    /// The slave claims an offset beyond the master's end.
+    #[error("slave {broker_id} claims offset {offset}, beyond the master's end {master_end}")]
+    BeyondEnd {
+        broker_id: u64,
+        offset: u64,
+        master_end: u64,
+    },
+}
+
+/// Why a sync send was not acknowledged as replicated.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub(crate) enum ReplicationError {
+    /// Fewer replicas are in sync than the minimum: the send is not
+    /// waited for at all.
+    #[error("{in_sync} of the required {needed} replicas are in sync (the master counted)")]
+    NotEnoughInSync { in_sync: u32, needed: u32 },
+    /// The replicas did not confirm the send within the timeout.
+    #[error("{needed} in-sync replicas did not confirm within {} ms", .timeout.as_millis())]
+    Timeout { needed: u32, timeout: Duration },
+}
+
+struct Slave {
+    session: u64,
+    addr: String,
+    offset: u64,
+    flushed: u64,
+    last_fetch: Instant,
+    last_caught_up: Instant,
+    in_sync: bool,
+}
+
+/// The master's slaves. Shared by the HA port's fetch handlers, the send
+/// path (waiting) and the admin's status request.
+pub(crate) struct Replicas {
+    max_gap: u64,
+    timeout: Duration,
+    min_in_sync: u32,
+    /// By broker id. A plain mutex: held for a map update, never across an
+    /// await.
+    slaves: Mutex<BTreeMap<u64, Slave>>,
+    next_session: Mutex<u64>,
+    /// Bumped whenever a slave's flushed offset or the in-sync set changes,
+    /// waking the sends waiting for replication.
+    changed: watch::Sender<u64>,
+}
+
+impl Replicas {
+    pub(crate) fn new(max_gap: u64, timeout: Duration, min_in_sync: u32) -> Self {
+        Self {
+            max_gap,
+            timeout,
+            min_in_sync,
+            slaves: Mutex::new(BTreeMap::new()),
+            next_session: Mutex::new(1),
+            changed: watch::Sender::new(0),
+        }
+    }
+
+    /// Replicas a sync send needs, the master counted.
+    pub(crate) fn min_in_sync(&self) -> u32 {
+        self.min_in_sync
+    }
+
+    /// Starts a session for slave `broker_id`, replacing an old one that
+    /// has gone silent; refuses a second one while the first still fetches.
+    ///
+    /// # Errors
+    /// [`SessionError::Duplicate`].
+    pub(crate) fn begin(
+        &self,
+        broker_id: u64,
+        addr: &str,
+        now: Instant,
+    ) -> Result<u64, SessionError> {
+        let mut slaves = self.slaves.lock();
+        if let Some(s) = slaves.get(&broker_id) {
+            if now.saturating_duration_since(s.last_fetch) < self.timeout {
+                return Err(SessionError::Duplicate(broker_id));
+            }
+        }
+        let session = {
+            let mut n = self.next_session.lock();
+            *n += 1;
+            *n
+        };
+        slaves.insert(
+            broker_id,
+            Slave {
+                session,
+                addr: addr.to_string(),
+                offset: 0,
+                flushed: 0,
+                last_fetch: now,
+                last_caught_up: now,
+                in_sync: false,
+            },
+        );
+        drop(slaves);
+        self.changed.send_modify(|g| *g += 1);
+        Ok(session)
+    }
+
+    /// Records a fetch: the slave's log goes to `offset` and its flush
+    /// covers `flushed`, with the master's flushed end at `master_end`.
+    ///
+    /// # Errors
+    /// An unknown session, or offsets beyond the master's end.
+    pub(crate) fn fetched(
+        &self,
+        session: u64,
+        offset: u64,
+        flushed: u64,
+        master_end: u64,
+        now: Instant,
+    ) -> Result<u64, SessionError> {
+        let mut slaves = self.slaves.lock();
+        let (id, slave) = slaves
+            .iter_mut()
+            .find(|(_, s)| s.session == session)
+            .ok_or(SessionError::UnknownSession(session))?;
+        if offset > master_end || flushed > offset {
+            return Err(SessionError::BeyondEnd {
+                broker_id: *id,
+                offset: offset.max(flushed),
+                master_end,
+            });
+        }
+        let id = *id;
+        let was = (slave.flushed, slave.in_sync);
+        slave.offset = offset;
+        slave.flushed = flushed;
+        slave.last_fetch = now;
+        if flushed >= master_end {
+            slave.last_caught_up = now;
+            slave.in_sync = true;
+        } else if master_end - flushed > self.max_gap {
+            slave.in_sync = false;
+        }
+        let now_state = (slave.flushed, slave.in_sync);
+        drop(slaves);
+        if was != now_state {
+            if was.1 != now_state.1 {
+                tracing::info!(
+                    slave = id,
+                    in_sync = now_state.1,
+                    "slave's in-sync state changed"
+                );
+            }
+            self.changed.send_modify(|g| *g += 1);
+        }
+        Ok(id)
+    }
+
+    /// Takes slaves that stopped fetching out of the in-sync set.
+    pub(crate) fn sweep(&self, now: Instant) {
+        let mut left = Vec::new();
+        for (id, s) in self.slaves.lock().iter_mut() {
+            if s.in_sync && now.saturating_duration_since(s.last_fetch) >= self.timeout {
+                s.in_sync = false;
+                left.push(*id);
+            }
+        }
+        if !left.is_empty() {
+            tracing::warn!(slaves = ?left, "silent slaves left the in-sync set");
+            self.changed.send_modify(|g| *g += 1);
+        }
+    }
+
+    /// Replicas in sync, the master counted.
+    pub(crate) fn in_sync(&self) -> u32 {
+        1 + self.slaves.lock().values().filter(|s| s.in_sync).count() as u32
+    }
+
+    /// Replicas in sync whose flush covers `end`, the master counted.
+    fn confirmed(&self, end: u64) -> (u32, u32) {
+        let slaves = self.slaves.lock();
+        let in_sync = slaves.values().filter(|s| s.in_sync);
+        let covered = in_sync.clone().filter(|s| s.flushed >= end).count() as u32;
+        (1 + covered, 1 + in_sync.count() as u32)
+    }
+
+    /// Waits until `min_in_sync` replicas have every byte before `end` on
+    /// their flush, up to `timeout`.
+    ///
+    /// # Errors
+    /// [`ReplicationError::NotEnoughInSync`] at once when the in-sync set
+    /// is too small; [`ReplicationError::Timeout`] after `timeout`.
+    pub(crate) async fn wait_replicated(
+        &self,
+        end: u64,
+        timeout: Duration,
+    ) -> Result<(), ReplicationError> {
+        let needed = self.min_in_sync;
+        let mut rx = self.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let (covered, in_sync) = self.confirmed(end);
+            if covered >= needed {
+                return Ok(());
+            }
+            if in_sync < needed {
+                return Err(ReplicationError::NotEnoughInSync { in_sync, needed });
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return Err(ReplicationError::Timeout { needed, timeout }),
+            }
+        }
+    }
+
+    /// Each slave as `haStatus` shows it.
+    pub(crate) fn status(&self, master_end: u64, now: Instant) -> Vec<SlaveStatus> {
+        self.slaves
+            .lock()
+            .iter()
+            .map(|(id, s)| SlaveStatus {
+                broker_id: *id,
+                addr: s.addr.clone(),
+                offset: s.offset,
+                flushed: s.flushed,
+                lag_bytes: master_end.saturating_sub(s.flushed),
+                silent_ms: now.saturating_duration_since(s.last_fetch).as_millis() as u64,
+                lag_ms: now.saturating_duration_since(s.last_caught_up).as_millis() as u64,
+                in_sync: s.in_sync,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GAP: u64 = 1000;
+    const TIMEOUT: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn a_slave_joins_when_caught_up_and_leaves_past_the_gap_or_when_silent() {
+        let r = Replicas::new(GAP, TIMEOUT, 2);
+        let t0 = Instant::now();
+        let s = r.begin(1, "a:1", t0).unwrap();
+        assert_eq!(r.in_sync(), 1);
+        r.fetched(s, 500, 500, 900, t0).unwrap();
+        assert_eq!(r.in_sync(), 1, "not caught up yet");
+        r.fetched(s, 900, 900, 900, t0).unwrap();
+        assert_eq!(r.in_sync(), 2);
+        r.fetched(s, 900, 900, 1800, t0).unwrap();
+        assert_eq!(r.in_sync(), 2, "within the gap");
+        r.fetched(s, 900, 900, 1901, t0).unwrap();
+        assert_eq!(r.in_sync(), 1, "past the gap");
+        r.fetched(s, 1901, 1901, 1901, t0).unwrap();
+        assert_eq!(r.in_sync(), 2);
+        r.sweep(t0 + TIMEOUT - Duration::from_millis(1));
+        assert_eq!(r.in_sync(), 2);
+        r.sweep(t0 + TIMEOUT);
+        assert_eq!(r.in_sync(), 1, "silent");
+        let st = r.status(2000, t0 + TIMEOUT);
+        assert_eq!(st.len(), 1);
+        assert_eq!(
+            (st[0].broker_id, st[0].lag_bytes, st[0].in_sync),
+            (1, 99, false)
+        );
+    }
+
+    #[test]
+    fn sessions_are_exclusive_while_fetching_and_bad_claims_are_refused() {
+        let r = Replicas::new(GAP, TIMEOUT, 2);
+        let t0 = Instant::now();
+        let s = r.begin(1, "a:1", t0).unwrap();
+        assert_eq!(r.begin(1, "a:1", t0), Err(SessionError::Duplicate(1)));
+        assert!(matches!(
+            r.fetched(s, 2000, 0, 1000, t0),
+            Err(SessionError::BeyondEnd { broker_id: 1, .. })
+        ));
+        assert!(matches!(
+            r.fetched(s, 10, 20, 1000, t0),
+            Err(SessionError::BeyondEnd { .. })
+        ));
+        let s2 = r.begin(1, "a:1", t0 + TIMEOUT).unwrap();
+        assert_ne!(s, s2);
+        assert_eq!(
+            r.fetched(s, 0, 0, 1000, t0 + TIMEOUT),
+            Err(SessionError::UnknownSession(s)),
+            "the replaced session is gone"
+        );
+        assert_eq!(r.fetched(s2, 0, 0, 1000, t0 + TIMEOUT), Ok(1));
+    }
+
+    #[tokio::test]
+    async fn a_sync_send_waits_for_the_slave_or_fails_clearly() {
+        let r = std::sync::Arc::new(Replicas::new(GAP, TIMEOUT, 2));
+        let t0 = Instant::now();
+        assert_eq!(
+            r.wait_replicated(100, TIMEOUT).await,
+            Err(ReplicationError::NotEnoughInSync {
+                in_sync: 1,
+                needed: 2
+            })
+        );
+        let s = r.begin(1, "a:1", t0).unwrap();
+        r.fetched(s, 100, 100, 100, t0).unwrap();
+        assert_eq!(r.wait_replicated(100, TIMEOUT).await, Ok(()));
+
+        let waiter = tokio::spawn({
+            let r = r.clone();
+            async move { r.wait_replicated(250, TIMEOUT).await }
+        });
+        r.fetched(s, 200, 200, 250, t0).unwrap();
+        assert!(!waiter.is_finished());
+        r.fetched(s, 250, 250, 250, t0).unwrap();
+        assert_eq!(waiter.await.unwrap(), Ok(()));
+
+        let short = Duration::from_millis(20);
+        assert_eq!(
+            r.wait_replicated(300, short).await,
+            Err(ReplicationError::Timeout {
+                needed: 2,
+                timeout: short
+            })
+        );
+        let single = Replicas::new(GAP, TIMEOUT, 1);
+        assert_eq!(single.wait_replicated(u64::MAX, short).await, Ok(()));
+    }
+}

@@ -1,0 +1,212 @@
+//! The slave's side: connect to the master's HA port, agree on where the
+//! logs diverge, truncate, then fetch and append the master's log for as
+//! long as the broker runs, reconnecting after any failure.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferromq_protocol::header::{EpochStart, HaFetch, HaHandshake, HaHandshakeResponse};
+use ferromq_protocol::CommitLogOffset;
+use ferromq_remoting::Connection;
+use ferromq_store::{AppendError, MessageStore};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::master::MAX_FETCH_BYTES;
+use crate::config::BrokerConfig;
+
+/// How long a fetch is held at the master's end.
+const HOLD: Duration = Duration::from_millis(1000);
+/// Pause before reconnecting after a failure.
+const RETRY: Duration = Duration::from_millis(500);
+/// Dial and handshake timeout.
+const CONNECT: Duration = Duration::from_secs(3);
+
+/// What the slave loop needs from the broker.
+pub(crate) struct SlaveContext {
+    pub(crate) config: BrokerConfig,
+    pub(crate) store: Arc<MessageStore>,
+    /// This broker's client address, shown in the master's `haStatus`.
+    pub(crate) addr: String,
+    /// Where the master's HA port is.
+    pub(crate) master_ha: String,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// Replicates until shutdown.
+pub(crate) async fn run(ctx: SlaveContext) {
+    while !ctx.shutdown.is_cancelled() {
+        let result = tokio::select! {
+            r = session(&ctx) => r,
+            () = ctx.shutdown.cancelled() => return,
+        };
+        if let Err(e) = result {
+            warn!(master = %ctx.master_ha, error = %e, "replication interrupted; reconnecting");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(RETRY) => {}
+            () = ctx.shutdown.cancelled() => return,
+        }
+    }
+}
+
+fn to_wire(store: &MessageStore) -> Vec<EpochStart> {
+    store
+        .epochs()
+        .iter()
+        .map(|e| EpochStart {
+            epoch: e.epoch,
+            start_offset: e.start.get(),
+        })
+        .collect()
+}
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+enum SessionEnd {
+    #[error(transparent)]
+    Remote(#[from] ferromq_remoting::RemotingError),
+    #[error(transparent)]
+    Store(#[from] ferromq_store::StoreError),
+    #[error(transparent)]
+    Append(#[from] AppendError),
+    #[error("store task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("the master's epoch changed from {0} to {1}")]
+    NewEpoch(u32, u32),
+}
+
+async fn session(ctx: &SlaveContext) -> Result<(), SessionEnd> {
+    let conn = Connection::connect(&ctx.master_ha, CONNECT).await?;
+    let store = &ctx.store;
+    let hello = HaHandshake {
+        cluster: ctx.config.cluster.clone(),
+        broker_name: ctx.config.broker_name.clone(),
+        broker_id: ctx.config.broker_id,
+        addr: ctx.addr.clone(),
+        segment_size: ctx.config.store.segment_size,
+        log_end: store.log_end().get(),
+        epochs: to_wire(store),
+    };
+    let reply = conn
+        .call(&hello, bytes::Bytes::new(), CONNECT)
+        .await?
+        .header;
+    prepare(store, &reply).await?;
+    info!(
+        master = %ctx.master_ha,
+        epoch = reply.master_epoch,
+        from = store.log_end().get(),
+        "replicating from the master"
+    );
+    let mut pending: Vec<EpochStart> = reply
+        .epochs
+        .iter()
+        .filter(|e| {
+            store
+                .epochs()
+                .last()
+                .is_none_or(|mine| e.epoch > mine.epoch)
+        })
+        .copied()
+        .collect();
+    loop {
+        let at = store.log_end();
+        let fetch = HaFetch {
+            session: reply.session,
+            offset: at.get(),
+            flushed: store.flushed_end().get(),
+            max_bytes: MAX_FETCH_BYTES,
+            hold_ms: HOLD.as_millis() as u32,
+        };
+        let got = conn
+            .call(&fetch, bytes::Bytes::new(), HOLD + CONNECT)
+            .await?;
+        if got.header.master_epoch != reply.master_epoch {
+            return Err(SessionEnd::NewEpoch(
+                reply.master_epoch,
+                got.header.master_epoch,
+            ));
+        }
+        let mut body = got.body;
+        let mut offset = at.get();
+        while !body.is_empty() {
+            // An epoch that starts inside this chunk begins where its
+            // first byte goes: append up to it, record it, go on.
+            let split = pending
+                .first()
+                .map(|e| e.start_offset)
+                .filter(|s| *s < offset + body.len() as u64);
+            if let Some(start) = split {
+                if start <= offset {
+                    let e = pending.remove(0);
+                    let s2 = store.clone();
+                    tokio::task::spawn_blocking(move || {
+                        s2.begin_epoch(e.epoch, CommitLogOffset::new(e.start_offset))
+                    })
+                    .await??;
+                    continue;
+                }
+                let head = body.split_to((start - offset) as usize);
+                offset = store
+                    .append_replicated(CommitLogOffset::new(offset), head)
+                    .await?
+                    .get();
+                continue;
+            }
+            let chunk = std::mem::take(&mut body);
+            offset = append(store, offset, chunk).await?;
+        }
+        // Epochs that start exactly at the end of what we have.
+        while pending.first().is_some_and(|e| e.start_offset <= offset) {
+            let e = pending.remove(0);
+            let s2 = store.clone();
+            tokio::task::spawn_blocking(move || {
+                s2.begin_epoch(e.epoch, CommitLogOffset::new(e.start_offset))
+            })
+            .await??;
+        }
+    }
+}
+
+async fn append(
+    store: &MessageStore,
+    offset: u64,
+    chunk: bytes::Bytes,
+) -> Result<u64, AppendError> {
+    match store
+        .append_replicated(CommitLogOffset::new(offset), chunk)
+        .await
+    {
+        Ok(end) => Ok(end.get()),
+        // Written; durable once the flush completes, which the next fetch
+        // reports.
+        Err(AppendError::FlushTimeout(_)) => Ok(store.log_end().get()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Cuts what the master never had and starts afresh when the master no
+/// longer has where this log ends.
+async fn prepare(store: &Arc<MessageStore>, reply: &HaHandshakeResponse) -> Result<(), SessionEnd> {
+    let end = store.log_end().get();
+    let s = store.clone();
+    let (agreed, min) = (reply.agreed_end, reply.master_min_offset);
+    tokio::task::spawn_blocking(move || -> Result<(), ferromq_store::StoreError> {
+        if agreed < end {
+            warn!(
+                from = agreed,
+                to = end,
+                "truncating what the master does not have"
+            );
+            s.truncate_to(CommitLogOffset::new(agreed))?;
+        }
+        if s.log_end().get() < min || (s.log_end().get() == 0 && min > 0) {
+            info!(at = min, "starting afresh at the master's oldest offset");
+            s.reset_to(CommitLogOffset::new(min))?;
+        }
+        Ok(())
+    })
+    .await??;
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! A master and a slave broker in one process: the slave copies the
+//! master's commit log byte for byte, builds its own consume queues, serves
+//! reads; sync replication refuses sends when no slave is in sync.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferromq_broker::{BrokerConfig, BrokerHandle, ReplicationMode};
+use ferromq_client::{ClientError, Message, QueueId, QueueOffset, SendStatus};
+use ferromq_protocol::header::{HaStatusRequest, HaStatusResponse};
+use ferromq_protocol::record;
+use ferromq_protocol::ResponseCode;
+use ferromq_remoting::Connection;
+use ferromq_store::MessageStore;
+use ferromq_tests::{producer, wait_for, TestCluster};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+const SEGMENT: u64 = 256 * 1024;
+
+struct Slave {
+    token: CancellationToken,
+    handle: BrokerHandle,
+    _dir: tempfile::TempDir,
+}
+
+impl Slave {
+    async fn start(master: &TestCluster, master_ha: std::net::SocketAddr) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = BrokerConfig::new(dir.path().join("store"));
+        config.broker_id = 1;
+        config.namesrv_addrs = vec![master.namesrv_addr().to_string()];
+        config.register_interval = Duration::from_secs(1);
+        config.store.segment_size = SEGMENT;
+        config.store.disk_clean_ratio = 1.0;
+        config.store.disk_force_clean_ratio = 1.0;
+        config.store.disk_reject_ratio = 1.0;
+        config.ha.ha_listen = Some("127.0.0.1:0".into());
+        config.ha.master_addr = Some(master_ha.to_string());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let token = CancellationToken::new();
+        let handle = ferromq_broker::start(config, listener, token.clone())
+            .await
+            .unwrap();
+        Self {
+            token,
+            handle,
+            _dir: dir,
+        }
+    }
+
+    fn store(&self) -> &Arc<MessageStore> {
+        self.handle.store()
+    }
+
+    async fn stop(self) {
+        self.token.cancel();
+        self.handle.join().await.unwrap();
+    }
+}
+
+/// Every byte of the master's log from its start to `end`.
+fn log_bytes(store: &MessageStore, end: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut at = store.commit_log_min_offset();
+    while at.get() < end {
+        let (b, next) = store.read_raw(at, 1 << 20).unwrap();
+        assert!(!b.is_empty(), "no bytes at {at} before {end}");
+        out.extend_from_slice(&b);
+        at = next;
+    }
+    out
+}
+
+async fn caught_up(master: &MessageStore, slave: &MessageStore) {
+    let end = master.flushed_end();
+    wait_for("the slave to catch up", Duration::from_secs(20), || async {
+        (slave.flushed_end() >= end).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slave_copies_the_log_byte_for_byte_and_serves_reads() {
+    let master = TestCluster::start_with(|b| b.store.segment_size = SEGMENT).await;
+    let ha = master.ha_addr();
+    let topic = master.create_topic("Replicated", 4).await;
+    let p = producer(master.namesrv_addr());
+    // Some before the slave exists, some while it follows; several
+    // segments' worth.
+    for i in 0..600 {
+        p.send(Message::new(
+            topic.clone(),
+            format!("before-{i:04}-{}", "x".repeat(400)),
+        ))
+        .await
+        .unwrap();
+    }
+    let slave = Slave::start(&master, ha).await;
+    for i in 0..600 {
+        p.send(Message::new(
+            topic.clone(),
+            format!("after-{i:04}-{}", "y".repeat(400)),
+        ))
+        .await
+        .unwrap();
+    }
+    let (m, s) = (master.store(), slave.store().clone());
+    caught_up(&m, &s).await;
+    let end = m.flushed_end().get();
+    assert!(end > 2 * SEGMENT, "the log spans several segments: {end}");
+    assert_eq!(s.log_end().get(), end);
+    assert_eq!(log_bytes(&s, end), log_bytes(&m, end), "byte for byte");
+
+    // The slave's own consume queues: same offsets, same messages.
+    let mut total = 0;
+    for q in 0..4 {
+        let q = QueueId::new(q);
+        assert_eq!(s.max_offset(&topic, q), m.max_offset(&topic, q));
+        let read = s
+            .read(&topic, q, QueueOffset::new(0), 10_000, u32::MAX)
+            .unwrap();
+        let msgs = record::decode_all(&read.records.into_bytes()).unwrap();
+        let expect = m.max_offset(&topic, q).get() as usize;
+        assert_eq!(msgs.len(), expect);
+        total += msgs.len();
+    }
+    assert_eq!(total, 1200);
+
+    // The master's view of its slave.
+    let conn = Connection::connect(master.broker_addr(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let st: HaStatusResponse = conn
+        .call(
+            &HaStatusRequest {},
+            bytes::Bytes::new(),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap()
+        .header;
+    assert_eq!(st.slaves.len(), 1);
+    assert_eq!(st.slaves[0].broker_id, 1);
+    assert_eq!(st.slaves[0].addr, slave.handle.addr());
+    assert!(st.slaves[0].in_sync, "{st:?}");
+    assert_eq!(st.epoch, 1);
+
+    // A slave refuses sends: its log is its master's.
+    let sconn = Connection::connect(slave.handle.addr(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let one = ferromq_tests::encode_records(&[Message::new(topic.clone(), "direct")]);
+    let refused = ferromq_tests::raw_send(&sconn, &topic, one, 1)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.response_code(),
+        Some(ResponseCode::NoPermission),
+        "{refused}"
+    );
+    assert_eq!(s.log_end().get(), end, "nothing written on the slave");
+    slave.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_replication_refuses_sends_without_an_in_sync_slave() {
+    let master = TestCluster::start_with(|b| {
+        b.store.segment_size = SEGMENT;
+        b.ha.replication = ReplicationMode::Sync;
+    })
+    .await;
+    let topic = master.create_topic("SyncRep", 2).await;
+    let p = producer(master.namesrv_addr());
+    let before = master.store().log_end();
+    let e = p
+        .send(Message::new(topic.clone(), "alone"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            ClientError::Server {
+                code: ResponseCode::SlaveNotAvailable,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        master.store().log_end(),
+        before,
+        "nothing stored on one copy"
+    );
+
+    let slave = Slave::start(&master, master.ha_addr()).await;
+    let sent = wait_for("a send to be replicated", Duration::from_secs(20), || {
+        let p = &p;
+        let topic = topic.clone();
+        async move { p.send(Message::new(topic, "replicated")).await.ok() }
+    })
+    .await;
+    assert_eq!(sent.status, SendStatus::Ok);
+    let end = master.store().flushed_end();
+    assert!(
+        slave.store().flushed_end() >= end,
+        "acknowledged only once the slave has it"
+    );
+    let at = sent.msg_id.offset();
+    assert!(slave.store().read_raw(at, 1).is_ok());
+    slave.stop().await;
+}
