@@ -101,6 +101,18 @@ impl OffsetManager {
             .unwrap_or_default()
     }
 
+    /// Every committed offset: (group, topic, queue, offset).
+    pub fn all(&self) -> Vec<(GroupName, TopicName, QueueId, QueueOffset)> {
+        self.offsets
+            .read()
+            .iter()
+            .flat_map(|(g, m)| {
+                m.iter()
+                    .map(move |((t, q), o)| (g.clone(), t.clone(), *q, *o))
+            })
+            .collect()
+    }
+
     /// Forgets every group's offsets on a deleted topic.
     pub fn remove_topic(&self, topic: &TopicName) {
         for m in self.offsets.write().values_mut() {

@@ -108,6 +108,8 @@ codes!(
         HaHandshake = 950,
         /// HA port, slave to master: the commit log from an offset on.
         HaFetch = 951,
+        /// HA port, slave to master: topics, groups and offsets to adopt.
+        HaMetadata = 952,
     }
 );
 

@@ -212,3 +212,82 @@ async fn sync_replication_refuses_sends_without_an_in_sync_slave() {
     assert!(slave.store().read_raw(at, 1).is_ok());
     slave.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_and_offsets_reach_the_slave_within_two_seconds() {
+    use ferromq_protocol::header::{
+        GetMaxOffsetRequest, OffsetEntry, QueryConsumerOffsetRequest, UpdateConsumerOffsetRequest,
+    };
+    use ferromq_protocol::GroupName;
+
+    let master = TestCluster::start_with(|b| b.store.segment_size = SEGMENT).await;
+    let slave = Slave::start(&master, master.ha_addr()).await;
+    let sconn = Connection::connect(slave.handle.addr(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let mconn = Connection::connect(master.broker_addr(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let rpc = Duration::from_secs(5);
+
+    // A topic created on the master, with messages.
+    let topic = master.create_topic("Meta", 2).await;
+    let p = producer(master.namesrv_addr());
+    for i in 0..10 {
+        p.send(Message::new(topic.clone(), format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    let group = GroupName::new("meta-group").unwrap();
+    let commit = UpdateConsumerOffsetRequest {
+        consumer_group: group.clone(),
+        offsets: vec![OffsetEntry {
+            topic: topic.clone(),
+            queue_id: QueueId::new(1),
+            offset: QueueOffset::new(3),
+        }],
+    };
+    mconn.call(&commit, bytes::Bytes::new(), rpc).await.unwrap();
+
+    // On the slave within 2 s: the topic (its queue answers), the offset.
+    let max_q1 = master.store().max_offset(&topic, QueueId::new(1));
+    wait_for(
+        "the topic and offset on the slave",
+        Duration::from_secs(2),
+        || {
+            let (sconn, topic, group) = (&sconn, topic.clone(), group.clone());
+            async move {
+                let max = sconn
+                    .call(
+                        &GetMaxOffsetRequest {
+                            topic: topic.clone(),
+                            queue_id: QueueId::new(1),
+                        },
+                        bytes::Bytes::new(),
+                        rpc,
+                    )
+                    .await
+                    .ok()?
+                    .header
+                    .offset;
+                let committed = sconn
+                    .call(
+                        &QueryConsumerOffsetRequest {
+                            consumer_group: group,
+                            topic,
+                            queue_id: QueueId::new(1),
+                        },
+                        bytes::Bytes::new(),
+                        rpc,
+                    )
+                    .await
+                    .ok()?
+                    .header
+                    .offset?;
+                (max == max_q1 && committed == QueueOffset::new(3)).then_some(())
+            }
+        },
+    )
+    .await;
+    slave.stop().await;
+}

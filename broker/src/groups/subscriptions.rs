@@ -78,7 +78,6 @@ impl SubscriptionGroupManager {
     }
 
     /// Every group's config.
-    #[cfg(test)]
     pub fn all(&self) -> Vec<SubscriptionGroupConfig> {
         self.groups.read().values().cloned().collect()
     }

@@ -1,7 +1,7 @@
 //! The HA port: a slave's handshake and fetches. Only these two codes are
 //! served there; a refused slave gets the reason and a log line.
 
-use ferromq_protocol::header::{HaFetch, HaHandshake};
+use ferromq_protocol::header::{HaFetch, HaHandshake, HaMetadataRequest, HaMetadataResponse};
 use ferromq_protocol::{RequestCode, ResponseCode};
 use ferromq_remoting::{Request, Response};
 use tracing::warn;
@@ -15,6 +15,7 @@ pub(crate) async fn dispatch(b: &Broker, req: Request) -> Response {
     let result = match RequestCode::from_u16(req.code) {
         Some(RequestCode::HaHandshake) => handshake(b, &req),
         Some(RequestCode::HaFetch) => fetch(b, &req).await,
+        Some(RequestCode::HaMetadata) => metadata(b, &req),
         _ => Err(Response::error(
             ResponseCode::RequestCodeNotSupported,
             format!("request code {} is not served on the HA port", req.code),
@@ -37,6 +38,14 @@ fn refused(peer: std::net::SocketAddr, e: &HaError) -> Response {
 pub(super) fn status(b: &Broker, req: &Request) -> Result<Response, Response> {
     let _: ferromq_protocol::header::HaStatusRequest = decode(&req.header)?;
     Ok(Response::ok(&b.ha_status()))
+}
+
+fn metadata(b: &Broker, req: &Request) -> Result<Response, Response> {
+    let _: HaMetadataRequest = decode(&req.header)?;
+    let body = b.metadata_snapshot().encode().map_err(|e| {
+        Response::error(ResponseCode::SystemError, format!("encoding metadata: {e}"))
+    })?;
+    Ok(Response::ok(&HaMetadataResponse {}).with_body(body))
 }
 
 fn handshake(b: &Broker, req: &Request) -> Result<Response, Response> {

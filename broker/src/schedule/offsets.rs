@@ -46,6 +46,11 @@ impl DelayOffsets {
         self.offsets.lock().get(&level).copied().unwrap_or(0)
     }
 
+    /// Every level's progress.
+    pub fn all(&self) -> Vec<(u32, u64)> {
+        self.offsets.lock().iter().map(|(l, o)| (*l, *o)).collect()
+    }
+
     /// Records progress.
     pub fn set(&self, level: u32, offset: u64) {
         self.offsets.lock().insert(level, offset);

@@ -84,3 +84,51 @@ pub(super) async fn deliver_scheduled(b: Arc<Broker>) {
         }
     }
 }
+
+/// On a slave: takes the master's metadata (topics, groups, offsets,
+/// delay progress) every half second.
+pub(super) async fn follow_metadata(b: Arc<Broker>, master_ha: String) {
+    use ferromq_protocol::header::{HaMetadataRequest, MetadataSnapshot};
+    let mut conn: Option<ferromq_remoting::Connection> = None;
+    loop {
+        tokio::select! {
+            _ = b.shutdown_token().cancelled() => return,
+            _ = tokio::time::sleep(METADATA_INTERVAL) => {}
+        }
+        let c = match &conn {
+            Some(c) if !c.is_closed() => c.clone(),
+            _ => match ferromq_remoting::Connection::connect(&master_ha, Duration::from_secs(3))
+                .await
+            {
+                Ok(c) => {
+                    conn = Some(c.clone());
+                    c
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "master unreachable for metadata");
+                    continue;
+                }
+            },
+        };
+        let got = c
+            .call(
+                &HaMetadataRequest {},
+                bytes::Bytes::new(),
+                Duration::from_secs(3),
+            )
+            .await;
+        match got.map(|r| MetadataSnapshot::decode(&r.body)) {
+            Ok(Ok(m)) => {
+                let n = b.adopt_metadata(m);
+                if n > 0 {
+                    tracing::debug!(changed = n, "metadata taken over from the master");
+                }
+            }
+            Ok(Err(e)) => warn!(error = %e, "undecodable metadata from the master"),
+            Err(e) => tracing::debug!(error = %e, "metadata request failed"),
+        }
+    }
+}
+
+/// How often a slave takes its master's metadata.
+const METADATA_INTERVAL: Duration = Duration::from_millis(500);

@@ -211,7 +211,13 @@ async fn serve_until_shutdown(
             ..ServerOptions::default()
         },
     ));
-    let slave = slave_context(&broker).map(|ctx| tokio::spawn(ha::slave::run(ctx)));
+    let slave = slave_context(&broker).map(|ctx| {
+        let meta = tokio::spawn(loops::follow_metadata(
+            broker.clone(),
+            ctx.master_ha.clone(),
+        ));
+        (tokio::spawn(ha::slave::run(ctx)), meta)
+    });
     let opts = ServerOptions {
         max_frame_len: broker.config().max_frame_len,
         ..ServerOptions::default()
@@ -235,8 +241,9 @@ async fn serve_until_shutdown(
     // recorded delay offset is covered by a stored copy.
     let _ = delivery.await;
     let _ = ha_port.await;
-    if let Some(s) = slave {
-        let _ = s.await;
+    if let Some((log, meta)) = slave {
+        let _ = log.await;
+        let _ = meta.await;
     }
     let store_result = broker.store().shutdown().await;
     if let Err(e) = &store_result {

@@ -22,6 +22,7 @@ mod error;
 mod groups;
 mod ha;
 mod messages;
+mod metadata;
 mod retry;
 mod topics;
 

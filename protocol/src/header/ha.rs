@@ -24,9 +24,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Rpc;
+use bytes::Bytes;
+
+use super::{Rpc, SubscriptionGroupConfig, TopicConfig};
 use crate::code::RequestCode;
-use crate::names::{BrokerName, ClusterName};
+use crate::error::HeaderError;
+use crate::names::{BrokerName, ClusterName, GroupName, TopicName};
+use crate::{QueueId, QueueOffset};
 
 /// One entry of a broker's epoch history: from `start_offset` on, the log
 /// was written by the master of `epoch`.
@@ -110,6 +114,65 @@ pub struct HaFetchResponse {
 impl Rpc for HaFetch {
     const CODE: RequestCode = RequestCode::HaFetch;
     type Response = HaFetchResponse;
+}
+
+/// Slave to master (HA port): the master's metadata, which the slave
+/// adopts: topics, subscription groups, consumer offsets, delay progress.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaMetadataRequest {}
+
+/// The answer's header; the snapshot is the body ([`MetadataSnapshot`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaMetadataResponse {}
+
+impl Rpc for HaMetadataRequest {
+    const CODE: RequestCode = RequestCode::HaMetadata;
+    type Response = HaMetadataResponse;
+}
+
+/// One committed consumer offset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupOffset {
+    /// The consumer group.
+    pub group: GroupName,
+    /// The topic.
+    pub topic: TopicName,
+    /// The queue.
+    pub queue_id: QueueId,
+    /// The committed offset.
+    pub offset: QueueOffset,
+}
+
+/// A master's metadata as a slave takes it over. Travels as a postcard
+/// body: it grows with topics and groups.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataSnapshot {
+    /// Every topic's configuration.
+    pub topics: Vec<TopicConfig>,
+    /// Every subscription group's settings.
+    pub groups: Vec<SubscriptionGroupConfig>,
+    /// Every committed consumer offset.
+    pub offsets: Vec<GroupOffset>,
+    /// Delivery progress of scheduled messages: (delay level, next offset).
+    pub delay_offsets: Vec<(u32, u64)>,
+}
+
+impl MetadataSnapshot {
+    /// Encodes the body.
+    ///
+    /// # Errors
+    /// [`HeaderError::Malformed`] if postcard cannot encode it.
+    pub fn encode(&self) -> Result<Bytes, HeaderError> {
+        super::encode_body(self)
+    }
+
+    /// Decodes a body (names are validated on the way).
+    ///
+    /// # Errors
+    /// [`HeaderError::Malformed`] for bytes that are not a snapshot.
+    pub fn decode(b: &[u8]) -> Result<Self, HeaderError> {
+        super::decode_body(b)
+    }
 }
 
 /// Admin to master: the master's view of its slaves (`mqadmin haStatus`).
