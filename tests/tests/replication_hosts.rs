@@ -1,0 +1,589 @@
+//! Replication between real broker processes on namespace hosts: a
+//! NameServer on host A, the master on host B (10911, HA 10912), its slave
+//! on host C. The master is killed with SIGKILL under load, the path
+//! between master and slave is cut and healed, the slave is restarted.
+//!
+//! Needs root and iproute2; `FERROMQ_NETNS=skip` skips these tests. Run
+//! `cargo build -p ferromq-broker -p ferromq-nameserver --bins` first.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ferromq_client::{
+    AdminClient, ClientError, Message, Producer, QueueId, QueueOffset, SendStatus, TopicName,
+    PERM_READ_WRITE,
+};
+use ferromq_protocol::header::{HaStatusRequest, HaStatusResponse, SlaveStatus};
+use ferromq_protocol::{record, ResponseCode};
+use ferromq_remoting::Connection;
+use ferromq_store::{MessageStore, NoopListener, StoreConfig};
+use ferromq_tests::hosts::{Host, Net};
+use ferromq_tests::multi::FAST_EXPIRY;
+use ferromq_tests::{
+    binary_path, wait_for, wait_registered, BrokerProcess, NameServerProcess, TEST_SEGMENT_SIZE,
+};
+use parking_lot::Mutex;
+use tempfile::TempDir;
+
+const NAMESRV_PORT: u16 = 9876;
+const BROKER_PORT: u16 = 10911;
+const HA_PORT: u16 = 10912;
+const SLAVE_ID: u64 = 1;
+const QUEUES: u32 = 4;
+
+fn net() -> Option<Net> {
+    ferromq_tests::init_tracing();
+    Net::new()
+}
+
+/// A broker group on three hosts. Fields drop in order: the processes,
+/// then their hosts (which kill whatever is left in them), then the
+/// stores, then the net.
+struct Group {
+    master: BrokerProcess,
+    slave: Option<BrokerProcess>,
+    namesrv: NameServerProcess,
+    _a: Host,
+    b: Host,
+    c: Host,
+    master_dir: TempDir,
+    slave_dir: TempDir,
+    _net: Net,
+}
+
+impl Group {
+    async fn start(net: Net, master_args: &[&str], slave_args: &[&str]) -> Self {
+        let a = net.host("namesrv");
+        let b = net.host("master");
+        let c = net.host("slave");
+        let namesrv = NameServerProcess::start_in(&a, NAMESRV_PORT, FAST_EXPIRY);
+        let master_dir = tempfile::tempdir().unwrap();
+        let slave_dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["--register-interval-ms", "1000"];
+        args.extend_from_slice(master_args);
+        let master = BrokerProcess::start_clustered_in(
+            &b,
+            BROKER_PORT,
+            master_dir.path(),
+            "broker-a",
+            namesrv.addr(),
+            &args,
+        );
+        wait_registered(namesrv.addr(), master.broker_addr()).await;
+        let mut group = Self {
+            master,
+            slave: None,
+            namesrv,
+            _a: a,
+            b,
+            c,
+            master_dir,
+            slave_dir,
+            _net: net,
+        };
+        group.start_slave(slave_args);
+        group
+    }
+
+    fn slave_flags(&self, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--register-interval-ms",
+            "1000",
+            "--broker-id",
+            "1",
+            "--master-addr",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(self.b.addr(HA_PORT));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+
+    fn start_slave(&mut self, extra: &[&str]) {
+        let args = self.slave_flags(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.slave = Some(BrokerProcess::start_clustered_in(
+            &self.c,
+            BROKER_PORT,
+            self.slave_dir.path(),
+            "broker-a",
+            self.namesrv.addr(),
+            &args,
+        ));
+    }
+
+    fn master_addr(&self) -> String {
+        self.master.broker_addr().to_string()
+    }
+
+    fn slave_addr(&self) -> String {
+        self.c.addr(BROKER_PORT)
+    }
+
+    /// Creates `name` on the master only and waits until the NameServer
+    /// routes it.
+    async fn create_topic(&self, name: &str) -> TopicName {
+        let topic = TopicName::new(name).unwrap();
+        let admin = AdminClient::connect(self.namesrv.addr()).unwrap();
+        admin
+            .create_topic_on_broker(&self.master_addr(), &topic, QUEUES, QUEUES, PERM_READ_WRITE)
+            .await
+            .unwrap();
+        wait_for("the topic route", Duration::from_secs(10), || async {
+            admin
+                .topic_route(&topic)
+                .await
+                .ok()
+                .filter(|r| r.queue_datas.iter().any(|q| q.write_queues == QUEUES))
+        })
+        .await;
+        topic
+    }
+
+    fn producer(&self) -> Producer {
+        Producer::builder()
+            .namesrv_addr(self.namesrv.addr())
+            .group("replication-producer")
+            .send_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap()
+    }
+
+    /// Waits until the master reports its slave in sync (and returns it).
+    async fn wait_in_sync(&self, timeout: Duration) -> SlaveStatus {
+        let addr = self.master_addr();
+        wait_for("the slave to be in sync", timeout, || {
+            let addr = addr.clone();
+            async move { slave_status(&addr).await.filter(|s| s.in_sync) }
+        })
+        .await
+    }
+}
+
+/// The master's view of its replication, `None` while it cannot answer.
+async fn ha_status(broker: &str) -> Option<HaStatusResponse> {
+    let conn = Connection::connect(broker, Duration::from_secs(1))
+        .await
+        .ok()?;
+    conn.call(&HaStatusRequest {}, Bytes::new(), Duration::from_secs(2))
+        .await
+        .ok()
+        .map(|r| r.header)
+}
+
+async fn slave_status(broker: &str) -> Option<SlaveStatus> {
+    ha_status(broker)
+        .await?
+        .slaves
+        .into_iter()
+        .find(|s| s.broker_id == SLAVE_ID)
+}
+
+/// Opens a stopped broker's store directory in the test.
+async fn open_store(dir: &Path) -> Arc<MessageStore> {
+    let mut config = StoreConfig::new(dir, "127.0.0.1:1".parse().unwrap());
+    config.segment_size = TEST_SEGMENT_SIZE;
+    config.disk_clean_ratio = 1.0;
+    config.disk_force_clean_ratio = 1.0;
+    config.disk_reject_ratio = 1.0;
+    tokio::task::spawn_blocking(move || MessageStore::open(config, Arc::new(NoopListener)))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn close_store(store: Arc<MessageStore>) {
+    tokio::task::spawn_blocking(move || store.shutdown_blocking())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// One send the master acknowledged with `SendStatus::Ok`.
+#[derive(Clone, Debug)]
+struct Ack {
+    offset: u64,
+    queue_id: QueueId,
+    queue_offset: QueueOffset,
+    body: Bytes,
+}
+
+/// What the producer tasks saw.
+#[derive(Default)]
+struct Tally {
+    acks: Mutex<Vec<Ack>>,
+    ok: AtomicUsize,
+    other_status: AtomicUsize,
+    errors_before_kill: AtomicUsize,
+    errors_after_kill: AtomicUsize,
+    killed: AtomicBool,
+    stop: AtomicBool,
+}
+
+async fn produce(p: Arc<Producer>, topic: TopicName, task: usize, tally: Arc<Tally>) {
+    let mut i = 0u64;
+    while !tally.stop.load(Ordering::Relaxed) {
+        let body = Bytes::from(format!("t{task}-{i:07}-{}", "r".repeat(200)));
+        i += 1;
+        match p.send(Message::new(topic.clone(), body.clone())).await {
+            Ok(r) if r.status == SendStatus::Ok => {
+                tally.acks.lock().push(Ack {
+                    offset: r.msg_id.offset().get(),
+                    queue_id: r.queue_id,
+                    queue_offset: r.queue_offset,
+                    body,
+                });
+                tally.ok.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(_) => {
+                tally.other_status.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) if tally.killed.load(Ordering::Relaxed) => {
+                tally.errors_after_kill.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!("send failed before the kill: {e}");
+                tally.errors_before_kill.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_replication_survives_kill_9_of_the_master() {
+    const PRODUCERS: usize = 8;
+    const ACKS_BEFORE_KILL: usize = 3000;
+    let Some(net) = net() else { return };
+    let started = Instant::now();
+    let mut g = Group::start(
+        net,
+        &["--replication", "sync", "--flush", "sync"],
+        &["--flush", "sync"],
+    )
+    .await;
+    let topic = g.create_topic("Replicated").await;
+    g.wait_in_sync(Duration::from_secs(30)).await;
+
+    let tally = Arc::new(Tally::default());
+    let p = Arc::new(g.producer());
+    let tasks: Vec<_> = (0..PRODUCERS)
+        .map(|t| tokio::spawn(produce(p.clone(), topic.clone(), t, tally.clone())))
+        .collect();
+    wait_for(
+        "acknowledged sends before the kill",
+        Duration::from_secs(240),
+        || async { (tally.ok.load(Ordering::Relaxed) >= ACKS_BEFORE_KILL).then_some(()) },
+    )
+    .await;
+    let acked_at_kill = tally.ok.load(Ordering::Relaxed);
+    tally.killed.store(true, Ordering::Relaxed);
+    g.master.kill9();
+    // Sends in flight at the kill fail; one more round each shows the
+    // producers no longer reach a master.
+    let failed_before = tally.errors_after_kill.load(Ordering::Relaxed);
+    wait_for(
+        "sends to fail after the kill",
+        Duration::from_secs(30),
+        || {
+            let t = tally.clone();
+            async move {
+                (t.errors_after_kill.load(Ordering::Relaxed) >= failed_before + PRODUCERS)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    tally.stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut slave = g.slave.take().unwrap();
+    assert!(slave.terminate(), "the slave exits cleanly on SIGTERM");
+    drop(slave);
+
+    let acks = tally.acks.lock().clone();
+    let store = open_store(g.slave_dir.path()).await;
+    let mut found = 0;
+    for a in &acks {
+        let rec = store
+            .read_at(ferromq_client::CommitLogOffset::new(a.offset))
+            .unwrap()
+            .unwrap_or_else(|| panic!("acknowledged message at {} not on the slave", a.offset));
+        let m = record::decode(&rec)
+            .unwrap_or_else(|e| panic!("record at {} on the slave is corrupt: {e}", a.offset));
+        assert_eq!(m.message.topic, topic, "at {}", a.offset);
+        assert_eq!(m.queue_id, a.queue_id, "at {}", a.offset);
+        assert_eq!(m.queue_offset, a.queue_offset, "at {}", a.offset);
+        assert_eq!(m.message.body, a.body, "at {}", a.offset);
+        assert_eq!(m.commit_log_offset.get(), a.offset);
+        // The slave's own consume queue finds it at its queue offset too.
+        let read = store
+            .read(&topic, a.queue_id, a.queue_offset, 1, u32::MAX)
+            .unwrap();
+        let via_cq = record::decode_all(&read.records.into_bytes()).unwrap();
+        assert_eq!(
+            via_cq.first().map(|m| m.commit_log_offset.get()),
+            Some(a.offset),
+            "consume queue {} offset {} on the slave",
+            a.queue_id,
+            a.queue_offset
+        );
+        found += 1;
+    }
+    let slave_end = store.log_end().get();
+    close_store(store).await;
+    println!(
+        "acked {} (at kill {acked_at_kill}), found on the slave {found}, other status {}, \
+         errors before kill {}, after kill {}, slave log end {slave_end}, took {:?}",
+        acks.len(),
+        tally.other_status.load(Ordering::Relaxed),
+        tally.errors_before_kill.load(Ordering::Relaxed),
+        tally.errors_after_kill.load(Ordering::Relaxed),
+        started.elapsed()
+    );
+    assert!(acks.len() >= ACKS_BEFORE_KILL);
+    assert_eq!(found, acks.len());
+}
+
+/// Sends one message; the whole result.
+async fn send_one(p: &Producer, topic: &TopicName, body: &str) -> Result<SendStatus, ClientError> {
+    p.send(Message::new(topic.clone(), body.to_string()))
+        .await
+        .map(|r| r.status)
+}
+
+fn is_slave_not_available(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Server {
+            code: ResponseCode::SlaveNotAvailable,
+            ..
+        }
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_slave_leaves_the_in_sync_set_and_sends_fail_until_it_heals() {
+    let Some(net) = net() else { return };
+    let started = Instant::now();
+    let g = Group::start(
+        net,
+        &["--replication", "sync", "--ha-in-sync-timeout-ms", "1000"],
+        &[],
+    )
+    .await;
+    let topic = g.create_topic("CutSlave").await;
+    let master = g.master_addr();
+    g.wait_in_sync(Duration::from_secs(30)).await;
+    let p = g.producer();
+    for i in 0..20 {
+        let s = send_one(&p, &topic, &format!("before-{i}")).await.unwrap();
+        assert_eq!(s, SendStatus::Ok);
+    }
+
+    g.c.cut_from(&g.b);
+    let cut_at = Instant::now();
+    let out = wait_for(
+        "the slave to leave the in-sync set",
+        Duration::from_secs(5),
+        || {
+            let m = master.clone();
+            async move { slave_status(&m).await.filter(|s| !s.in_sync) }
+        },
+    )
+    .await;
+    let left_after = cut_at.elapsed();
+    let end_before = ha_status(&master).await.unwrap().log_end;
+    let mut refused = 0;
+    for i in 0..10 {
+        let e = send_one(&p, &topic, &format!("cut-{i}")).await.unwrap_err();
+        assert!(is_slave_not_available(&e), "send {i} while cut: {e}");
+        refused += 1;
+    }
+    let end_after = ha_status(&master).await.unwrap().log_end;
+    assert_eq!(end_after, end_before, "refused sends are not stored");
+
+    g.c.heal_from(&g.b);
+    let healed_at = Instant::now();
+    let back = g.wait_in_sync(Duration::from_secs(30)).await;
+    let rejoined_after = healed_at.elapsed();
+    for i in 0..20 {
+        let s = send_one(&p, &topic, &format!("after-{i}")).await.unwrap();
+        assert_eq!(s, SendStatus::Ok, "send {i} after the heal");
+    }
+    let st = ha_status(&master).await.unwrap();
+    let s = st.slaves.iter().find(|s| s.broker_id == SLAVE_ID).unwrap();
+    assert!(s.in_sync && s.flushed >= end_after, "{st:?}");
+    assert_eq!(s.addr, g.slave_addr());
+    println!(
+        "left the in-sync set {left_after:?} after the cut ({out:?}), {refused} sends refused, \
+         log end stayed {end_before}; rejoined {rejoined_after:?} after the heal ({back:?}); \
+         master end {}, took {:?}",
+        st.log_end,
+        started.elapsed()
+    );
+}
+
+/// A broker process started by the test itself, its log in a file, so the
+/// test can read what it said about where replication resumed.
+struct LoggedSlave {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl LoggedSlave {
+    fn start(g: &Group, log: std::path::PathBuf) -> Self {
+        let file = std::fs::File::create(&log).unwrap();
+        let mut cmd = g.c.command(binary_path("mqbroker"));
+        cmd.args(["--listen", &g.slave_addr(), "--broker-name", "broker-a"])
+            .args(["--namesrv-addr", g.namesrv.addr(), "--store-dir"])
+            .arg(g.slave_dir.path())
+            .arg("--config")
+            // Written by the first start through `BrokerProcess`.
+            .arg(g.slave_dir.path().join("test-broker.toml"))
+            .args(g.slave_flags(&[]))
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(file);
+        Self {
+            child: cmd.spawn().unwrap(),
+            log,
+        }
+    }
+
+    /// SIGTERM, and waits for it to exit; whether it exited 0.
+    fn terminate(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        sent && self.child.wait().is_ok_and(|s| s.success())
+    }
+
+    /// The first log line containing `marker`, once it is there.
+    async fn line(&self, marker: &str) -> String {
+        wait_for(marker, Duration::from_secs(30), || async {
+            let text = std::fs::read_to_string(&self.log).ok()?;
+            text.lines()
+                .find(|l| l.contains(marker))
+                .map(str::to_string)
+        })
+        .await
+    }
+}
+
+impl Drop for LoggedSlave {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn field(line: &str, key: &str) -> Option<u64> {
+    let start = line.find(key)? + key.len();
+    let rest = &line[start..];
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_slave_resumes_without_recopying() {
+    let Some(net) = net() else { return };
+    let started = Instant::now();
+    let mut g = Group::start(net, &["--replication", "async"], &[]).await;
+    let topic = g.create_topic("Restart").await;
+    let master = g.master_addr();
+    g.wait_in_sync(Duration::from_secs(30)).await;
+    let p = g.producer();
+    let body = "s".repeat(1000);
+    for i in 0..500 {
+        let s = send_one(&p, &topic, &format!("{i}-{body}")).await.unwrap();
+        assert_eq!(s, SendStatus::Ok);
+    }
+    let end1 = ha_status(&master).await.unwrap().log_end;
+    wait_for(
+        "the slave to copy the first part",
+        Duration::from_secs(30),
+        || {
+            let m = master.clone();
+            async move { slave_status(&m).await.filter(|s| s.flushed >= end1) }
+        },
+    )
+    .await;
+    let mut slave = g.slave.take().unwrap();
+    assert!(slave.terminate(), "the slave exits cleanly on SIGTERM");
+    drop(slave);
+
+    for i in 0..500 {
+        let s = send_one(&p, &topic, &format!("more-{i}-{body}"))
+            .await
+            .unwrap();
+        assert_eq!(s, SendStatus::Ok);
+    }
+    let end2 = ha_status(&master).await.unwrap().log_end;
+    assert!(end2 > end1);
+
+    let log = g.master_dir.path().join("restarted-slave.log");
+    let restarted = LoggedSlave::start(&g, log);
+    let resumed = restarted.line("replicating from the master").await;
+    let from = field(&resumed, "from=").unwrap_or_else(|| panic!("no from= in {resumed:?}"));
+    assert_eq!(
+        from, end1,
+        "the restarted slave resumes where its log ended: {resumed}"
+    );
+    wait_for("the slave to catch up", Duration::from_secs(30), || {
+        let m = master.clone();
+        async move {
+            slave_status(&m)
+                .await
+                .filter(|s| s.in_sync && s.flushed >= end2)
+        }
+    })
+    .await;
+    let mut restarted = restarted;
+    assert!(restarted.terminate(), "the slave exits cleanly on SIGTERM");
+
+    // Its log is the master's, byte for byte, and no longer.
+    assert!(g.master.terminate(), "the master exits cleanly on SIGTERM");
+    let slave_store = open_store(g.slave_dir.path()).await;
+    let master_store = open_store(g.master_dir.path()).await;
+    assert_eq!(slave_store.log_end().get(), end2);
+    assert_eq!(master_store.log_end().get(), end2);
+    let mut segments = BTreeMap::new();
+    for (name, s) in [("master", &master_store), ("slave", &slave_store)] {
+        let mut bytes = Vec::new();
+        let mut at = s.commit_log_min_offset();
+        while at.get() < end2 {
+            let (b, next) = s.read_raw(at, 1 << 20).unwrap();
+            assert!(!b.is_empty(), "{name}: no bytes at {at}");
+            bytes.extend_from_slice(&b);
+            at = next;
+        }
+        segments.insert(name, bytes);
+    }
+    assert!(
+        segments["master"] == segments["slave"],
+        "the slave's log equals the master's"
+    );
+    close_store(slave_store).await;
+    close_store(master_store).await;
+    println!(
+        "first part {end1} bytes, restart resumed from {from}, copied {} bytes after the \
+         restart, log end {end2}, took {:?}",
+        end2 - from,
+        started.elapsed()
+    );
+}
