@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ferromq_broker::{BrokerConfig, BrokerHandle, ReplicationMode};
 use ferromq_client::{ClientError, Message, QueueId, QueueOffset, SendStatus};
-use ferromq_protocol::header::{HaStatusRequest, HaStatusResponse};
+use ferromq_protocol::header::HaStatusResponse;
 use ferromq_protocol::record;
 use ferromq_protocol::ResponseCode;
 use ferromq_remoting::Connection;
@@ -129,19 +129,11 @@ async fn a_slave_copies_the_log_byte_for_byte_and_serves_reads() {
     }
     assert_eq!(total, 1200);
 
-    // The master's view of its slave.
-    let conn = Connection::connect(master.broker_addr(), Duration::from_secs(5))
-        .await
-        .unwrap();
-    let st: HaStatusResponse = conn
-        .call(
-            &HaStatusRequest {},
-            bytes::Bytes::new(),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap()
-        .header;
+    // The master's view of its slave (what `mqadmin haStatus` prints).
+    let admin = ferromq_client::AdminClient::new(
+        ferromq_client::MqClient::connect(master.namesrv_addr()).unwrap(),
+    );
+    let st: HaStatusResponse = admin.ha_status(master.broker_addr()).await.unwrap();
     assert_eq!(st.slaves.len(), 1);
     assert_eq!(st.slaves[0].broker_id, 1);
     assert_eq!(st.slaves[0].addr, slave.handle.addr());

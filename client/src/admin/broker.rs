@@ -43,6 +43,20 @@ impl AdminClient {
             .await
     }
 
+    /// A master's view of its slaves: each one's offset, lag and whether it
+    /// is in sync (`mqadmin haStatus`).
+    ///
+    /// # Errors
+    /// Transport errors, or the broker's error.
+    pub async fn ha_status(
+        &self,
+        addr: &str,
+    ) -> Result<ferromq_protocol::header::HaStatusResponse> {
+        self.client
+            .call_header(addr, &ferromq_protocol::header::HaStatusRequest {})
+            .await
+    }
+
     /// Every address of `broker` (id → address) that any NameServer knows:
     /// all NameServers are asked and their answers merged, since one that
     /// restarted a moment ago may not know every broker yet.

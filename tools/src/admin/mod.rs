@@ -8,6 +8,7 @@ pub mod consumer_connection;
 pub mod consumer_progress;
 pub mod delete_sub_group;
 pub mod delete_topic;
+pub mod ha_status;
 mod human;
 pub mod message_view;
 pub mod query_msg_by_id;
@@ -112,6 +113,10 @@ pub enum BrokerCommand {
     /// List the clusters a topic's brokers belong to.
     #[command(name = "topicClusterList")]
     TopicClusterList(topic_cluster_list::Args),
+    /// A master's replication: each slave's offset, lag in bytes and time,
+    /// in sync or not.
+    #[command(name = "haStatus")]
+    HaStatus(ha_status::Args),
 }
 
 impl BrokerCommand {
@@ -129,6 +134,7 @@ impl BrokerCommand {
             Self::WipeWritePerm(a) => write_perm::wipe(a, client, out).await,
             Self::AddWritePerm(a) => write_perm::add(a, client, out).await,
             Self::TopicClusterList(a) => topic_cluster_list::run(a, client, out).await,
+            Self::HaStatus(a) => ha_status::run(a, client, out).await,
         }
     }
 }
