@@ -450,7 +450,9 @@ impl LoggedSlave {
             .arg("--config")
             // Written by the first start through `BrokerProcess`.
             .arg(g.slave_dir.path().join("test-broker.toml"))
-            .args(g.slave_flags(&[]))
+            // No --master-addr this time: the slave asks the NameServer
+            // for its group's id 0 and takes its port + 1.
+            .args(["--register-interval-ms", "1000", "--broker-id", "1"])
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())

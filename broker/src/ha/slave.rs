@@ -28,8 +28,9 @@ pub(crate) struct SlaveContext {
     pub(crate) store: Arc<MessageStore>,
     /// This broker's client address, shown in the master's `haStatus`.
     pub(crate) addr: String,
-    /// Where the master's HA port is.
-    pub(crate) master_ha: String,
+    /// Where the master's HA port is (`--master-addr`); `None`: asked of
+    /// the NameServers before every session.
+    pub(crate) master_ha: Option<String>,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -41,7 +42,7 @@ pub(crate) async fn run(ctx: SlaveContext) {
             () = ctx.shutdown.cancelled() => return,
         };
         if let Err(e) = result {
-            warn!(master = %ctx.master_ha, error = %e, "replication interrupted; reconnecting");
+            warn!(error = %e, "replication interrupted; reconnecting");
         }
         tokio::select! {
             () = tokio::time::sleep(RETRY) => {}
@@ -63,7 +64,7 @@ fn to_wire(store: &MessageStore) -> Vec<EpochStart> {
 
 /// Why a session ended.
 #[derive(Debug, thiserror::Error)]
-enum SessionEnd {
+pub(crate) enum SessionEnd {
     #[error(transparent)]
     Remote(#[from] ferromq_remoting::RemotingError),
     #[error(transparent)]
@@ -74,10 +75,51 @@ enum SessionEnd {
     Task(#[from] tokio::task::JoinError),
     #[error("the master's epoch changed from {0} to {1}")]
     NewEpoch(u32, u32),
+    #[error("no NameServer knows a master (id 0) of {0}; set --master-addr or start the master")]
+    NoMaster(String),
+}
+
+impl SlaveContext {
+    /// The master's HA address: `--master-addr`, else the NameServers'
+    /// address of this broker name's id 0 with its port + 1 (the default
+    /// HA port).
+    pub(crate) async fn master_ha(&self) -> Result<String, SessionEnd> {
+        match &self.master_ha {
+            Some(a) => Ok(a.clone()),
+            None => master_from_namesrv(&self.config).await,
+        }
+    }
+}
+
+/// Asks each NameServer in turn for this broker name's master.
+async fn master_from_namesrv(config: &BrokerConfig) -> Result<String, SessionEnd> {
+    use ferromq_protocol::header::GetClusterInfoRequest;
+    for ns in &config.namesrv_addrs {
+        let Ok(conn) = Connection::connect(ns, CONNECT).await else {
+            continue;
+        };
+        let Ok(info) = conn
+            .call(&GetClusterInfoRequest {}, bytes::Bytes::new(), CONNECT)
+            .await
+        else {
+            continue;
+        };
+        let master = info
+            .header
+            .brokers
+            .get(&config.broker_name)
+            .and_then(|b| b.addrs.get(&0))
+            .and_then(|a| a.parse::<std::net::SocketAddr>().ok());
+        if let Some(m) = master {
+            return Ok(std::net::SocketAddr::new(m.ip(), m.port().wrapping_add(1)).to_string());
+        }
+    }
+    Err(SessionEnd::NoMaster(config.broker_name.to_string()))
 }
 
 async fn session(ctx: &SlaveContext) -> Result<(), SessionEnd> {
-    let conn = Connection::connect(&ctx.master_ha, CONNECT).await?;
+    let master_ha = ctx.master_ha().await?;
+    let conn = Connection::connect(&master_ha, CONNECT).await?;
     let store = &ctx.store;
     let hello = HaHandshake {
         cluster: ctx.config.cluster.clone(),
@@ -94,7 +136,7 @@ async fn session(ctx: &SlaveContext) -> Result<(), SessionEnd> {
         .header;
     prepare(store, &reply).await?;
     info!(
-        master = %ctx.master_ha,
+        master = %master_ha,
         epoch = reply.master_epoch,
         from = store.log_end().get(),
         "replicating from the master"

@@ -87,7 +87,8 @@ pub(super) async fn deliver_scheduled(b: Arc<Broker>) {
 
 /// On a slave: takes the master's metadata (topics, groups, offsets,
 /// delay progress) every half second.
-pub(super) async fn follow_metadata(b: Arc<Broker>, master_ha: String) {
+pub(super) async fn follow_metadata(b: Arc<Broker>, ctx: Option<crate::ha::slave::SlaveContext>) {
+    let Some(ctx) = ctx else { return };
     use ferromq_protocol::header::{HaMetadataRequest, MetadataSnapshot};
     let mut conn: Option<ferromq_remoting::Connection> = None;
     loop {
@@ -97,9 +98,7 @@ pub(super) async fn follow_metadata(b: Arc<Broker>, master_ha: String) {
         }
         let c = match &conn {
             Some(c) if !c.is_closed() => c.clone(),
-            _ => match ferromq_remoting::Connection::connect(&master_ha, Duration::from_secs(3))
-                .await
-            {
+            _ => match connect_master(&ctx).await {
                 Ok(c) => {
                     conn = Some(c.clone());
                     c
@@ -132,3 +131,12 @@ pub(super) async fn follow_metadata(b: Arc<Broker>, master_ha: String) {
 
 /// How often a slave takes its master's metadata.
 const METADATA_INTERVAL: Duration = Duration::from_millis(500);
+
+async fn connect_master(
+    ctx: &crate::ha::slave::SlaveContext,
+) -> Result<ferromq_remoting::Connection, String> {
+    let addr = ctx.master_ha().await.map_err(|e| e.to_string())?;
+    ferromq_remoting::Connection::connect(&addr, Duration::from_secs(3))
+        .await
+        .map_err(|e| e.to_string())
+}

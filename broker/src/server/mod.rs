@@ -214,7 +214,7 @@ async fn serve_until_shutdown(
     let slave = slave_context(&broker).map(|ctx| {
         let meta = tokio::spawn(loops::follow_metadata(
             broker.clone(),
-            ctx.master_ha.clone(),
+            slave_context(&broker),
         ));
         (tokio::spawn(ha::slave::run(ctx)), meta)
     });
@@ -260,24 +260,17 @@ async fn serve_until_shutdown(
     store_result.map_err(BrokerError::from)
 }
 
-/// A slave's replication loop, when this broker is a slave and knows its
-/// master's HA address (`--master-addr`).
+/// A slave's replication context, when this broker is a slave.
 fn slave_context(broker: &Arc<Broker>) -> Option<SlaveContext> {
     let config = broker.config();
     if config.broker_id == 0 {
         return None;
     }
-    let Some(master_ha) = config.ha.master_addr.clone() else {
-        tracing::warn!(
-            "slave without --master-addr: not replicating (finding the master through the NameServers is not built yet)"
-        );
-        return None;
-    };
     Some(SlaveContext {
         config: config.clone(),
         store: broker.store().clone(),
         addr: broker.addr().to_string(),
-        master_ha,
+        master_ha: config.ha.master_addr.clone(),
         shutdown: broker.shutdown_token().clone(),
     })
 }
