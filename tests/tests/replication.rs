@@ -283,3 +283,102 @@ async fn topics_and_offsets_reach_the_slave_within_two_seconds() {
     .await;
     slave.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_on_the_ha_port_is_refused_and_the_master_keeps_serving() {
+    use ferromq_protocol::header::{EpochStart, HaFetch, HaHandshake};
+    use ferromq_protocol::{BrokerName, ClusterName};
+    use tokio::io::AsyncWriteExt;
+
+    let master = TestCluster::start_with(|b| b.store.segment_size = SEGMENT).await;
+    let ha = master.ha_addr();
+    let topic = master.create_topic("HaBad", 1).await;
+    let p = producer(master.namesrv_addr());
+    p.send(Message::new(topic.clone(), "one")).await.unwrap();
+    let rpc = Duration::from_secs(5);
+    let hello = |id: u64, segment_size: u64, log_end: u64| HaHandshake {
+        cluster: ClusterName::new("DefaultCluster").unwrap(),
+        broker_name: BrokerName::new("broker-a").unwrap(),
+        broker_id: id,
+        addr: "127.0.0.1:1".into(),
+        segment_size,
+        log_end,
+        epochs: vec![EpochStart {
+            epoch: 1,
+            start_offset: 0,
+        }],
+    };
+    let code = |e: ferromq_remoting::RemotingError| e.response_code();
+
+    // Garbage closes only that connection.
+    let mut raw = tokio::net::TcpStream::connect(ha).await.unwrap();
+    raw.write_all(b"\x00\x00\x00\x10garbage-garbage!")
+        .await
+        .unwrap();
+    let conn = Connection::connect(&ha.to_string(), rpc).await.unwrap();
+
+    // Another group, another segment size, id 0: refused.
+    let mut other = hello(1, SEGMENT, 0);
+    other.broker_name = BrokerName::new("broker-b").unwrap();
+    let e = conn
+        .call(&other, bytes::Bytes::new(), rpc)
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), Some(ResponseCode::BadRequest));
+    let e = conn
+        .call(&hello(1, SEGMENT * 2, 0), bytes::Bytes::new(), rpc)
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), Some(ResponseCode::BadRequest));
+    let e = conn
+        .call(&hello(0, SEGMENT, 0), bytes::Bytes::new(), rpc)
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), Some(ResponseCode::BadRequest));
+
+    // A fetch of a session nobody started, and one beyond the master's end.
+    let fetch = |session, offset| HaFetch {
+        session,
+        offset,
+        flushed: 0,
+        max_bytes: 1 << 20,
+        hold_ms: 0,
+    };
+    let e = conn
+        .call(&fetch(999, 0), bytes::Bytes::new(), rpc)
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), Some(ResponseCode::BadRequest));
+    let ok = conn
+        .call(&hello(1, SEGMENT, 0), bytes::Bytes::new(), rpc)
+        .await
+        .unwrap()
+        .header;
+    let end = master.store().flushed_end().get();
+    let e = conn
+        .call(&fetch(ok.session, end + 4096), bytes::Bytes::new(), rpc)
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), Some(ResponseCode::BadRequest));
+
+    // A second session for a slave id that is fetching.
+    conn.call(&fetch(ok.session, 0), bytes::Bytes::new(), rpc)
+        .await
+        .unwrap();
+    let e = conn
+        .call(&hello(1, SEGMENT, 0), bytes::Bytes::new(), rpc)
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), Some(ResponseCode::BadRequest));
+
+    // The master still serves producers and the good session.
+    p.send(Message::new(topic.clone(), "two")).await.unwrap();
+    let got = conn
+        .call(&fetch(ok.session, 0), bytes::Bytes::new(), rpc)
+        .await
+        .unwrap();
+    assert_eq!(got.header.offset, 0);
+    assert!(!got.body.is_empty());
+    let msgs = record::decode_all(&got.body).unwrap();
+    assert_eq!(msgs.len(), 2, "both messages served from offset 0");
+}
