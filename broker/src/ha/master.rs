@@ -75,6 +75,7 @@ pub(crate) fn handshake(
     store: &MessageStore,
     replicas: &Replicas,
     h: &HaHandshake,
+    conn: Option<ferromq_remoting::PeerHandle>,
 ) -> Result<HaHandshakeResponse, HaError> {
     if store.role() != StoreRole::Master || config.broker_id != 0 {
         return Err(HaError::NotMaster(config.broker_id));
@@ -104,7 +105,7 @@ pub(crate) fn handshake(
         &slave,
         CommitLogOffset::new(h.log_end),
     );
-    let session = replicas.begin(h.broker_id, &h.addr, Instant::now())?;
+    let session = replicas.begin(h.broker_id, &h.addr, conn, Instant::now())?;
     tracing::info!(
         slave = h.broker_id,
         addr = %h.addr,

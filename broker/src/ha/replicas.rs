@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ferromq_protocol::header::SlaveStatus;
+use ferromq_remoting::PeerHandle;
 use parking_lot::Mutex;
 use thiserror::Error;
 use tokio::sync::watch;
@@ -49,6 +50,9 @@ pub(crate) enum ReplicationError {
 
 struct Slave {
     session: u64,
+    /// The session's connection; a slave that reconnects after its old
+    /// connection closed gets a new session at once.
+    conn: Option<PeerHandle>,
     addr: String,
     offset: u64,
     flushed: u64,
@@ -89,8 +93,9 @@ impl Replicas {
         self.min_in_sync
     }
 
-    /// Starts a session for slave `broker_id`, replacing an old one that
-    /// has gone silent; refuses a second one while the first still fetches.
+    /// Starts a session for slave `broker_id` on `conn`, replacing an old
+    /// one whose connection closed or that has gone silent; refuses a
+    /// second one while the first still fetches on an open connection.
     ///
     /// # Errors
     /// [`SessionError::Duplicate`].
@@ -98,11 +103,13 @@ impl Replicas {
         &self,
         broker_id: u64,
         addr: &str,
+        conn: Option<PeerHandle>,
         now: Instant,
     ) -> Result<u64, SessionError> {
         let mut slaves = self.slaves.lock();
         if let Some(s) = slaves.get(&broker_id) {
-            if now.saturating_duration_since(s.last_fetch) < self.timeout {
+            let open = s.conn.as_ref().is_none_or(|c| !c.is_closed());
+            if open && now.saturating_duration_since(s.last_fetch) < self.timeout {
                 return Err(SessionError::Duplicate(broker_id));
             }
         }
@@ -115,6 +122,7 @@ impl Replicas {
             broker_id,
             Slave {
                 session,
+                conn,
                 addr: addr.to_string(),
                 offset: 0,
                 flushed: 0,
@@ -266,7 +274,7 @@ mod tests {
     fn a_slave_joins_when_caught_up_and_leaves_past_the_gap_or_when_silent() {
         let r = Replicas::new(GAP, TIMEOUT, 2);
         let t0 = Instant::now();
-        let s = r.begin(1, "a:1", t0).unwrap();
+        let s = r.begin(1, "a:1", None, t0).unwrap();
         assert_eq!(r.in_sync(), 1);
         r.fetched(s, 500, 500, 900, t0).unwrap();
         assert_eq!(r.in_sync(), 1, "not caught up yet");
@@ -294,8 +302,8 @@ mod tests {
     fn sessions_are_exclusive_while_fetching_and_bad_claims_are_refused() {
         let r = Replicas::new(GAP, TIMEOUT, 2);
         let t0 = Instant::now();
-        let s = r.begin(1, "a:1", t0).unwrap();
-        assert_eq!(r.begin(1, "a:1", t0), Err(SessionError::Duplicate(1)));
+        let s = r.begin(1, "a:1", None, t0).unwrap();
+        assert_eq!(r.begin(1, "a:1", None, t0), Err(SessionError::Duplicate(1)));
         assert!(matches!(
             r.fetched(s, 2000, 0, 1000, t0),
             Err(SessionError::BeyondEnd { broker_id: 1, .. })
@@ -304,7 +312,12 @@ mod tests {
             r.fetched(s, 10, 20, 1000, t0),
             Err(SessionError::BeyondEnd { .. })
         ));
-        let s2 = r.begin(1, "a:1", t0 + TIMEOUT).unwrap();
+        // A connection that closed frees the slave id at once.
+        let closed = PeerHandle::detached(([127, 0, 0, 1], 1).into());
+        let r2 = Replicas::new(GAP, TIMEOUT, 2);
+        r2.begin(2, "b:1", Some(closed), t0).unwrap();
+        assert!(r2.begin(2, "b:1", None, t0).is_ok());
+        let s2 = r.begin(1, "a:1", None, t0 + TIMEOUT).unwrap();
         assert_ne!(s, s2);
         assert_eq!(
             r.fetched(s, 0, 0, 1000, t0 + TIMEOUT),
@@ -325,7 +338,7 @@ mod tests {
                 needed: 2
             })
         );
-        let s = r.begin(1, "a:1", t0).unwrap();
+        let s = r.begin(1, "a:1", None, t0).unwrap();
         r.fetched(s, 100, 100, 100, t0).unwrap();
         assert_eq!(r.wait_replicated(100, TIMEOUT).await, Ok(()));
 

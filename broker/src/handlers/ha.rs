@@ -50,7 +50,9 @@ fn metadata(b: &Broker, req: &Request) -> Result<Response, Response> {
 
 fn handshake(b: &Broker, req: &Request) -> Result<Response, Response> {
     let h: HaHandshake = decode(&req.header)?;
-    let reply = b.ha_handshake(&h).map_err(|e| refused(req.peer, &e))?;
+    let reply = b
+        .ha_handshake(&h, req.conn.clone())
+        .map_err(|e| refused(req.peer, &e))?;
     Ok(Response::ok(&reply))
 }
 

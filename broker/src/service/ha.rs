@@ -19,8 +19,12 @@ impl Broker {
     ///
     /// # Errors
     /// [`HaError`] when the slave is refused.
-    pub(crate) fn ha_handshake(&self, h: &HaHandshake) -> Result<HaHandshakeResponse, HaError> {
-        master::handshake(&self.config, &self.store, &self.replicas, h)
+    pub(crate) fn ha_handshake(
+        &self,
+        h: &HaHandshake,
+        conn: ferromq_remoting::PeerHandle,
+    ) -> Result<HaHandshakeResponse, HaError> {
+        master::handshake(&self.config, &self.store, &self.replicas, h, Some(conn))
     }
 
     /// A slave's fetch on the HA port, held while there is nothing new.
