@@ -73,7 +73,7 @@ pub(crate) fn current_epoch(store: &MessageStore) -> u32 {
 pub(crate) fn handshake(
     config: &BrokerConfig,
     store: &MessageStore,
-    replicas: &Replicas,
+    replicas: &Arc<Replicas>,
     h: &HaHandshake,
     conn: Option<ferromq_remoting::PeerHandle>,
 ) -> Result<HaHandshakeResponse, HaError> {
@@ -105,7 +105,14 @@ pub(crate) fn handshake(
         &slave,
         CommitLogOffset::new(h.log_end),
     );
-    let session = replicas.begin(h.broker_id, &h.addr, conn, Instant::now())?;
+    let session = replicas.begin(h.broker_id, &h.addr, conn.clone(), Instant::now())?;
+    if let Some(conn) = conn {
+        let replicas = replicas.clone();
+        tokio::spawn(async move {
+            conn.gone().await;
+            replicas.disconnected(session);
+        });
+    }
     tracing::info!(
         slave = h.broker_id,
         addr = %h.addr,

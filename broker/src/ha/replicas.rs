@@ -187,6 +187,27 @@ impl Replicas {
         Ok(id)
     }
 
+    /// A session's connection closed: its slave leaves the in-sync set at
+    /// once, so sync sends stop waiting for it.
+    pub(crate) fn disconnected(&self, session: u64) {
+        let mut left = None;
+        if let Some((id, s)) = self
+            .slaves
+            .lock()
+            .iter_mut()
+            .find(|(_, s)| s.session == session)
+        {
+            if s.in_sync {
+                s.in_sync = false;
+                left = Some(*id);
+            }
+        }
+        if let Some(id) = left {
+            tracing::warn!(slave = id, "slave disconnected; it left the in-sync set");
+            self.changed.send_modify(|g| *g += 1);
+        }
+    }
+
     /// Takes slaves that stopped fetching out of the in-sync set.
     pub(crate) fn sweep(&self, now: Instant) {
         let mut left = Vec::new();
@@ -318,6 +339,12 @@ mod tests {
         r2.begin(2, "b:1", Some(closed), t0).unwrap();
         assert!(r2.begin(2, "b:1", None, t0).is_ok());
         let s2 = r.begin(1, "a:1", None, t0 + TIMEOUT).unwrap();
+        r.fetched(s2, 1000, 1000, 1000, t0 + TIMEOUT).unwrap();
+        assert_eq!(r.in_sync(), 2);
+        r.disconnected(s2);
+        assert_eq!(r.in_sync(), 1, "a closed connection leaves at once");
+        r.disconnected(s);
+        assert_eq!(r.in_sync(), 1, "a replaced session changes nothing");
         assert_ne!(s, s2);
         assert_eq!(
             r.fetched(s, 0, 0, 1000, t0 + TIMEOUT),
@@ -325,6 +352,7 @@ mod tests {
             "the replaced session is gone"
         );
         assert_eq!(r.fetched(s2, 0, 0, 1000, t0 + TIMEOUT), Ok(1));
+        assert_eq!(r.in_sync(), 1, "rejoins only once caught up");
     }
 
     #[tokio::test]

@@ -81,7 +81,7 @@ pub(crate) struct Broker {
     register_now: Notify,
     endpoint: Endpoint,
     /// A master's slaves and its in-sync set (empty on a slave).
-    replicas: Replicas,
+    replicas: Arc<Replicas>,
     /// Held for the broker's lifetime: an advisory lock on `<store>/lock`
     /// so two brokers never share a store directory.
     _lock: File,
@@ -144,11 +144,11 @@ impl Broker {
                     source,
                 })??;
         }
-        let replicas = Replicas::new(
+        let replicas = Arc::new(Replicas::new(
             config.ha.ha_max_gap_not_in_sync,
             config.ha.ha_in_sync_timeout,
             config.ha.min_in_sync_replicas(),
-        );
+        ));
         Ok(Self {
             replicas,
             config,
