@@ -79,14 +79,7 @@ pub async fn create_topic(namesrv: &str, name: &str, queues: u32) -> ferromq_cli
         .create_topic(&cluster, &topic, queues, queues, PERM_READ_WRITE)
         .await
         .unwrap();
-    wait_for("the topic route", Duration::from_secs(10), || async {
-        admin
-            .topic_route(&topic)
-            .await
-            .ok()
-            .filter(|r| r.queue_datas.iter().any(|q| q.write_queues == queues))
-    })
-    .await;
+    wait_for_route(&admin, &topic, queues).await;
     topic
 }
 
@@ -156,6 +149,22 @@ pub fn encode_records(msgs: &[ferromq_client::Message]) -> bytes::Bytes {
         record::encode(m, born, usize::MAX, &mut b).unwrap();
     }
     b.freeze()
+}
+
+/// Waits until the NameServers route `topic` with `queues` write queues.
+pub async fn wait_for_route(
+    admin: &ferromq_client::AdminClient,
+    topic: &ferromq_client::TopicName,
+    queues: u32,
+) {
+    wait_for("the topic route", Duration::from_secs(10), || async {
+        admin
+            .topic_route(topic)
+            .await
+            .ok()
+            .filter(|r| r.queue_datas.iter().any(|q| q.write_queues == queues))
+    })
+    .await;
 }
 
 /// Sends `count` encoded records to queue 0 of `topic` over a raw

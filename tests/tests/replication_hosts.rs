@@ -138,14 +138,7 @@ impl Group {
             .create_topic_on_broker(&self.master_addr(), &topic, QUEUES, QUEUES, PERM_READ_WRITE)
             .await
             .unwrap();
-        wait_for("the topic route", Duration::from_secs(10), || async {
-            admin
-                .topic_route(&topic)
-                .await
-                .ok()
-                .filter(|r| r.queue_datas.iter().any(|q| q.write_queues == QUEUES))
-        })
-        .await;
+        ferromq_tests::wait_for_route(&admin, &topic, QUEUES).await;
         topic
     }
 
