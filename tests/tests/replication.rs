@@ -139,6 +139,20 @@ async fn a_slave_copies_the_log_byte_for_byte_and_serves_reads() {
     assert_eq!(st.slaves[0].addr, slave.handle.addr());
     assert!(st.slaves[0].in_sync, "{st:?}");
     assert_eq!(st.epoch, 1);
+    // brokerStatus: role, epoch and the in-sync set on both.
+    let mi = admin
+        .broker_runtime_info(master.broker_addr())
+        .await
+        .unwrap();
+    assert_eq!(
+        (mi.role.as_str(), mi.epoch, mi.in_sync_replicas),
+        ("master", 1, 2)
+    );
+    let si = admin
+        .broker_runtime_info(slave.handle.addr())
+        .await
+        .unwrap();
+    assert_eq!((si.role.as_str(), si.epoch, si.broker_id), ("slave", 1, 1));
 
     // A slave refuses sends: its log is its master's.
     let sconn = Connection::connect(slave.handle.addr(), Duration::from_secs(5))

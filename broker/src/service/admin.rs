@@ -41,6 +41,14 @@ impl Broker {
             direct_io: st.direct_io,
             log_cache_hits: st.cache_hits,
             log_cache_misses: st.cache_misses,
+            role: self.store.role().to_string(),
+            epoch: crate::ha::master::current_epoch(&self.store),
+            replication: match c.ha.replication {
+                crate::config::ReplicationMode::Sync => "sync".into(),
+                crate::config::ReplicationMode::Async => "async".into(),
+            },
+            in_sync_replicas: self.replicas.in_sync(),
+            min_in_sync_replicas: self.replicas.min_in_sync(),
         }
     }
 

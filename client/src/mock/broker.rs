@@ -499,6 +499,11 @@ impl MockBroker {
                     direct_io: false,
                     log_cache_hits: 0,
                     log_cache_misses: 0,
+                    role: "master".into(),
+                    epoch: 1,
+                    replication: "async".into(),
+                    in_sync_replicas: 1,
+                    min_in_sync_replicas: 1,
                 }))
             }
             _ => Err(err(ResponseCode::RequestCodeNotSupported, "?")),

@@ -67,6 +67,21 @@ pub struct BrokerRuntimeInfo {
     /// Commit-log blocks that reads loaded from disk.
     #[serde(default)]
     pub log_cache_misses: u64,
+    /// `master` or `slave`: which appends the store takes.
+    #[serde(default)]
+    pub role: String,
+    /// The replication epoch (raised at every change of master).
+    #[serde(default)]
+    pub epoch: u32,
+    /// `sync` or `async` replication (a master's setting).
+    #[serde(default)]
+    pub replication: String,
+    /// Replicas in sync, the master counted (1 on a slave).
+    #[serde(default)]
+    pub in_sync_replicas: u32,
+    /// Replicas a sync send needs, the master counted.
+    #[serde(default)]
+    pub min_in_sync_replicas: u32,
 }
 
 impl Rpc for GetBrokerRuntimeInfoRequest {

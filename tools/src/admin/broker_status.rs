@@ -79,6 +79,11 @@ mod tests {
             direct_io: false,
             log_cache_hits: 0,
             log_cache_misses: 0,
+            role: "master".into(),
+            epoch: 1,
+            replication: "async".into(),
+            in_sync_replicas: 1,
+            min_in_sync_replicas: 1,
         };
         let mut out = Vec::new();
         for (k, v) in lines(&info).unwrap() {
@@ -92,7 +97,8 @@ mod tests {
         let mut sorted = keys.clone();
         sorted.sort_unstable();
         assert_eq!(keys, sorted);
-        assert_eq!(keys.len(), 21, "every field");
+        assert_eq!(keys.len(), 26, "every field");
+        assert!(text.contains(&format!("{:<32}: master\n", "role")));
         assert!(text.contains(&format!("{:<32}: broker-a\n", "broker_name")));
         assert!(text.contains(&format!("{:<32}: 12.5\n", "put_tps")));
         assert!(text.contains(&format!("{:<32}: true\n", "auto_create_topic")));

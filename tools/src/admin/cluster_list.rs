@@ -131,6 +131,11 @@ mod tests {
             direct_io: false,
             log_cache_hits: 0,
             log_cache_misses: 0,
+            role: "master".into(),
+            epoch: 1,
+            replication: "async".into(),
+            in_sync_replicas: 1,
+            min_in_sync_replicas: 1,
         }
     }
 
