@@ -539,7 +539,7 @@ async fn a_restarted_slave_resumes_without_recopying() {
         from, end1,
         "the restarted slave resumes where its log ended: {resumed}"
     );
-    wait_for("the slave to catch up", Duration::from_secs(30), || {
+    let caught_up = wait_for("the slave to catch up", Duration::from_secs(30), || {
         let m = master.clone();
         async move {
             slave_status(&m)
@@ -548,6 +548,12 @@ async fn a_restarted_slave_resumes_without_recopying() {
         }
     })
     .await;
+    // The master sent the restarted slave exactly what it lacked.
+    assert_eq!(
+        caught_up.bytes_sent,
+        end2 - from,
+        "bytes sent after the restart: nothing copied twice"
+    );
     let mut restarted = restarted;
     assert!(restarted.terminate(), "the slave exits cleanly on SIGTERM");
 

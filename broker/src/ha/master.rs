@@ -162,6 +162,7 @@ pub(crate) async fn fetch(
     let max = f.max_bytes.clamp(1, MAX_FETCH_BYTES) as usize;
     let (store2, at) = (store.clone(), CommitLogOffset::new(f.offset));
     let (bytes, _next) = tokio::task::spawn_blocking(move || store2.read_raw(at, max)).await??;
+    replicas.sent(f.session, bytes.len() as u64);
     Ok((
         HaFetchResponse {
             offset: f.offset,

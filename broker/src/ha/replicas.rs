@@ -59,6 +59,8 @@ struct Slave {
     last_fetch: Instant,
     last_caught_up: Instant,
     in_sync: bool,
+    /// Log bytes sent in this session.
+    bytes_sent: u64,
 }
 
 /// The master's slaves. Shared by the HA port's fetch handlers, the send
@@ -129,6 +131,7 @@ impl Replicas {
                 last_fetch: now,
                 last_caught_up: now,
                 in_sync: false,
+                bytes_sent: 0,
             },
         );
         drop(slaves);
@@ -185,6 +188,18 @@ impl Replicas {
             self.changed.send_modify(|g| *g += 1);
         }
         Ok(id)
+    }
+
+    /// Counts log bytes sent to a session's slave.
+    pub(crate) fn sent(&self, session: u64, bytes: u64) {
+        if let Some(s) = self
+            .slaves
+            .lock()
+            .values_mut()
+            .find(|s| s.session == session)
+        {
+            s.bytes_sent += bytes;
+        }
     }
 
     /// A session's connection closed: its slave leaves the in-sync set at
@@ -278,6 +293,7 @@ impl Replicas {
                 lag_bytes: master_end.saturating_sub(s.flushed),
                 silent_ms: now.saturating_duration_since(s.last_fetch).as_millis() as u64,
                 lag_ms: now.saturating_duration_since(s.last_caught_up).as_millis() as u64,
+                bytes_sent: s.bytes_sent,
                 in_sync: s.in_sync,
             })
             .collect()

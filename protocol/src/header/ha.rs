@@ -196,6 +196,9 @@ pub struct SlaveStatus {
     pub silent_ms: u64,
     /// Milliseconds since the slave was last caught up.
     pub lag_ms: u64,
+    /// Log bytes sent to the slave in its current session: a slave that
+    /// resumes copies only what it lacks.
+    pub bytes_sent: u64,
     /// Whether the slave counts towards sync replication.
     pub in_sync: bool,
 }

@@ -37,14 +37,22 @@ pub async fn run(a: Args, client: &MqClient, out: &mut impl Write) -> anyhow::Re
     )?;
     writeln!(
         out,
-        "{:<6} {:<24} {:>14} {:>14} {:>12} {:>10} {:>10} #InSync",
-        "#Id", "#Address", "#Offset", "#Flushed", "#LagBytes", "#LagMs", "#SilentMs"
+        "{:<6} {:<24} {:>14} {:>14} {:>12} {:>10} {:>10} {:>14} #InSync",
+        "#Id", "#Address", "#Offset", "#Flushed", "#LagBytes", "#LagMs", "#SilentMs", "#BytesSent"
     )?;
     for s in &st.slaves {
         writeln!(
             out,
-            "{:<6} {:<24} {:>14} {:>14} {:>12} {:>10} {:>10} {}",
-            s.broker_id, s.addr, s.offset, s.flushed, s.lag_bytes, s.lag_ms, s.silent_ms, s.in_sync
+            "{:<6} {:<24} {:>14} {:>14} {:>12} {:>10} {:>10} {:>14} {}",
+            s.broker_id,
+            s.addr,
+            s.offset,
+            s.flushed,
+            s.lag_bytes,
+            s.lag_ms,
+            s.silent_ms,
+            s.bytes_sent,
+            s.in_sync
         )?;
     }
     Ok(())
