@@ -28,11 +28,16 @@ pub(crate) fn run(shared: Arc<Shared>) {
         if stop || shared.is_poisoned() {
             break;
         }
-        if let Err(e) = checkpoint(&shared, Mode::IfChanged) {
-            // Consume-queue fsync or checkpoint write failed: same rule as
-            // the log, stop pretending.
-            shared.poison(format!("checkpoint failed: {e}"));
-            break;
+        match checkpoint(&shared, Mode::IfChanged) {
+            Ok(()) => {}
+            // Halted meanwhile: exit as a killed process would.
+            Err(StoreError::ShuttingDown) => break,
+            Err(e) => {
+                // Consume-queue fsync or checkpoint write failed: same rule
+                // as the log, stop pretending.
+                shared.poison(format!("checkpoint failed: {e}"));
+                break;
+            }
         }
     }
     tracing::debug!("checkpointer stopped");
@@ -64,6 +69,12 @@ pub(crate) fn checkpoint_locked(
 ) -> Result<(), StoreError> {
     if let Some(m) = shared.poison_message() {
         return Err(StoreError::Poisoned(m));
+    }
+    // A halted store stands for a killed process: nothing more reaches
+    // the disk (a checkpoint written now could claim more than a cut in
+    // progress leaves).
+    if shared.halted() {
+        return Err(StoreError::ShuttingDown);
     }
     let (d, queues, index) = {
         let _round = shared.dispatch.round.lock();
