@@ -59,6 +59,7 @@ impl DispatchState {
 }
 
 /// One append's records, contiguous in the log.
+#[derive(Debug)]
 pub(crate) struct DispatchBatch {
     pub(crate) topic: TopicName,
     pub(crate) queue_id: QueueId,

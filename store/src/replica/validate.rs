@@ -12,28 +12,13 @@
 use std::ops::Range;
 
 use ferromq_protocol::record::{self, Peek};
-use ferromq_protocol::{QueueId, TopicName};
+use ferromq_protocol::TopicName;
 
 use crate::commit_log::EOS_MARKER_LEN;
+use crate::dispatch::DispatchBatch;
 use crate::error::AppendError;
 use crate::index::hash::TopicHasher;
 use crate::validate::RecordMeta;
-
-/// Records of one queue, adjacent in the log, with consecutive queue
-/// offsets and one store time (the master stored them in one write
-/// group): one dispatch batch.
-#[derive(Debug)]
-pub(crate) struct Run {
-    pub(crate) topic: TopicName,
-    pub(crate) queue_id: QueueId,
-    pub(crate) first_queue_offset: u64,
-    pub(crate) first_offset: u64,
-    /// Commit-log offset just past the run.
-    pub(crate) end: u64,
-    pub(crate) metas: Vec<RecordMeta>,
-    pub(crate) key_hashes: Vec<u32>,
-    pub(crate) store_ts: u64,
-}
 
 /// Bytes of the chunk that lie in one segment, back to back.
 #[derive(Debug, PartialEq, Eq)]
@@ -51,7 +36,10 @@ pub(crate) struct Piece {
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
     pub(crate) pieces: Vec<Piece>,
-    pub(crate) runs: Vec<Run>,
+    /// Records of one queue, adjacent in the log, with consecutive
+    /// queue offsets and one store time (the master stored them in one
+    /// write group): one dispatch batch each.
+    pub(crate) runs: Vec<DispatchBatch>,
     pub(crate) records: u32,
     /// Commit-log offset just past the chunk.
     pub(crate) end: u64,
@@ -160,7 +148,7 @@ fn add_record(p: &mut Plan, pos: u64, rec: &record::RecordRef<'_>) -> Result<(),
     if !follows {
         let topic = TopicName::new(rec.topic)
             .map_err(|e| AppendError::Invalid(format!("record at {pos}: {e}")))?;
-        p.runs.push(Run {
+        p.runs.push(DispatchBatch {
             topic,
             queue_id: rec.queue_id,
             first_queue_offset: q,
@@ -169,6 +157,8 @@ fn add_record(p: &mut Plan, pos: u64, rec: &record::RecordRef<'_>) -> Result<(),
             metas: Vec::new(),
             key_hashes: Vec::new(),
             store_ts: rec.store_timestamp,
+            restart: false,
+            _permit: None,
         });
     }
     if let Some(run) = p.runs.last_mut() {
@@ -191,6 +181,7 @@ mod tests {
     use ferromq_protocol::{CommitLogOffset, Message, QueueOffset};
 
     use super::*;
+    use ferromq_protocol::QueueId;
 
     const SEG: u64 = 4096;
 

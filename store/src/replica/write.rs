@@ -15,7 +15,6 @@ use std::sync::atomic::Ordering;
 
 use ferromq_protocol::{CommitLogOffset, QueueOffset};
 
-use super::validate::Run;
 use super::StoreRole;
 use crate::dispatch::DispatchBatch;
 use crate::error::AppendError;
@@ -75,9 +74,9 @@ pub(crate) fn write(shared: &Shared, mut req: ReplicaReq, buf: &mut Vec<u8>) {
     let mut batches: Vec<DispatchBatch> = plan
         .runs
         .into_iter()
-        .filter_map(|run| {
-            let restart = place(shared, &mut offsets, &run)?;
-            Some(batch(run, restart))
+        .filter_map(|mut run| {
+            run.restart = place(shared, &mut offsets, &run)?;
+            Some(run)
         })
         .collect();
     // The chunk's budget goes back once its last batch is visible.
@@ -96,7 +95,7 @@ pub(crate) fn write(shared: &Shared, mut req: ReplicaReq, buf: &mut Vec<u8>) {
 
 /// Whether `run` is dispatched, and whether it starts its queue afresh
 /// (`Some(true)`); moves the queue's next offset past it.
-fn place(shared: &Shared, offsets: &mut OffsetTable, run: &Run) -> Option<bool> {
+fn place(shared: &Shared, offsets: &mut OffsetTable, run: &DispatchBatch) -> Option<bool> {
     let q = run.first_queue_offset;
     let n = run.metas.len() as u64;
     let queues = offsets.entry(run.topic.clone()).or_default();
@@ -118,19 +117,4 @@ fn place(shared: &Shared, offsets: &mut OffsetTable, run: &Run) -> Option<bool> 
     tracing::warn!(topic = %run.topic, queue_id = %run.queue_id, queue_offset = q, next, offset = run.first_offset,
         "replicated records do not follow their consume queue (a deleted topic?); not indexed");
     None
-}
-
-fn batch(run: Run, restart: bool) -> DispatchBatch {
-    DispatchBatch {
-        topic: run.topic,
-        queue_id: run.queue_id,
-        first_queue_offset: run.first_queue_offset,
-        first_offset: run.first_offset,
-        end: run.end,
-        metas: run.metas,
-        key_hashes: run.key_hashes,
-        store_ts: run.store_ts,
-        restart,
-        _permit: None,
-    }
 }
