@@ -181,12 +181,7 @@ async fn session(ctx: &SlaveContext) -> Result<(), SessionEnd> {
                 .filter(|s| *s < offset + body.len() as u64);
             if let Some(start) = split {
                 if start <= offset {
-                    let e = pending.remove(0);
-                    let s2 = store.clone();
-                    tokio::task::spawn_blocking(move || {
-                        s2.begin_epoch(e.epoch, CommitLogOffset::new(e.start_offset))
-                    })
-                    .await??;
+                    begin_epoch(store, pending.remove(0)).await?;
                     continue;
                 }
                 let head = body.split_to((start - offset) as usize);
@@ -201,14 +196,19 @@ async fn session(ctx: &SlaveContext) -> Result<(), SessionEnd> {
         }
         // Epochs that start exactly at the end of what we have.
         while pending.first().is_some_and(|e| e.start_offset <= offset) {
-            let e = pending.remove(0);
-            let s2 = store.clone();
-            tokio::task::spawn_blocking(move || {
-                s2.begin_epoch(e.epoch, CommitLogOffset::new(e.start_offset))
-            })
-            .await??;
+            begin_epoch(store, pending.remove(0)).await?;
         }
     }
+}
+
+/// Records the master's epoch `e` once this log reaches its start.
+async fn begin_epoch(store: &Arc<MessageStore>, e: EpochStart) -> Result<(), SessionEnd> {
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || {
+        s.begin_epoch(e.epoch, CommitLogOffset::new(e.start_offset))
+    })
+    .await??;
+    Ok(())
 }
 
 async fn append(
