@@ -396,3 +396,146 @@ async fn bad_input_on_the_ha_port_is_refused_and_the_master_keeps_serving() {
     let msgs = record::decode_all(&got.body).unwrap();
     assert_eq!(msgs.len(), 2, "both messages served from offset 0");
 }
+
+/// The committed offset of `group` on `topic`'s queue `q` at `conn`'s
+/// broker.
+async fn committed_at(
+    conn: &Connection,
+    group: &ferromq_protocol::GroupName,
+    topic: &ferromq_client::TopicName,
+    q: u32,
+) -> Option<QueueOffset> {
+    use ferromq_protocol::header::QueryConsumerOffsetRequest;
+    let req = QueryConsumerOffsetRequest {
+        consumer_group: group.clone(),
+        topic: topic.clone(),
+        queue_id: QueueId::new(q),
+    };
+    conn.call(&req, bytes::Bytes::new(), Duration::from_secs(5))
+        .await
+        .ok()?
+        .header
+        .offset
+}
+
+async fn commit_at(
+    conn: &Connection,
+    group: &ferromq_protocol::GroupName,
+    topic: &ferromq_client::TopicName,
+    q: u32,
+    offset: u64,
+) {
+    use ferromq_protocol::header::{OffsetEntry, UpdateConsumerOffsetRequest};
+    let req = UpdateConsumerOffsetRequest {
+        consumer_group: group.clone(),
+        offsets: vec![OffsetEntry {
+            topic: topic.clone(),
+            queue_id: QueueId::new(q),
+            offset: QueueOffset::new(offset),
+        }],
+    };
+    conn.call(&req, bytes::Bytes::new(), Duration::from_secs(5))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_committed_on_a_slave_reach_the_master_which_keeps_the_larger() {
+    let master = TestCluster::start_with(|b| b.store.segment_size = SEGMENT).await;
+    let slave = Slave::start(&master, master.ha_addr()).await;
+    let connect = |addr: String| async move {
+        Connection::connect(&addr, Duration::from_secs(5))
+            .await
+            .unwrap()
+    };
+    let mconn = connect(master.broker_addr().to_string()).await;
+    let sconn = connect(slave.handle.addr().to_string()).await;
+    let topic = master.create_topic("Merged", 2).await;
+    let group = ferromq_protocol::GroupName::new("merged-group").unwrap();
+    commit_at(&mconn, &group, &topic, 0, 5).await;
+    wait_for(
+        "the master's offset on the slave",
+        Duration::from_secs(2),
+        || {
+            let (sconn, group, topic) = (&sconn, &group, &topic);
+            async move {
+                (committed_at(sconn, group, topic, 0).await == Some(QueueOffset::new(5)))
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+
+    // A consumer on the slave (its master away) moves queue 1 to 7 and
+    // commits an older position of queue 0.
+    commit_at(&sconn, &group, &topic, 1, 7).await;
+    commit_at(&sconn, &group, &topic, 0, 2).await;
+    wait_for(
+        "the master to take the slave's larger offset",
+        Duration::from_secs(3),
+        || {
+            let (mconn, group, topic) = (&mconn, &group, &topic);
+            async move {
+                (committed_at(mconn, group, topic, 1).await == Some(QueueOffset::new(7)))
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    // The master kept its larger offset of queue 0, and the slave follows
+    // it again; the slave's 7 was never overwritten by an older value.
+    wait_for(
+        "the slave to follow queue 0 again",
+        Duration::from_secs(3),
+        || {
+            let (sconn, group, topic) = (&sconn, &group, &topic);
+            async move {
+                (committed_at(sconn, group, topic, 0).await == Some(QueueOffset::new(5)))
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        committed_at(&mconn, &group, &topic, 0).await,
+        Some(QueueOffset::new(5))
+    );
+    assert_eq!(
+        committed_at(&sconn, &group, &topic, 1).await,
+        Some(QueueOffset::new(7))
+    );
+
+    // Admin writes belong on the master: a slave refuses them, changing
+    // nothing.
+    let admin = ferromq_client::AdminClient::new(
+        ferromq_client::MqClient::connect(master.namesrv_addr()).unwrap(),
+    );
+    let other = ferromq_client::TopicName::new("OnlyOnSlave").unwrap();
+    let refused = admin
+        .create_topic_on_broker(
+            slave.handle.addr(),
+            &other,
+            4,
+            4,
+            ferromq_client::PERM_READ_WRITE,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, ClientError::Server { code: ResponseCode::NoPermission, message, .. } if message.contains("slave")),
+        "{refused}"
+    );
+    let si = admin
+        .broker_runtime_info(slave.handle.addr())
+        .await
+        .unwrap();
+    let mi = admin
+        .broker_runtime_info(master.broker_addr())
+        .await
+        .unwrap();
+    assert_eq!(
+        si.topics, mi.topics,
+        "the slave holds the master's topics only"
+    );
+    slave.stop().await;
+}

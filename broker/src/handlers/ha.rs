@@ -1,7 +1,9 @@
 //! The HA port: a slave's handshake and fetches. Only these two codes are
 //! served there; a refused slave gets the reason and a log line.
 
-use ferromq_protocol::header::{HaFetch, HaHandshake, HaMetadataRequest, HaMetadataResponse};
+use ferromq_protocol::header::{
+    HaFetch, HaHandshake, HaMetadataRequest, HaMetadataResponse, SlaveOffsets,
+};
 use ferromq_protocol::{RequestCode, ResponseCode};
 use ferromq_remoting::{Request, Response};
 use tracing::warn;
@@ -42,6 +44,11 @@ pub(super) fn status(b: &Broker, req: &Request) -> Result<Response, Response> {
 
 fn metadata(b: &Broker, req: &Request) -> Result<Response, Response> {
     let _: HaMetadataRequest = decode(&req.header)?;
+    let offsets = SlaveOffsets::decode(&req.body).map_err(|e| {
+        warn!(peer = %req.peer, error = %e, "undecodable slave offsets");
+        Response::error(ResponseCode::BadRequest, format!("slave offsets: {e}"))
+    })?;
+    b.merge_slave_offsets(&req.peer.to_string(), &offsets);
     let body = b.metadata_snapshot().encode().map_err(|e| {
         Response::error(ResponseCode::SystemError, format!("encoding metadata: {e}"))
     })?;

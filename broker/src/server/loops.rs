@@ -109,12 +109,15 @@ pub(super) async fn follow_metadata(b: Arc<Broker>, ctx: Option<crate::ha::slave
                 }
             },
         };
+        let mine = match b.unconfirmed_offsets().encode() {
+            Ok(body) => body,
+            Err(e) => {
+                warn!(error = %e, "cannot encode offsets committed here");
+                bytes::Bytes::new()
+            }
+        };
         let got = c
-            .call(
-                &HaMetadataRequest {},
-                bytes::Bytes::new(),
-                Duration::from_secs(3),
-            )
+            .call(&HaMetadataRequest {}, mine, Duration::from_secs(3))
             .await;
         match got.map(|r| MetadataSnapshot::decode(&r.body)) {
             Ok(Ok(m)) => {

@@ -145,7 +145,7 @@ impl Broker {
     /// new offset of every queue.
     ///
     /// # Errors
-    /// `TopicNotExist`.
+    /// `TopicNotExist`; `NoPermission` on a slave.
     pub(crate) async fn reset_offsets(
         &self,
         group: &GroupName,
@@ -153,6 +153,7 @@ impl Broker {
         timestamp_ms: u64,
         peer: SocketAddr,
     ) -> Result<Vec<(QueueId, QueueOffset)>, ServiceError> {
+        self.require_master("reset offsets")?;
         let config = self.topic(topic)?;
         // A binary search per queue, each probe a pread: off the runtime.
         let store = self.store.clone();

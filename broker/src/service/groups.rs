@@ -49,10 +49,12 @@ impl Broker {
                     RegisterError::GroupFull => "too many clients in this consumer group",
                 })
             })?;
+        // A slave takes its topics from the master, retry topics included.
+        let creates = !self.is_slave();
         for c in req
             .consumers
             .iter()
-            .filter(|c| c.model == MessageModel::Clustering)
+            .filter(|c| creates && c.model == MessageModel::Clustering)
         {
             if let Some(topic) = retry_topic(&c.group) {
                 if let Err(e) = self.internal_topic(&topic) {
@@ -135,6 +137,7 @@ impl Broker {
         config: SubscriptionGroupConfig,
         peer: SocketAddr,
     ) -> Result<(), ServiceError> {
+        self.require_master("change subscription groups")?;
         let group = config.group.clone();
         let summary = format!(
             "retry_max_times={} consume_broadcast={} consume_enable={}",
@@ -158,6 +161,7 @@ impl Broker {
         group: &GroupName,
         peer: SocketAddr,
     ) -> Result<(), ServiceError> {
+        self.require_master("delete subscription groups")?;
         let existed = self
             .groups
             .subscriptions()
@@ -182,8 +186,8 @@ impl Broker {
         self.offsets.query(group, topic, queue_id)
     }
 
-    /// Commits a group's positions; none is committed unless every topic
-    /// exists.
+    /// Commits a group's positions; on a master none is committed unless
+    /// every topic exists. On a slave they are also kept for the master.
     ///
     /// # Errors
     /// `TopicNotExist`.
@@ -192,11 +196,21 @@ impl Broker {
         group: &GroupName,
         offsets: &[OffsetEntry],
     ) -> Result<(), ServiceError> {
-        for e in offsets {
-            self.topic(&e.topic)?;
+        // A slave may not have taken over a topic yet (a retry topic the
+        // master created just before it went away): it keeps the offset
+        // anyway, and its master judges it when they meet again.
+        let on_slave = self.is_slave();
+        if !on_slave {
+            for e in offsets {
+                self.topic(&e.topic)?;
+            }
         }
         for e in offsets {
             self.offsets.commit(group, &e.topic, e.queue_id, e.offset);
+            if on_slave {
+                self.slave_commits
+                    .record(group, &e.topic, e.queue_id, e.offset);
+            }
         }
         Ok(())
     }

@@ -82,6 +82,9 @@ pub(crate) struct Broker {
     endpoint: Endpoint,
     /// A master's slaves and its in-sync set (empty on a slave).
     replicas: Arc<Replicas>,
+    /// On a slave: offsets consumers committed here that the master has
+    /// not confirmed yet (see `metadata.rs`).
+    slave_commits: metadata::SlaveCommits,
     /// Held for the broker's lifetime: an advisory lock on `<store>/lock`
     /// so two brokers never share a store directory.
     _lock: File,
@@ -151,6 +154,7 @@ impl Broker {
         ));
         Ok(Self {
             replicas,
+            slave_commits: metadata::SlaveCommits::default(),
             config,
             store,
             topics,
@@ -185,6 +189,26 @@ impl Broker {
     /// Cancelled when shutdown begins.
     pub(crate) fn shutdown_token(&self) -> &CancellationToken {
         &self.shutdown
+    }
+
+    /// Whether this broker is a slave now.
+    fn is_slave(&self) -> bool {
+        self.store.role() == StoreRole::Slave
+    }
+
+    /// Refuses `what` (an admin write) on a slave: its metadata follows the
+    /// master, which is where such a change belongs.
+    ///
+    /// # Errors
+    /// `NoPermission` on a slave.
+    fn require_master(&self, what: &str) -> Result<(), ServiceError> {
+        if self.is_slave() {
+            return Err(ServiceError::NoPermission(format!(
+                "broker {} id {} is a slave: {what} on its master",
+                self.config.broker_name, self.config.broker_id
+            )));
+        }
+        Ok(())
     }
 
     fn is_shutting_down(&self) -> bool {

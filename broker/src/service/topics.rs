@@ -80,6 +80,7 @@ impl Broker {
         config: TopicConfig,
         peer: SocketAddr,
     ) -> Result<(), ServiceError> {
+        self.require_master("create or update topics")?;
         let name = config.name.clone();
         self.topics
             .upsert(config)
@@ -100,6 +101,7 @@ impl Broker {
         topic: &TopicName,
         peer: SocketAddr,
     ) -> Result<(), ServiceError> {
+        self.require_master("delete topics")?;
         let existed = self
             .topics
             .remove(topic)

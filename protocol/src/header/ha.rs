@@ -118,6 +118,9 @@ impl Rpc for HaFetch {
 
 /// Slave to master (HA port): the master's metadata, which the slave
 /// adopts: topics, subscription groups, consumer offsets, delay progress.
+/// The body, if any, is [`SlaveOffsets`]: offsets consumers committed on
+/// the slave (while the master was unreachable) that the master takes
+/// where they are ahead of its own.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HaMetadataRequest {}
 
@@ -171,6 +174,38 @@ impl MetadataSnapshot {
     /// # Errors
     /// [`HeaderError::Malformed`] for bytes that are not a snapshot.
     pub fn decode(b: &[u8]) -> Result<Self, HeaderError> {
+        super::decode_body(b)
+    }
+}
+
+/// Offsets committed on a slave that its master has not confirmed yet;
+/// the body of [`HaMetadataRequest`] (an empty body: none).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaveOffsets {
+    /// Each group's position as committed on the slave.
+    pub offsets: Vec<GroupOffset>,
+}
+
+impl SlaveOffsets {
+    /// Encodes the body; nothing to report is an empty body.
+    ///
+    /// # Errors
+    /// [`HeaderError::Malformed`] if postcard cannot encode it.
+    pub fn encode(&self) -> Result<Bytes, HeaderError> {
+        if self.offsets.is_empty() {
+            return Ok(Bytes::new());
+        }
+        super::encode_body(self)
+    }
+
+    /// Decodes a body; an empty one holds no offsets.
+    ///
+    /// # Errors
+    /// [`HeaderError::Malformed`] for bytes that are not a list of offsets.
+    pub fn decode(b: &[u8]) -> Result<Self, HeaderError> {
+        if b.is_empty() {
+            return Ok(Self::default());
+        }
         super::decode_body(b)
     }
 }
