@@ -46,6 +46,9 @@ pub struct TopicRoute {
     write_queues: Vec<MessageQueue>,
     read_queues: Vec<MessageQueue>,
     masters: BTreeMap<BrokerName, String>,
+    /// Every live address of each broker name, master first, then the
+    /// slaves by id: where reads may go.
+    readers: BTreeMap<BrokerName, Vec<String>>,
     data: TopicRouteData,
     fetched_at: Instant,
 }
@@ -64,6 +67,12 @@ impl TopicRoute {
             .broker_datas
             .iter()
             .filter_map(|b| Some((b.broker_name.clone(), b.master_addr()?.to_string())))
+            .collect();
+        // `addrs` is ordered by broker id, and the master's id is 0.
+        let readers = data
+            .broker_datas
+            .iter()
+            .map(|b| (b.broker_name.clone(), b.addrs.values().cloned().collect()))
             .collect();
         let mut qds: Vec<_> = data.queue_datas.iter().collect();
         qds.sort_by(|a, b| a.broker_name.cmp(&b.broker_name));
@@ -87,6 +96,7 @@ impl TopicRoute {
             write_queues,
             read_queues,
             masters,
+            readers,
             data,
             fetched_at: Instant::now(),
         }
@@ -153,6 +163,18 @@ impl TopicRoute {
     /// The master address of a broker name, if it is alive.
     pub fn master_addr(&self, broker: &BrokerName) -> Option<&str> {
         self.masters.get(broker).map(String::as_str)
+    }
+
+    /// Where `broker`'s queues can be read: its master, then its slaves by
+    /// broker id (slaves serve pulls, offset lookups and commits while the
+    /// master is unreachable).
+    pub fn read_addrs(&self, broker: &BrokerName) -> &[String] {
+        self.readers.get(broker).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every live address of every broker name, masters and slaves.
+    pub fn all_addrs(&self) -> impl Iterator<Item = &str> {
+        self.readers.values().flatten().map(String::as_str)
     }
 
     /// Broker names with a live master, and their addresses.
@@ -290,5 +312,24 @@ pub(crate) mod tests {
         assert_eq!(brokers(r.read_queues()), ["nomaster", "ro"]);
         assert_eq!(r.master_addr(&BrokerName::new("nomaster").unwrap()), None);
         assert_eq!(r.masters().count(), 2);
+        assert_eq!(
+            r.read_addrs(&BrokerName::new("nomaster").unwrap()),
+            ["10.0.0.2:10921"],
+            "a broker name without a master is read from its slave"
+        );
+    }
+
+    #[test]
+    fn reads_prefer_the_master_then_slaves_by_id() {
+        let mut d = data(&[("a", 2, PERM_READ_WRITE, true)]);
+        d.broker_datas[0].addrs.insert(2, "10.0.0.9:10931".into());
+        d.broker_datas[0].addrs.insert(1, "10.0.0.8:10921".into());
+        let r = TopicRoute::from_data(TopicName::new("T").unwrap(), d);
+        assert_eq!(
+            r.read_addrs(&BrokerName::new("a").unwrap()),
+            ["10.0.0.0:10911", "10.0.0.8:10921", "10.0.0.9:10931"]
+        );
+        assert_eq!(r.all_addrs().count(), 3);
+        assert!(r.read_addrs(&BrokerName::new("zz").unwrap()).is_empty());
     }
 }

@@ -48,6 +48,8 @@ fn net() -> Option<Net> {
 /// stores, then the net.
 struct Group {
     master: BrokerProcess,
+    /// The master's flags, for a restart.
+    master_args: Vec<String>,
     slave: Option<BrokerProcess>,
     namesrv: NameServerProcess,
     _a: Host,
@@ -79,6 +81,7 @@ impl Group {
         wait_registered(namesrv.addr(), master.broker_addr()).await;
         let mut group = Self {
             master,
+            master_args: args.iter().map(|s| s.to_string()).collect(),
             slave: None,
             namesrv,
             _a: a,
@@ -119,6 +122,21 @@ impl Group {
             self.namesrv.addr(),
             &args,
         ));
+    }
+
+    /// Starts the master again on its store (after a kill) and waits
+    /// until it is registered.
+    async fn restart_master(&mut self) {
+        let args: Vec<&str> = self.master_args.iter().map(String::as_str).collect();
+        self.master = BrokerProcess::start_clustered_in(
+            &self.b,
+            BROKER_PORT,
+            self.master_dir.path(),
+            "broker-a",
+            self.namesrv.addr(),
+            &args,
+        );
+        wait_registered(self.namesrv.addr(), self.master.broker_addr()).await;
     }
 
     fn master_addr(&self) -> String {
@@ -585,6 +603,304 @@ async fn a_restarted_slave_resumes_without_recopying() {
         "first part {end1} bytes, restart resumed from {from}, copied {} bytes after the \
          restart, log end {end2}, took {:?}",
         end2 - from,
+        started.elapsed()
+    );
+}
+
+/// The group's committed offset of each queue of `topic` at `broker`;
+/// `None` while the broker cannot answer.
+async fn committed_offsets(broker: &str, group: &str, topic: &TopicName) -> Option<Vec<u64>> {
+    use ferromq_protocol::header::QueryConsumerOffsetRequest;
+    let conn = Connection::connect(broker, Duration::from_secs(1))
+        .await
+        .ok()?;
+    let mut out = Vec::new();
+    for q in 0..QUEUES {
+        let req = QueryConsumerOffsetRequest {
+            consumer_group: ferromq_client::GroupName::new(group).unwrap(),
+            topic: topic.clone(),
+            queue_id: QueueId::new(q),
+        };
+        let got = conn
+            .call(&req, Bytes::new(), Duration::from_secs(2))
+            .await
+            .ok()?;
+        out.push(got.header.offset.map_or(0, |o| o.get()));
+    }
+    Some(out)
+}
+
+/// Every delivery: (queue, queue offset, body).
+type Deliveries = Arc<Mutex<Vec<(u32, u64, String)>>>;
+
+/// Holds a listener after `allowed` deliveries until opened.
+#[derive(Default)]
+struct Gate {
+    open: parking_lot::Mutex<bool>,
+    opened: parking_lot::Condvar,
+}
+
+impl Gate {
+    fn wait(&self) {
+        let mut open = self.open.lock();
+        while !*open {
+            self.opened.wait(&mut open);
+        }
+    }
+
+    fn open(&self) {
+        *self.open.lock() = true;
+        self.opened.notify_all();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_consumer_reads_from_the_slave_while_the_master_is_down() {
+    const BEFORE: usize = 400;
+    const AFTER: usize = 100;
+    const HELD_AFTER: usize = 100;
+    const PULL_BATCH: u32 = 8;
+    const GROUP: &str = "slave-readers";
+    let Some(net) = net() else { return };
+    let started = Instant::now();
+    let mut g = Group::start(net, &["--replication", "async"], &[]).await;
+    let topic = g.create_topic("ReadFromSlave").await;
+    let master = g.master_addr();
+    let slave = g.slave_addr();
+    g.wait_in_sync(Duration::from_secs(30)).await;
+    let p = g.producer();
+    for i in 0..BEFORE {
+        let s = send_one(&p, &topic, &format!("a-{i:04}")).await.unwrap();
+        assert_eq!(s, SendStatus::Ok);
+    }
+    let end = ha_status(&master).await.unwrap().log_end;
+    wait_for(
+        "the slave to copy the backlog",
+        Duration::from_secs(30),
+        || {
+            let m = master.clone();
+            async move { slave_status(&m).await.filter(|s| s.flushed >= end) }
+        },
+    )
+    .await;
+
+    // A consumer that is held after HELD_AFTER deliveries, with small pull
+    // batches and buffers, so most of the backlog is still on the brokers
+    // when the master dies.
+    let deliveries: Deliveries = Arc::default();
+    let gate = Arc::new(Gate::default());
+    let (d, gt) = (deliveries.clone(), gate.clone());
+    let consumer = ferromq_client::PushConsumer::builder()
+        .namesrv_addr(g.namesrv.addr())
+        .group(GROUP)
+        .subscribe(topic.as_str(), "*")
+        .consume_from(ferromq_client::ConsumeFromWhere::FirstOffset)
+        .rebalance_interval(Duration::from_millis(500))
+        .heartbeat_interval(Duration::from_secs(1))
+        .offset_persist_interval(Duration::from_millis(200))
+        .long_poll_hold(Duration::from_secs(2))
+        .pull_batch_size(PULL_BATCH)
+        .max_cached_messages_per_queue(PULL_BATCH as usize)
+        .consume_threads(2)
+        .listener_concurrently(move |msgs| {
+            let seen = {
+                let mut v = d.lock();
+                for m in msgs {
+                    v.push((
+                        m.queue_id.get(),
+                        m.queue_offset.get(),
+                        String::from_utf8_lossy(&m.message.body).into_owned(),
+                    ));
+                }
+                v.len()
+            };
+            if seen > HELD_AFTER {
+                gt.wait();
+            }
+            ferromq_client::ConsumeResult::Success
+        })
+        .build()
+        .unwrap();
+    consumer.start().await.unwrap();
+    wait_for("the first deliveries", Duration::from_secs(30), || async {
+        (deliveries.lock().len() > HELD_AFTER).then_some(())
+    })
+    .await;
+    g.master.kill9();
+    let killed_at = Instant::now();
+    let delivered_at_kill = deliveries.lock().len();
+    gate.open();
+
+    // The rest of the backlog comes from the slave, and the group commits
+    // its progress there.
+    let bodies = |d: &Deliveries| -> std::collections::BTreeSet<String> {
+        d.lock().iter().map(|(_, _, b)| b.clone()).collect()
+    };
+    wait_for(
+        "the backlog consumed from the slave",
+        Duration::from_secs(60),
+        || async { (bodies(&deliveries).len() >= BEFORE).then_some(()) },
+    )
+    .await;
+    let drained_after = killed_at.elapsed();
+    let admin = AdminClient::connect(g.namesrv.addr()).unwrap();
+    let max: Vec<u64> = {
+        let conn = Connection::connect(&slave, Duration::from_secs(2))
+            .await
+            .unwrap();
+        let mut v = Vec::new();
+        for q in 0..QUEUES {
+            let req = ferromq_protocol::header::GetMaxOffsetRequest {
+                topic: topic.clone(),
+                queue_id: QueueId::new(q),
+            };
+            let got = conn
+                .call(&req, Bytes::new(), Duration::from_secs(2))
+                .await
+                .unwrap();
+            v.push(got.header.offset.get());
+        }
+        v
+    };
+    assert_eq!(max.iter().sum::<u64>(), BEFORE as u64);
+    let on_slave = wait_for(
+        "the group's progress committed on the slave",
+        Duration::from_secs(10),
+        || {
+            let (slave, topic, max) = (slave.clone(), topic.clone(), max.clone());
+            async move {
+                committed_offsets(&slave, GROUP, &topic)
+                    .await
+                    .filter(|c| *c == max)
+            }
+        },
+    )
+    .await;
+    let slave_gets = admin.broker_runtime_info(&slave).await.unwrap().get_total;
+    assert!(
+        // At most a full window and one pull per queue were buffered
+        // from the master.
+        slave_gets as usize >= BEFORE - delivered_at_kill - 2 * (PULL_BATCH * QUEUES) as usize,
+        "the slave served the rest of the backlog: {slave_gets} messages"
+    );
+
+    // The master comes back: it takes the progress made on the slave, and
+    // the consumer goes back to it.
+    g.restart_master().await;
+    let merged = wait_for(
+        "the master to hold the progress made on the slave",
+        Duration::from_secs(15),
+        || {
+            let (master, topic, on_slave) = (master.clone(), topic.clone(), on_slave.clone());
+            async move {
+                committed_offsets(&master, GROUP, &topic)
+                    .await
+                    .filter(|c| c.iter().zip(&on_slave).all(|(m, s)| m >= s))
+            }
+        },
+    )
+    .await;
+    g.wait_in_sync(Duration::from_secs(30)).await;
+    let merged_print = merged.clone();
+    let floor = Arc::new(Mutex::new(merged));
+    let watching = Arc::new(AtomicBool::new(true));
+    let backwards = Arc::new(AtomicUsize::new(0));
+    let watcher = {
+        let (master, topic, floor, watching, backwards) = (
+            master.clone(),
+            topic.clone(),
+            floor.clone(),
+            watching.clone(),
+            backwards.clone(),
+        );
+        tokio::spawn(async move {
+            while watching.load(Ordering::Relaxed) {
+                if let Some(now) = committed_offsets(&master, GROUP, &topic).await {
+                    let mut f = floor.lock();
+                    for (q, (n, before)) in now.iter().zip(f.iter_mut()).enumerate() {
+                        if n < before {
+                            tracing::error!(
+                                queue = q,
+                                from = *before,
+                                to = *n,
+                                "committed offset moved backwards"
+                            );
+                            backwards.fetch_add(1, Ordering::Relaxed);
+                        }
+                        *before = (*before).max(*n);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    // New messages go to the master; keep sending until the consumer
+    // pulls them from the master rather than its slave.
+    let sent = AtomicUsize::new(0);
+    let master_gets = wait_for(
+        "the consumer to pull from the master again",
+        Duration::from_secs(30),
+        || {
+            let (admin, master, p, topic, sent) = (&admin, master.clone(), &p, &topic, &sent);
+            async move {
+                let i = sent.fetch_add(1, Ordering::Relaxed);
+                let s = send_one(p, topic, &format!("b-{i:04}")).await.unwrap();
+                assert_eq!(s, SendStatus::Ok);
+                let gets = admin.broker_runtime_info(&master).await.ok()?.get_total;
+                (gets > 0).then_some(gets)
+            }
+        },
+    )
+    .await;
+    while sent.load(Ordering::Relaxed) < AFTER {
+        let i = sent.fetch_add(1, Ordering::Relaxed);
+        let s = send_one(&p, &topic, &format!("b-{i:04}")).await.unwrap();
+        assert_eq!(s, SendStatus::Ok);
+    }
+    let after = sent.load(Ordering::Relaxed);
+    wait_for(
+        "the new messages consumed",
+        Duration::from_secs(60),
+        || async { (bodies(&deliveries).len() >= BEFORE + after).then_some(()) },
+    )
+    .await;
+    watching.store(false, Ordering::Relaxed);
+    watcher.await.unwrap();
+    consumer.shutdown().await;
+    // The consumer's last commit went to the master: all of it consumed.
+    let final_offsets = committed_offsets(&master, GROUP, &topic).await.unwrap();
+    assert_eq!(
+        final_offsets.iter().sum::<u64>(),
+        (BEFORE + after) as u64,
+        "{final_offsets:?}"
+    );
+    assert!(final_offsets
+        .iter()
+        .zip(floor.lock().iter())
+        .all(|(f, m)| f >= m));
+
+    let all = deliveries.lock().clone();
+    let unique = bodies(&deliveries);
+    let expected: std::collections::BTreeSet<String> = (0..BEFORE)
+        .map(|i| format!("a-{i:04}"))
+        .chain((0..after).map(|i| format!("b-{i:04}")))
+        .collect();
+    assert_eq!(unique, expected, "every message consumed");
+    let duplicates = all.len() - unique.len();
+    assert!(
+        duplicates <= (PULL_BATCH * QUEUES) as usize,
+        "duplicates bounded by the pull batch: {duplicates}"
+    );
+    assert_eq!(
+        backwards.load(Ordering::Relaxed),
+        0,
+        "committed progress never moved backwards"
+    );
+    println!(
+        "delivered {delivered_at_kill} before the kill, the rest from the slave within \
+         {drained_after:?} (slave served {slave_gets}); committed on the slave {on_slave:?}, \
+         on the master after its restart {merged_print:?}, at the end {final_offsets:?}; master served {master_gets} after it; \
+         {after} sent after it, {duplicates} duplicates; took {:?}",
         started.elapsed()
     );
 }

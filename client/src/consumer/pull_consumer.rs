@@ -275,15 +275,13 @@ impl PullConsumer {
                 let Some(topic) = offsets.first().map(|e| e.topic.clone()) else {
                     return Ok(());
                 };
-                let route = shared.client.topic_route(&topic).await?;
-                let addr = route
-                    .master_addr(broker)
-                    .ok_or_else(|| ClientError::BrokerUnavailable(broker.to_string()))?;
+                // The master, or a slave while the master is unreachable.
+                let addr = shared.client.read_addr(&topic, broker).await?;
                 let req = UpdateConsumerOffsetRequest {
                     consumer_group: shared.group.clone(),
                     offsets: offsets.clone(),
                 };
-                shared.client.call_header(addr, &req).await?;
+                shared.client.call_header(&addr, &req).await?;
                 for e in offsets {
                     let q = MessageQueue::new(e.topic, broker.clone(), e.queue_id);
                     shared.positions.committed(&q, e.offset);

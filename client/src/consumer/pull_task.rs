@@ -97,15 +97,10 @@ impl PullTask {
         }
     }
 
+    /// The master, or a slave while the master is unreachable.
     async fn broker_addr(&self) -> Result<String> {
-        let client = &self.shared.client;
-        let route = client.topic_route(&self.queue.topic).await?;
-        if let Some(a) = route.master_addr(&self.queue.broker_name) {
-            return Ok(a.to_string());
-        }
-        Err(ClientError::BrokerUnavailable(
-            self.queue.broker_name.to_string(),
-        ))
+        let q = &self.queue;
+        self.shared.client.read_addr(&q.topic, &q.broker_name).await
     }
 
     /// The committed offset, else the start [`ConsumeFrom`] asks for. Also

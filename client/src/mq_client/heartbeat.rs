@@ -27,7 +27,9 @@ impl MqClient {
         }
     }
 
-    /// Master addresses of every topic a member subscribes to. Topics
+    /// Every broker (masters and slaves, since a consumer reads from a
+    /// slave while its master is away) of every topic a member subscribes
+    /// to. Topics
     /// without a route (a retry topic not created yet) are left out.
     pub(crate) async fn heartbeat_targets(&self) -> BTreeSet<String> {
         let topics: BTreeSet<TopicName> = self
@@ -39,7 +41,7 @@ impl MqClient {
         let mut addrs = BTreeSet::new();
         for topic in topics {
             match self.topic_route(&topic).await {
-                Ok(route) => addrs.extend(route.masters().map(|(_, a)| a.to_string())),
+                Ok(route) => addrs.extend(route.all_addrs().map(str::to_string)),
                 Err(e) => debug!(%topic, error = %e, "no route; no heartbeat for it"),
             }
         }

@@ -42,6 +42,11 @@ struct Slot {
     backoff: backoff::DialBackoff,
 }
 
+/// How old a route may get while a consumer reads from a slave before it
+/// is read again, so that a returning master is noticed within about this
+/// time (the routine refresh is `route_refresh_interval`, 30 s).
+const SLAVE_READ_ROUTE_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Shared client state. Cheap to clone; every clone is the same client.
 /// Background work (the route refresher) stops when the last clone is
 /// dropped or [`MqClient::shutdown`] is called.
@@ -226,6 +231,60 @@ impl MqClient {
         // The connection's own timeout ends the call, at the same deadline,
         // so that the connection counts it towards closing a hung one.
         Ok(conn.call_until(req, body, deadline, timeout).await?)
+    }
+
+    /// Whether `addr` is waiting out the backoff of a failed dial: it was
+    /// unreachable a moment ago. An address being dialled right now is not.
+    pub(crate) fn is_backing_off(&self, addr: &str) -> bool {
+        let Some(slot) = self.inner.conns.lock().get(addr).cloned() else {
+            return false;
+        };
+        slot.try_lock()
+            .is_ok_and(|s| s.backoff.wait(Instant::now()).is_some())
+    }
+
+    /// Where to read `broker`'s queues of `topic`: the first of its
+    /// addresses (master, then slaves by id) that is not backing off after
+    /// a failed dial, else the first. So a consumer reads from a slave
+    /// while the master is unreachable and goes back once a dial to the
+    /// master succeeds again (the backoff ends after at most
+    /// `reconnect_backoff_max`, and the next read tries the master).
+    ///
+    /// # Errors
+    /// Route lookup errors; [`ClientError::BrokerUnavailable`] when the
+    /// route lists no address for `broker`.
+    pub(crate) async fn read_addr(
+        &self,
+        topic: &TopicName,
+        broker: &ferromq_protocol::BrokerName,
+    ) -> Result<String> {
+        let mut route = self.topic_route(topic).await?;
+        let on_slave = |route: &TopicRoute, addr: &str| route.master_addr(broker) != Some(addr);
+        let mut chosen = self.pick_reader(&route, broker);
+        // Reading from a slave: look for the master's return more often
+        // than the routine refresh does.
+        if chosen.as_deref().is_none_or(|a| on_slave(&route, a))
+            && route.fetched_at().elapsed() >= SLAVE_READ_ROUTE_REFRESH
+        {
+            if let Ok(fresh) = self.refresh_route(topic).await {
+                route = fresh;
+                chosen = self.pick_reader(&route, broker);
+            }
+        }
+        chosen.ok_or_else(|| ClientError::BrokerUnavailable(broker.to_string()))
+    }
+
+    fn pick_reader(
+        &self,
+        route: &TopicRoute,
+        broker: &ferromq_protocol::BrokerName,
+    ) -> Option<String> {
+        let addrs = route.read_addrs(broker);
+        addrs
+            .iter()
+            .find(|a| !self.is_backing_off(a))
+            .or_else(|| addrs.first())
+            .cloned()
     }
 
     /// Diagnostics: the id of this client's open connection to `addr`, or

@@ -115,7 +115,7 @@ pub(super) async fn commit(
     }
     let calls = by_broker.into_iter().map(|(broker, es)| async move {
         let topic = &es[0].0.queue.topic;
-        let addr = shared.broker_addr(topic, broker).await?;
+        let addr = shared.read_addr(topic, broker).await?;
         let req = UpdateConsumerOffsetRequest {
             consumer_group: shared.group.clone(),
             offsets: es

@@ -66,7 +66,7 @@ async fn lock(
     let Some(first) = queues.first() else {
         return Ok(Vec::new());
     };
-    let addr = shared.broker_addr(&first.topic, broker).await?;
+    let addr = shared.master_addr(&first.topic, broker).await?;
     let req = LockBatchRequest {
         group: shared.group.clone(),
         client_id: shared.client.client_id().to_string(),
@@ -95,7 +95,7 @@ pub(super) async fn unlock(shared: &Shared, queues: &[MessageQueue]) {
     }
     for (broker, qs) in by_broker {
         let result = async {
-            let addr = shared.broker_addr(&qs[0].topic, broker).await?;
+            let addr = shared.master_addr(&qs[0].topic, broker).await?;
             let req = UnlockBatchRequest {
                 group: shared.group.clone(),
                 client_id: shared.client.client_id().to_string(),

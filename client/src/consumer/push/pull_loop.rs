@@ -27,7 +27,7 @@ pub(super) async fn run(shared: Arc<Shared>, pq: Arc<ProcessQueue>) {
         pq.wait_for_space(limits).await;
         let step = async {
             let addr = shared
-                .broker_addr(&pq.queue.topic, &pq.queue.broker_name)
+                .read_addr(&pq.queue.topic, &pq.queue.broker_name)
                 .await?;
             let from = match pq.next_offset() {
                 Some(o) => o,

@@ -96,13 +96,18 @@ async fn rebalance_topic(shared: &Arc<Shared>, sub: &Arc<Subscription>) -> Resul
     Ok(())
 }
 
-/// The group's members as a broker of the topic lists them.
+/// The group's members as a broker of the topic lists them: a master,
+/// else a slave (members heartbeat both).
 async fn members(shared: &Shared, route: &TopicRoute) -> Result<Vec<String>> {
     let req = GetConsumerListRequest {
         group: shared.group.clone(),
     };
     let mut last = ClientError::NoRoute(route.topic().to_string());
-    for (_, addr) in route.masters() {
+    let masters = route.masters().map(|(_, a)| a);
+    let slaves = route
+        .all_addrs()
+        .filter(|a| !route.masters().any(|(_, m)| m == *a));
+    for addr in masters.chain(slaves) {
         match shared.client.call_header(addr, &req).await {
             Ok(list) => return Ok(list.client_ids),
             Err(e) => last = e,

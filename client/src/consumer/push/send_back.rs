@@ -20,7 +20,7 @@ pub(super) async fn send_back(
     m: &StoredMessage,
     max_reconsume_times: Option<u32>,
 ) -> Result<()> {
-    let addr = shared.broker_addr(&queue.topic, &queue.broker_name).await?;
+    let addr = shared.master_addr(&queue.topic, &queue.broker_name).await?;
     let req = SendMsgBackRequest {
         group: shared.group.clone(),
         offset: m.commit_log_offset,

@@ -72,12 +72,23 @@ impl Shared {
             && self.settings.model == ferromq_protocol::header::MessageModel::Clustering
     }
 
-    /// The master address of `broker` (from `topic`'s route).
+    /// Where to read `broker`'s queues and commit offsets: its master, or
+    /// a slave while the master is unreachable ([`MqClient::read_addr`]).
+    ///
+    /// # Errors
+    /// Route lookup errors; [`ClientError::BrokerUnavailable`] when the
+    /// broker has no live address.
+    pub(super) async fn read_addr(&self, topic: &TopicName, broker: &BrokerName) -> Result<String> {
+        self.client.read_addr(topic, broker).await
+    }
+
+    /// The master address of `broker` (from `topic`'s route), for what
+    /// only a master does: queue locks and sending messages back.
     ///
     /// # Errors
     /// Route lookup errors; [`ClientError::BrokerUnavailable`] when the
     /// broker has no live master.
-    pub(super) async fn broker_addr(
+    pub(super) async fn master_addr(
         &self,
         topic: &TopicName,
         broker: &BrokerName,
