@@ -23,7 +23,6 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 pub(crate) struct Registration {
     cluster: ClusterName,
     broker_name: BrokerName,
-    broker_id: u64,
     broker_addr: String,
     heartbeat_timeout: Option<Duration>,
     namesrv_addrs: Vec<String>,
@@ -35,7 +34,6 @@ impl Registration {
         Self {
             cluster: config.cluster.clone(),
             broker_name: config.broker_name.clone(),
-            broker_id: config.broker_id,
             broker_addr: addr.to_string(),
             heartbeat_timeout: config.heartbeat_timeout,
             namesrv_addrs: config.namesrv_addrs.clone(),
@@ -43,13 +41,19 @@ impl Registration {
     }
 }
 
-/// Registers with every NameServer, routing `topics`; failures are logged
-/// and retried by the next call.
-pub(crate) async fn register_all(r: &Registration, topics: Vec<TopicConfig>, log_success: bool) {
+/// Registers with every NameServer as `broker_id` (a promotion or
+/// demotion changes it), routing `topics`; failures are logged and retried
+/// by the next call.
+pub(crate) async fn register_all(
+    r: &Registration,
+    broker_id: u64,
+    topics: Vec<TopicConfig>,
+    log_success: bool,
+) {
     let req = RegisterBrokerRequest {
         cluster: r.cluster.clone(),
         broker_name: r.broker_name.clone(),
-        broker_id: r.broker_id,
+        broker_id,
         broker_addr: r.broker_addr.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         heartbeat_timeout_ms: r.heartbeat_timeout.map(|d| d.as_millis() as u64),
@@ -74,11 +78,11 @@ pub(crate) async fn register_all(r: &Registration, topics: Vec<TopicConfig>, log
 }
 
 /// Tells every NameServer this broker is leaving.
-pub(crate) async fn unregister_all(r: &Registration) {
+pub(crate) async fn unregister_all(r: &Registration, broker_id: u64) {
     let req = UnregisterBrokerRequest {
         cluster: r.cluster.clone(),
         broker_name: r.broker_name.clone(),
-        broker_id: r.broker_id,
+        broker_id,
         broker_addr: r.broker_addr.clone(),
     };
     for (ns, result) in call_all(r, &req, Bytes::new()).await {

@@ -1,9 +1,12 @@
 //! Broker-wide state that operators change at run time and that must
-//! survive a restart: today the write permission (`wipeWritePerm`),
-//! persisted in `config/broker.json`.
+//! survive a restart: the write permission (`wipeWritePerm`) and the
+//! broker's role in its group once a promotion or demotion changed it
+//! (`mqadmin promoteSlave`), persisted in `config/broker.json`. A role
+//! found there wins over `--broker-id` and `--master-addr`: the flags say
+//! how the group was set up, the file what an operator made of it since.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use ferromq_protocol::header::{PERM_READ_WRITE, PERM_WRITE};
 use parking_lot::Mutex;
@@ -14,26 +17,106 @@ use crate::persist;
 #[derive(Serialize, Deserialize)]
 struct StateFile {
     perm: u8,
+    /// Absent until a promotion or demotion.
+    #[serde(default)]
+    role: Option<Role>,
 }
 
-/// The broker's own permission bits.
+/// A broker's place in its group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Role {
+    /// 0 for the master.
+    pub(crate) broker_id: u64,
+    /// A slave's master HA address; `None`: asked of the NameServers.
+    pub(crate) master_ha: Option<String>,
+}
+
+impl Role {
+    pub(crate) fn is_master(&self) -> bool {
+        self.broker_id == 0
+    }
+}
+
+/// The broker's own permission bits and role.
 pub(crate) struct BrokerState {
     path: PathBuf,
     perm: AtomicU8,
+    role: Mutex<Role>,
+    /// Whether the role was changed at run time (and so is in the file).
+    role_changed: AtomicBool,
+    /// A fenced master takes no sends (not persisted: a fenced master
+    /// that restarts checks the group's master instead).
+    fenced: AtomicBool,
     /// Serialises changes so the file always holds the latest value.
     write_lock: Mutex<()>,
 }
 
 impl BrokerState {
-    pub(crate) fn load(config_dir: PathBuf) -> std::io::Result<Self> {
+    /// Loads `config/broker.json`; `configured` is the role the flags
+    /// give, used unless the file holds one.
+    pub(crate) fn load(config_dir: PathBuf, configured: Role) -> std::io::Result<Self> {
         let path = config_dir.join("broker.json");
-        let perm = persist::read_json::<StateFile>(&path)?
+        let file = persist::read_json::<StateFile>(&path)?;
+        let perm = file
+            .as_ref()
             .map_or(PERM_READ_WRITE, |f| f.perm & PERM_READ_WRITE);
+        let saved = file.and_then(|f| f.role);
+        if let Some(r) = saved.as_ref().filter(|r| **r != configured) {
+            tracing::info!(
+                broker_id = r.broker_id,
+                master = ?r.master_ha,
+                flags_broker_id = configured.broker_id,
+                file = %path.display(),
+                "role changed by a promotion or demotion; it wins over the flags"
+            );
+        }
         Ok(Self {
             path,
             perm: AtomicU8::new(perm),
+            role_changed: AtomicBool::new(saved.is_some()),
+            role: Mutex::new(saved.unwrap_or(configured)),
+            fenced: AtomicBool::new(false),
             write_lock: Mutex::new(()),
         })
+    }
+
+    /// The current role.
+    pub(crate) fn role(&self) -> Role {
+        self.role.lock().clone()
+    }
+
+    /// The current broker id.
+    pub(crate) fn broker_id(&self) -> u64 {
+        self.role.lock().broker_id
+    }
+
+    /// Takes `role`, durably.
+    pub(crate) fn set_role(&self, role: Role) -> std::io::Result<()> {
+        let _guard = self.write_lock.lock();
+        persist::write_json(
+            &self.path,
+            &StateFile {
+                perm: self.perm(),
+                role: Some(role.clone()),
+            },
+        )?;
+        *self.role.lock() = role;
+        self.role_changed.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    pub(crate) fn is_fenced(&self) -> bool {
+        self.fenced.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_fenced(&self, fenced: bool) {
+        self.fenced.store(fenced, Ordering::Release);
+    }
+
+    fn saved_role(&self) -> Option<Role> {
+        self.role_changed
+            .load(Ordering::Acquire)
+            .then(|| self.role())
     }
 
     pub(crate) fn perm(&self) -> u8 {
@@ -52,7 +135,13 @@ impl BrokerState {
         } else {
             self.perm() & !PERM_WRITE
         };
-        persist::write_json(&self.path, &StateFile { perm })?;
+        persist::write_json(
+            &self.path,
+            &StateFile {
+                perm,
+                role: self.saved_role(),
+            },
+        )?;
         self.perm.store(perm, Ordering::Release);
         Ok(())
     }
@@ -62,18 +151,42 @@ impl BrokerState {
 mod tests {
     use super::*;
 
+    fn master() -> Role {
+        Role {
+            broker_id: 0,
+            master_ha: None,
+        }
+    }
+
     #[test]
     fn wipe_survives_reload() {
         let dir = tempfile::tempdir().unwrap();
-        let s = BrokerState::load(dir.path().to_path_buf()).unwrap();
+        let s = BrokerState::load(dir.path().to_path_buf(), master()).unwrap();
         assert!(s.writable());
         s.set_writable(false).unwrap();
-        assert!(!BrokerState::load(dir.path().to_path_buf())
+        assert!(!BrokerState::load(dir.path().to_path_buf(), master())
             .unwrap()
             .writable());
         s.set_writable(true).unwrap();
-        let s2 = BrokerState::load(dir.path().to_path_buf()).unwrap();
+        let s2 = BrokerState::load(dir.path().to_path_buf(), master()).unwrap();
         assert!(s2.writable());
         assert_eq!(s2.perm(), PERM_READ_WRITE);
+    }
+
+    #[test]
+    fn a_changed_role_wins_over_the_flags_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = BrokerState::load(dir.path().to_path_buf(), master()).unwrap();
+        assert_eq!(s.role(), master(), "the flags' role until a change");
+        let slave = Role {
+            broker_id: 2,
+            master_ha: Some("10.0.0.1:10912".into()),
+        };
+        s.set_role(slave.clone()).unwrap();
+        s.set_writable(false).unwrap();
+        let s2 = BrokerState::load(dir.path().to_path_buf(), master()).unwrap();
+        assert_eq!(s2.role(), slave);
+        assert!(!s2.writable(), "both survive");
+        assert!(!s2.is_fenced());
     }
 }

@@ -110,6 +110,9 @@ codes!(
         HaFetch = 951,
         /// HA port, slave to master: topics, groups and offsets to adopt.
         HaMetadata = 952,
+        /// Broker port, admin to broker: fence, promote or demote it
+        /// (`mqadmin promoteSlave`).
+        HaRoleChange = 953,
     }
 );
 

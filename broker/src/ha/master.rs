@@ -8,7 +8,7 @@ use ferromq_protocol::header::{
     EpochStart, HaFetch, HaFetchResponse, HaHandshake, HaHandshakeResponse,
 };
 use ferromq_protocol::CommitLogOffset;
-use ferromq_store::{agreed_end, EpochEntry, MessageStore, StoreError, StoreRole};
+use ferromq_store::{agreed_end, EpochEntry, MessageStore, StoreError};
 use thiserror::Error;
 use tokio::sync::Notify;
 
@@ -77,9 +77,6 @@ pub(crate) fn handshake(
     h: &HaHandshake,
     conn: Option<ferromq_remoting::PeerHandle>,
 ) -> Result<HaHandshakeResponse, HaError> {
-    if store.role() != StoreRole::Master || config.broker_id != 0 {
-        return Err(HaError::NotMaster(config.broker_id));
-    }
     if h.cluster != config.cluster || h.broker_name != config.broker_name {
         return Err(HaError::Mismatch(format!(
             "slave of {}/{} connected to the master of {}/{}",

@@ -223,6 +223,16 @@ impl Replicas {
         }
     }
 
+    /// Forgets every slave (this broker stopped or started being a
+    /// master): sends waiting for replication see the set shrink.
+    pub(crate) fn clear(&self) {
+        let had = std::mem::take(&mut *self.slaves.lock());
+        if !had.is_empty() {
+            tracing::info!(slaves = ?had.keys().collect::<Vec<_>>(), "replication sessions ended");
+        }
+        self.changed.send_modify(|g| *g += 1);
+    }
+
     /// Takes slaves that stopped fetching out of the in-sync set.
     pub(crate) fn sweep(&self, now: Instant) {
         let mut left = Vec::new();

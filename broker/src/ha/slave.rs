@@ -2,6 +2,7 @@
 //! logs diverge, truncate, then fetch and append the master's log for as
 //! long as the broker runs, reconnecting after any failure.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,21 +29,24 @@ pub(crate) struct SlaveContext {
     pub(crate) store: Arc<MessageStore>,
     /// This broker's client address, shown in the master's `haStatus`.
     pub(crate) addr: String,
+    /// This slave's broker id.
+    pub(crate) broker_id: u64,
     /// Where the master's HA port is (`--master-addr`); `None`: asked of
     /// the NameServers before every session.
     pub(crate) master_ha: Option<String>,
+    /// The highest epoch a master announced (a promotion goes above it).
+    pub(crate) master_epoch_seen: Arc<AtomicU32>,
+    /// Ends replication (shutdown, or a change of role), between appends.
     pub(crate) shutdown: CancellationToken,
 }
 
 /// Replicates until shutdown.
 pub(crate) async fn run(ctx: SlaveContext) {
     while !ctx.shutdown.is_cancelled() {
-        let result = tokio::select! {
-            r = session(&ctx) => r,
-            () = ctx.shutdown.cancelled() => return,
-        };
-        if let Err(e) = result {
-            warn!(error = %e, "replication interrupted; reconnecting");
+        match session(&ctx).await {
+            Err(SessionEnd::Stopped) => return,
+            Err(e) => warn!(error = %e, "replication interrupted; reconnecting"),
+            Ok(()) => {}
         }
         tokio::select! {
             () = tokio::time::sleep(RETRY) => {}
@@ -77,6 +81,8 @@ pub(crate) enum SessionEnd {
     NewEpoch(u32, u32),
     #[error("no NameServer knows a master (id 0) of {0}; set --master-addr or start the master")]
     NoMaster(String),
+    #[error("replication stopped")]
+    Stopped,
 }
 
 impl SlaveContext {
@@ -109,31 +115,47 @@ async fn master_from_namesrv(config: &BrokerConfig) -> Result<String, SessionEnd
             .brokers
             .get(&config.broker_name)
             .and_then(|b| b.addrs.get(&0))
-            .and_then(|a| a.parse::<std::net::SocketAddr>().ok());
+            .cloned();
         if let Some(m) = master {
-            return Ok(std::net::SocketAddr::new(m.ip(), m.port().wrapping_add(1)).to_string());
+            return Ok(ha_addr_of(&m).await);
         }
     }
     Err(SessionEnd::NoMaster(config.broker_name.to_string()))
 }
 
+/// The HA address the broker at `addr` reports, else its port + 1 (the
+/// default).
+async fn ha_addr_of(addr: &str) -> String {
+    use ferromq_protocol::header::GetBrokerRuntimeInfoRequest;
+    if let Ok(conn) = Connection::connect(addr, CONNECT).await {
+        if let Ok(info) = conn
+            .call(
+                &GetBrokerRuntimeInfoRequest {},
+                bytes::Bytes::new(),
+                CONNECT,
+            )
+            .await
+        {
+            if !info.header.ha_addr.is_empty() {
+                return info.header.ha_addr;
+            }
+        }
+    }
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(m) => std::net::SocketAddr::new(m.ip(), m.port().wrapping_add(1)).to_string(),
+        Err(_) => addr.to_string(),
+    }
+}
+
 async fn session(ctx: &SlaveContext) -> Result<(), SessionEnd> {
-    let master_ha = ctx.master_ha().await?;
-    let conn = Connection::connect(&master_ha, CONNECT).await?;
     let store = &ctx.store;
-    let hello = HaHandshake {
-        cluster: ctx.config.cluster.clone(),
-        broker_name: ctx.config.broker_name.clone(),
-        broker_id: ctx.config.broker_id,
-        addr: ctx.addr.clone(),
-        segment_size: ctx.config.store.segment_size,
-        log_end: store.log_end().get(),
-        epochs: to_wire(store),
+    // Until the first append, stopping may cut in anywhere.
+    let (master_ha, conn, reply) = tokio::select! {
+        r = handshake(ctx) => r?,
+        () = ctx.shutdown.cancelled() => return Err(SessionEnd::Stopped),
     };
-    let reply = conn
-        .call(&hello, bytes::Bytes::new(), CONNECT)
-        .await?
-        .header;
+    ctx.master_epoch_seen
+        .fetch_max(reply.master_epoch, Ordering::AcqRel);
     prepare(store, &reply).await?;
     info!(
         master = %master_ha,
@@ -161,9 +183,12 @@ async fn session(ctx: &SlaveContext) -> Result<(), SessionEnd> {
             max_bytes: MAX_FETCH_BYTES,
             hold_ms: HOLD.as_millis() as u32,
         };
-        let got = conn
-            .call(&fetch, bytes::Bytes::new(), HOLD + CONNECT)
-            .await?;
+        // Stopping is only looked at here, between appends: a change of
+        // role never finds a replicated append half done.
+        let got = tokio::select! {
+            got = conn.call(&fetch, bytes::Bytes::new(), HOLD + CONNECT) => got?,
+            () = ctx.shutdown.cancelled() => return Err(SessionEnd::Stopped),
+        };
         if got.header.master_epoch != reply.master_epoch {
             return Err(SessionEnd::NewEpoch(
                 reply.master_epoch,
@@ -199,6 +224,29 @@ async fn session(ctx: &SlaveContext) -> Result<(), SessionEnd> {
             begin_epoch(store, pending.remove(0)).await?;
         }
     }
+}
+
+/// Finds the master, connects and says hello.
+async fn handshake(
+    ctx: &SlaveContext,
+) -> Result<(String, Connection, HaHandshakeResponse), SessionEnd> {
+    let store = &ctx.store;
+    let master_ha = ctx.master_ha().await?;
+    let conn = Connection::connect(&master_ha, CONNECT).await?;
+    let hello = HaHandshake {
+        cluster: ctx.config.cluster.clone(),
+        broker_name: ctx.config.broker_name.clone(),
+        broker_id: ctx.broker_id,
+        addr: ctx.addr.clone(),
+        segment_size: ctx.config.store.segment_size,
+        log_end: store.log_end().get(),
+        epochs: to_wire(store),
+    };
+    let reply = conn
+        .call(&hello, bytes::Bytes::new(), CONNECT)
+        .await?
+        .header;
+    Ok((master_ha, conn, reply))
 }
 
 /// Records the master's epoch `e` once this log reaches its start.

@@ -36,6 +36,13 @@ fn refused(peer: std::net::SocketAddr, e: &HaError) -> Response {
     Response::error(code, e.to_string())
 }
 
+/// `HaRoleChange` on the broker port: fence, promote or demote.
+pub(super) async fn role_change(b: &Broker, req: &Request) -> Result<Response, Response> {
+    let h: ferromq_protocol::header::HaRoleChangeRequest = decode(&req.header)?;
+    let done = b.change_role(h, req.peer).await?;
+    Ok(Response::ok(&done))
+}
+
 /// `GetBrokerHaStatus` on the broker port: the master's view of its slaves.
 pub(super) fn status(b: &Broker, req: &Request) -> Result<Response, Response> {
     let _: ferromq_protocol::header::HaStatusRequest = decode(&req.header)?;
@@ -44,6 +51,7 @@ pub(super) fn status(b: &Broker, req: &Request) -> Result<Response, Response> {
 
 fn metadata(b: &Broker, req: &Request) -> Result<Response, Response> {
     let _: HaMetadataRequest = decode(&req.header)?;
+    b.serving_slaves().map_err(|e| refused(req.peer, &e))?;
     let offsets = SlaveOffsets::decode(&req.body).map_err(|e| {
         warn!(peer = %req.peer, error = %e, "undecodable slave offsets");
         Response::error(ResponseCode::BadRequest, format!("slave offsets: {e}"))

@@ -66,6 +66,7 @@ pub(crate) async fn dispatch(b: &Broker, req: Request) -> Response {
         RequestCode::DeleteSubscriptionGroup => delete_sub_group::delete_sub_group(b, &req),
         RequestCode::ResetOffsetByTime => reset_offset::reset_offset(b, &req).await,
         RequestCode::GetBrokerHaStatus => ha::status(b, &req),
+        RequestCode::HaRoleChange => ha::role_change(b, &req).await,
         _ => Err(unsupported(req.code)),
     };
     result.unwrap_or_else(|e| e)

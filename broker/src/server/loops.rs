@@ -14,7 +14,10 @@ use crate::service::Broker;
 pub(super) async fn register(b: Arc<Broker>, registration: Arc<Registration>) {
     let mut first = true;
     loop {
-        register::register_all(&registration, b.registered_topics(), first).await;
+        if !first {
+            super::roles::step_down_if_superseded(&b, false).await;
+        }
+        register::register_all(&registration, b.broker_id(), b.registered_topics(), first).await;
         first = false;
         tokio::select! {
             _ = b.shutdown_token().cancelled() => return,
@@ -87,13 +90,12 @@ pub(super) async fn deliver_scheduled(b: Arc<Broker>) {
 
 /// On a slave: takes the master's metadata (topics, groups, offsets,
 /// delay progress) every half second.
-pub(super) async fn follow_metadata(b: Arc<Broker>, ctx: Option<crate::ha::slave::SlaveContext>) {
-    let Some(ctx) = ctx else { return };
+pub(super) async fn follow_metadata(b: Arc<Broker>, ctx: crate::ha::slave::SlaveContext) {
     use ferromq_protocol::header::{HaMetadataRequest, MetadataSnapshot};
     let mut conn: Option<ferromq_remoting::Connection> = None;
     loop {
         tokio::select! {
-            _ = b.shutdown_token().cancelled() => return,
+            _ = ctx.shutdown.cancelled() => return,
             _ = tokio::time::sleep(METADATA_INTERVAL) => {}
         }
         let c = match &conn {

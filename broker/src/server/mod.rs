@@ -14,6 +14,7 @@
 //! ```
 
 mod loops;
+mod roles;
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -27,7 +28,7 @@ use tracing::{error, info};
 
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
-use crate::ha::{self, slave::SlaveContext};
+use crate::ha;
 use crate::handlers;
 use crate::register::{self, Registration};
 use crate::service::{Broker, Endpoint};
@@ -129,6 +130,13 @@ pub async fn start(
     let ha_addr = ha_listener
         .local_addr()
         .map_err(BrokerError::io("HA listener address"))?;
+    let mut endpoint = endpoint;
+    endpoint.ha_addr = if ha_addr.ip().is_unspecified() {
+        SocketAddr::new(endpoint.store_host.ip(), ha_addr.port())
+    } else {
+        ha_addr
+    }
+    .to_string();
     let broker = Arc::new(Broker::open(config, endpoint, lock, shutdown.child_token()).await?);
     let config = broker.config();
     info!(
@@ -147,6 +155,9 @@ pub async fn start(
         "measurement build (feature discard-sends): sends are answered Success and NOT stored"
     );
 
+    // An old master whose group promoted a slave while it was away steps
+    // down before it takes a single send.
+    roles::step_down_if_superseded(&broker, true).await;
     let task = tokio::spawn(serve_until_shutdown(
         broker.clone(),
         registration,
@@ -173,6 +184,7 @@ fn advertised(config: &BrokerConfig, local: SocketAddr) -> Result<Endpoint, Brok
         None => Ok(Endpoint {
             addr: fallback.to_string(),
             store_host: fallback,
+            ha_addr: String::new(),
         }),
         Some(a) => {
             // Message ids carry an IP, so a host name is resolved once here.
@@ -185,6 +197,7 @@ fn advertised(config: &BrokerConfig, local: SocketAddr) -> Result<Endpoint, Brok
             Ok(Endpoint {
                 addr: a.clone(),
                 store_host,
+                ha_addr: String::new(),
             })
         }
     }
@@ -211,13 +224,7 @@ async fn serve_until_shutdown(
             ..ServerOptions::default()
         },
     ));
-    let slave = slave_context(&broker).map(|ctx| {
-        let meta = tokio::spawn(loops::follow_metadata(
-            broker.clone(),
-            slave_context(&broker),
-        ));
-        (tokio::spawn(ha::slave::run(ctx)), meta)
-    });
+    let roles = tokio::spawn(roles::supervise(broker.clone()));
     let opts = ServerOptions {
         max_frame_len: broker.config().max_frame_len,
         ..ServerOptions::default()
@@ -241,10 +248,7 @@ async fn serve_until_shutdown(
     // recorded delay offset is covered by a stored copy.
     let _ = delivery.await;
     let _ = ha_port.await;
-    if let Some((log, meta)) = slave {
-        let _ = log.await;
-        let _ = meta.await;
-    }
+    let _ = roles.await;
     let store_result = broker.store().shutdown().await;
     if let Err(e) = &store_result {
         error!(error = %e, "store shutdown failed");
@@ -255,22 +259,7 @@ async fn serve_until_shutdown(
     if let Err(e) = broker.persist_delay_offsets() {
         error!(error = %e, "persisting delay offsets failed");
     }
-    register::unregister_all(&registration).await;
+    register::unregister_all(&registration, broker.broker_id()).await;
     info!("broker stopped");
     store_result.map_err(BrokerError::from)
-}
-
-/// A slave's replication context, when this broker is a slave.
-fn slave_context(broker: &Arc<Broker>) -> Option<SlaveContext> {
-    let config = broker.config();
-    if config.broker_id == 0 {
-        return None;
-    }
-    Some(SlaveContext {
-        config: config.clone(),
-        store: broker.store().clone(),
-        addr: broker.addr().to_string(),
-        master_ha: config.ha.master_addr.clone(),
-        shutdown: broker.shutdown_token().clone(),
-    })
 }

@@ -23,7 +23,7 @@ impl Broker {
             version: env!("CARGO_PKG_VERSION").to_string(),
             cluster: c.cluster.clone(),
             broker_name: c.broker_name.clone(),
-            broker_id: c.broker_id,
+            broker_id: self.broker_id(),
             addr: self.endpoint.addr.clone(),
             uptime_ms: self.stats.uptime().as_millis() as u64,
             put_tps,
@@ -41,7 +41,7 @@ impl Broker {
             direct_io: st.direct_io,
             log_cache_hits: st.cache_hits,
             log_cache_misses: st.cache_misses,
-            role: self.store.role().to_string(),
+            role: if self.is_slave() { "slave" } else { "master" }.into(),
             epoch: crate::ha::master::current_epoch(&self.store),
             replication: match c.ha.replication {
                 crate::config::ReplicationMode::Sync => "sync".into(),
@@ -49,6 +49,8 @@ impl Broker {
             },
             in_sync_replicas: self.replicas.in_sync(),
             min_in_sync_replicas: self.replicas.min_in_sync(),
+            ha_addr: self.endpoint.ha_addr.clone(),
+            fenced: self.state.is_fenced(),
         }
     }
 

@@ -24,6 +24,7 @@ impl Broker {
         h: &HaHandshake,
         conn: ferromq_remoting::PeerHandle,
     ) -> Result<HaHandshakeResponse, HaError> {
+        self.serving_slaves()?;
         master::handshake(&self.config, &self.store, &self.replicas, h, Some(conn))
     }
 
@@ -32,7 +33,23 @@ impl Broker {
     /// # Errors
     /// [`HaError`] when the fetch is refused or the log cannot be read.
     pub(crate) async fn ha_fetch(&self, f: &HaFetch) -> Result<(HaFetchResponse, Bytes), HaError> {
+        self.serving_slaves()?;
         master::fetch(&self.store, &self.replicas, self.long_poll.arrivals(), f).await
+    }
+
+    /// Only a master serves slaves (a fenced one too: its slaves catch up
+    /// while it takes no sends). A demoted master's slaves are refused and
+    /// look for the new one.
+    ///
+    /// # Errors
+    /// [`HaError::NotMaster`].
+    pub(crate) fn serving_slaves(&self) -> Result<(), HaError> {
+        let role = self.state.role();
+        if role.is_master() {
+            Ok(())
+        } else {
+            Err(HaError::NotMaster(role.broker_id))
+        }
     }
 
     /// The master's view of its slaves (`mqadmin haStatus`).
@@ -62,10 +79,17 @@ impl Broker {
     /// # Errors
     /// [`ServiceError::SlaveNotAvailable`]; `NoPermission` on a slave.
     pub(super) fn check_replicas(&self) -> Result<(), ServiceError> {
+        if self.state.is_fenced() {
+            return Err(ServiceError::NoPermission(format!(
+                "broker {} is fenced: its role is being handed to a slave; send to the new master",
+                self.config.broker_name
+            )));
+        }
         if self.store.role() == StoreRole::Slave {
             return Err(ServiceError::NoPermission(format!(
                 "broker {} id {} is a slave: send to its master",
-                self.config.broker_name, self.config.broker_id
+                self.config.broker_name,
+                self.broker_id()
             )));
         }
         if !self.sync_replication() {

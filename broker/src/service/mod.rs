@@ -24,6 +24,7 @@ mod ha;
 mod messages;
 mod metadata;
 mod retry;
+mod role;
 mod topics;
 
 use std::fs::File;
@@ -48,6 +49,7 @@ use crate::topics::TopicManager;
 pub(crate) use crate::filter::Pulled;
 pub(crate) use error::ServiceError;
 pub(crate) use messages::SendStatus;
+pub(crate) use role::RoleRequest;
 
 /// Where clients reach this broker.
 pub(crate) struct Endpoint {
@@ -56,6 +58,8 @@ pub(crate) struct Endpoint {
     /// The same as a socket address, stamped into every record (message
     /// ids carry it).
     pub(crate) store_host: SocketAddr,
+    /// Where slaves reach the HA port.
+    pub(crate) ha_addr: String,
 }
 
 /// A running broker's state, shared by every connection and background
@@ -85,6 +89,13 @@ pub(crate) struct Broker {
     /// On a slave: offsets consumers committed here that the master has
     /// not confirmed yet (see `metadata.rs`).
     slave_commits: metadata::SlaveCommits,
+    /// Role changes for the server's role supervisor (see `role.rs`).
+    role_requests: tokio::sync::mpsc::Sender<RoleRequest>,
+    /// Taken once by the supervisor.
+    role_inbox: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<RoleRequest>>>,
+    /// The highest epoch a master of this slave announced; a promotion
+    /// goes above it.
+    master_epoch_seen: Arc<std::sync::atomic::AtomicU32>,
     /// Held for the broker's lifetime: an advisory lock on `<store>/lock`
     /// so two brokers never share a store directory.
     _lock: File,
@@ -106,8 +117,12 @@ impl Broker {
         let config_dir = config.store.dir.join("config");
         let topics =
             TopicManager::load(config_dir.clone()).map_err(BrokerError::io("load topics"))?;
-        let state =
-            BrokerState::load(config_dir.clone()).map_err(BrokerError::io("load broker state"))?;
+        let configured = crate::state::Role {
+            broker_id: config.broker_id,
+            master_ha: config.ha.master_addr.clone(),
+        };
+        let state = BrokerState::load(config_dir.clone(), configured)
+            .map_err(BrokerError::io("load broker state"))?;
         let offsets = OffsetManager::load(config_dir.clone())
             .map_err(BrokerError::io("load consumer offsets"))?;
         let groups = Groups::load(
@@ -135,7 +150,7 @@ impl Broker {
                 what: "store open",
                 source,
             })??;
-        if config.broker_id != 0 {
+        if !state.role().is_master() {
             store.set_role(StoreRole::Slave);
         } else if store.epochs().is_empty() {
             // The first master of a store: its history starts here.
@@ -152,9 +167,13 @@ impl Broker {
             config.ha.ha_in_sync_timeout,
             config.ha.min_in_sync_replicas(),
         ));
+        let (role_requests, role_inbox) = role::channel();
         Ok(Self {
             replicas,
             slave_commits: metadata::SlaveCommits::default(),
+            role_requests,
+            role_inbox: parking_lot::Mutex::new(Some(role_inbox)),
+            master_epoch_seen: Arc::default(),
             config,
             store,
             topics,
@@ -191,9 +210,14 @@ impl Broker {
         &self.shutdown
     }
 
-    /// Whether this broker is a slave now.
+    /// Whether this broker is a slave now (a fenced master is not).
     fn is_slave(&self) -> bool {
-        self.store.role() == StoreRole::Slave
+        !self.state.role().is_master()
+    }
+
+    /// The role changes for the supervisor; `None` after the first call.
+    pub(crate) fn take_role_inbox(&self) -> Option<tokio::sync::mpsc::Receiver<RoleRequest>> {
+        self.role_inbox.lock().take()
     }
 
     /// Refuses `what` (an admin write) on a slave: its metadata follows the
@@ -205,7 +229,8 @@ impl Broker {
         if self.is_slave() {
             return Err(ServiceError::NoPermission(format!(
                 "broker {} id {} is a slave: {what} on its master",
-                self.config.broker_name, self.config.broker_id
+                self.config.broker_name,
+                self.broker_id()
             )));
         }
         Ok(())

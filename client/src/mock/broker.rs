@@ -504,6 +504,8 @@ impl MockBroker {
                     replication: "async".into(),
                     in_sync_replicas: 1,
                     min_in_sync_replicas: 1,
+                    ha_addr: String::new(),
+                    fenced: false,
                 }))
             }
             _ => Err(err(ResponseCode::RequestCodeNotSupported, "?")),

@@ -312,3 +312,57 @@ mod tests {
         );
     }
 }
+
+/// What an operator asks of a broker's role (`mqadmin promoteSlave`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RoleAction {
+    /// A master stops taking sends (its slaves go on copying its log), so
+    /// a slave can catch up before it takes over.
+    Fence,
+    /// A fenced master takes sends again (a hand-over that was called off).
+    Unfence,
+    /// A slave becomes its group's master (broker id 0) in a new epoch
+    /// that starts at its log end.
+    Promote,
+    /// A master becomes a slave with `broker_id`, copying from
+    /// `master_ha`; it truncates what its new master does not have.
+    Demote,
+}
+
+/// Admin to broker (broker port): change its role.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaRoleChangeRequest {
+    /// What to do.
+    pub action: RoleAction,
+    /// [`RoleAction::Demote`]: the broker id to take (1 or more).
+    #[serde(default)]
+    pub broker_id: u64,
+    /// [`RoleAction::Demote`]: the new master's HA address; `None`: asked
+    /// of the NameServers.
+    #[serde(default)]
+    pub master_ha: Option<String>,
+    /// [`RoleAction::Promote`]: the new epoch is above this and above
+    /// every epoch the broker has seen.
+    #[serde(default)]
+    pub min_epoch: u32,
+}
+
+/// The broker's role after the change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaRoleChangeResponse {
+    /// `master` or `slave`.
+    pub role: String,
+    /// Its broker id now.
+    pub broker_id: u64,
+    /// Its current epoch.
+    pub epoch: u32,
+    /// One past its last commit-log byte.
+    pub log_end: u64,
+    /// Whether it is fenced.
+    pub fenced: bool,
+}
+
+impl Rpc for HaRoleChangeRequest {
+    const CODE: RequestCode = RequestCode::HaRoleChange;
+    type Response = HaRoleChangeResponse;
+}

@@ -82,6 +82,14 @@ pub struct BrokerRuntimeInfo {
     /// Replicas a sync send needs, the master counted.
     #[serde(default)]
     pub min_in_sync_replicas: u32,
+    /// Where the broker's HA port listens (slaves of a master connect
+    /// there).
+    #[serde(default)]
+    pub ha_addr: String,
+    /// Whether a master is fenced: it takes no sends while an operator
+    /// hands its role to a slave.
+    #[serde(default)]
+    pub fenced: bool,
 }
 
 impl Rpc for GetBrokerRuntimeInfoRequest {
