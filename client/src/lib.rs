@@ -58,7 +58,7 @@ mod mock;
 #[cfg(test)]
 mod tests;
 
-pub use admin::{AdminClient, PermChange};
+pub use admin::{AdminClient, PermChange, PromoteOptions, Promotion};
 pub use config::{parse_namesrv_addrs, ClientConfig, ClientConfigBuilder, DEFAULT_NAMESRV_ADDR};
 pub use consumer::push::{BrokerConsumerConnections, GroupTarget, QueueReset};
 pub use consumer::{

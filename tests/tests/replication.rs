@@ -539,3 +539,114 @@ async fn offsets_committed_on_a_slave_reach_the_master_which_keeps_the_larger() 
     );
     slave.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_slave_takes_over_and_the_old_master_follows_it() {
+    use ferromq_client::{AdminClient, MqClient, PromoteOptions};
+
+    let master = TestCluster::start_with(|b| b.store.segment_size = SEGMENT).await;
+    let slave = Slave::start(&master, master.ha_addr()).await;
+    let topic = master.create_topic("Promoted", 4).await;
+    let p = producer(master.namesrv_addr());
+    for i in 0..300 {
+        p.send(Message::new(topic.clone(), format!("before-{i:04}")))
+            .await
+            .unwrap();
+    }
+    let (m, s) = (master.store(), slave.store().clone());
+    caught_up(&m, &s).await;
+    let end_before = m.log_end().get();
+
+    let admin = AdminClient::new(MqClient::connect(master.namesrv_addr()).unwrap());
+    wait_for("the slave registered", Duration::from_secs(10), || async {
+        let addrs = admin
+            .broker_addrs(&ferromq_client::BrokerName::new("broker-a").unwrap())
+            .await
+            .ok()?;
+        (addrs.len() == 2).then_some(())
+    })
+    .await;
+    let done = admin
+        .promote_slave(slave.handle.addr(), &PromoteOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(done.new_master, slave.handle.addr());
+    assert_eq!(done.epoch, 2, "{done:?}");
+    assert_eq!(
+        done.epoch_start, end_before,
+        "the new epoch starts at the log end"
+    );
+    assert_eq!(done.old_master.as_deref(), Some(master.broker_addr()));
+    assert_eq!(done.old_master_end, Some(end_before));
+    assert!(done.unreachable.is_empty(), "{done:?}");
+
+    let si = admin
+        .broker_runtime_info(slave.handle.addr())
+        .await
+        .unwrap();
+    assert_eq!((si.role.as_str(), si.broker_id, si.epoch), ("master", 0, 2));
+    let mi = admin
+        .broker_runtime_info(master.broker_addr())
+        .await
+        .unwrap();
+    assert_eq!((mi.role.as_str(), mi.broker_id), ("slave", 1));
+    // The old master refuses sends now.
+    let mconn = Connection::connect(master.broker_addr(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let one = ferromq_tests::encode_records(&[Message::new(topic.clone(), "to the old master")]);
+    let refused = ferromq_tests::raw_send(&mconn, &topic, one, 1)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.response_code(),
+        Some(ResponseCode::NoPermission),
+        "{refused}"
+    );
+
+    // Producers follow the NameServers to the new master; the old one
+    // copies the new epoch from it.
+    wait_for(
+        "the route to name the new master",
+        Duration::from_secs(10),
+        || async {
+            let route = admin.topic_route(&topic).await.ok()?;
+            let b = route.broker_datas.first()?;
+            (b.addrs.get(&0).map(String::as_str) == Some(slave.handle.addr())).then_some(())
+        },
+    )
+    .await;
+    let p2 = producer(master.namesrv_addr());
+    for i in 0..200 {
+        let r = p2
+            .send(Message::new(topic.clone(), format!("after-{i:04}")))
+            .await
+            .unwrap();
+        assert_eq!(r.status, SendStatus::Ok);
+    }
+    let new_end = s.flushed_end();
+    wait_for(
+        "the old master to follow",
+        Duration::from_secs(20),
+        || async { (m.flushed_end() >= new_end).then_some(()) },
+    )
+    .await;
+    let end = new_end.get();
+    assert_eq!(m.log_end().get(), end);
+    assert_eq!(log_bytes(&m, end), log_bytes(&s, end), "byte for byte");
+    let epochs: Vec<(u32, u64)> = m
+        .epochs()
+        .iter()
+        .map(|e| (e.epoch, e.start.get()))
+        .collect();
+    assert_eq!(epochs.last(), Some(&(2, end_before)), "{epochs:?}");
+    // A group's messages: 500, every one once, on both.
+    let mut total = 0;
+    for q in 0..4 {
+        let q = QueueId::new(q);
+        assert_eq!(m.max_offset(&topic, q), s.max_offset(&topic, q));
+        total += s.max_offset(&topic, q).get();
+    }
+    assert_eq!(total, 500);
+    slave.stop().await;
+}

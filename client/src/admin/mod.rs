@@ -7,11 +7,13 @@ mod broker;
 mod cluster;
 mod messages;
 mod progress;
+mod promote;
 mod query;
 mod topic;
 
 pub use broker::PermChange;
 pub use progress::{ConsumerProgress, QueueLag};
+pub use promote::{PromoteOptions, Promotion};
 pub use topic::BrokerTopicStatus;
 
 use crate::error::Result;

@@ -84,6 +84,8 @@ mod tests {
             replication: "async".into(),
             in_sync_replicas: 1,
             min_in_sync_replicas: 1,
+            ha_addr: String::new(),
+            fenced: false,
         };
         let mut out = Vec::new();
         for (k, v) in lines(&info).unwrap() {
@@ -97,7 +99,7 @@ mod tests {
         let mut sorted = keys.clone();
         sorted.sort_unstable();
         assert_eq!(keys, sorted);
-        assert_eq!(keys.len(), 26, "every field");
+        assert_eq!(keys.len(), 28, "every field");
         assert!(text.contains(&format!("{:<32}: master\n", "role")));
         assert!(text.contains(&format!("{:<32}: broker-a\n", "broker_name")));
         assert!(text.contains(&format!("{:<32}: 12.5\n", "put_tps")));

@@ -136,6 +136,8 @@ mod tests {
             replication: "async".into(),
             in_sync_replicas: 1,
             min_in_sync_replicas: 1,
+            ha_addr: String::new(),
+            fenced: false,
         }
     }
 

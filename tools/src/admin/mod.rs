@@ -11,6 +11,7 @@ pub mod delete_topic;
 pub mod ha_status;
 mod human;
 pub mod message_view;
+pub mod promote_slave;
 pub mod query_msg_by_id;
 pub mod query_msg_by_key;
 pub mod query_msg_by_offset;
@@ -117,6 +118,10 @@ pub enum BrokerCommand {
     /// in sync or not.
     #[command(name = "haStatus")]
     HaStatus(ha_status::Args),
+    /// Make a slave its group's master in a new epoch: fence the master,
+    /// let the slave catch up, promote it, demote the old master.
+    #[command(name = "promoteSlave")]
+    PromoteSlave(promote_slave::Args),
 }
 
 impl BrokerCommand {
@@ -135,6 +140,7 @@ impl BrokerCommand {
             Self::AddWritePerm(a) => write_perm::add(a, client, out).await,
             Self::TopicClusterList(a) => topic_cluster_list::run(a, client, out).await,
             Self::HaStatus(a) => ha_status::run(a, client, out).await,
+            Self::PromoteSlave(a) => promote_slave::run(a, client, out).await,
         }
     }
 }
