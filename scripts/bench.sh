@@ -2,10 +2,13 @@
 # Runs the benchmark scenarios of docs/PERFORMANCE.md on a standalone broker
 # (1 KiB messages) and prints a summary with ratios to the machine's limits.
 #
-# Usage: scripts/bench.sh [--flush sync|async|both] [--quick] [--out DIR]
+# Usage: scripts/bench.sh [--flush sync|async|both|none] [--quick] [--out DIR]
 #                         [--bin-dir DIR] [--no-build] [--no-limits]
 #                         [--store-parent DIR] [--secs N] [--drop-caches]
-#   --flush         which broker flush mode(s) to run (default both)
+#                         [--replication loopback|netns|none]
+#                         [--replication-runs N]
+#   --flush         which broker flush mode(s) to run (default both; none:
+#                   only the replication scenarios)
 #   --quick         shorter runs and a 256 MiB backlog instead of 2 GiB
 #   --out DIR       where results go (default target/bench/<timestamp>)
 #   --bin-dir DIR   take mqbroker/mqbench/mqadmin from DIR (default
@@ -16,6 +19,11 @@
 #   --secs N        length of the duration-based runs (default 20)
 #   --drop-caches   drop the page cache before the backlog consume (root;
 #                   slows every other process on the machine for a while)
+#   --replication loopback|netns|none
+#                   where the replication scenarios put the slave (default
+#                   loopback; netns: a network-namespace host, needs root),
+#                   or none to skip them
+#   --replication-runs N  rounds of the replication A/B (default 2, --quick 1)
 #
 # Scenarios (each writes DIR/<name>.json, mqbench's --json report):
 #   async: produce-batched (2 GiB backlog by count, 4 producers x 8 in flight
@@ -28,6 +36,13 @@
 #          -shared-noauto: one producer without automatic batching),
 #          produce-8x8 (and -shared), produce-batched (as async),
 #          produce-64x32 (64 producers x 1 in flight x 32), e2e (5000 msg/s)
+#   replication (scripts/bench-replication.sh, into DIR/replication/): a
+#          master alone, with a sync slave and with an async slave, both
+#          flushing sync, alternated in each round: 4 x 8 x 32 and 64 x 1 x 1
+#          for --secs / 2 (at least 5 s), the async slave's lag (haStatus
+#          every 50 ms); then a new slave catching up a 1 GB backlog
+#          (256 MiB with --quick) against the disk measured right after
+#          (scripts/bench-catchup.sh)
 # Ports: NameServer 127.0.0.1:19876, broker 127.0.0.1:20911 (override with
 # BENCH_NS_PORT / BENCH_BROKER_PORT), so a developer's broker on the
 # defaults is left alone.
@@ -43,10 +58,13 @@ limits=1
 store_parent="${TMPDIR:-/tmp}"
 secs=20
 drop_caches=0
+replication=loopback
+rep_runs=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --flush) case "$2" in both) flush_modes=(async sync) ;; sync|async) flush_modes=("$2") ;;
-                 *) echo "--flush takes sync, async or both" >&2; exit 2 ;; esac; shift 2 ;;
+                 none) flush_modes=() ;;
+                 *) echo "--flush takes sync, async, both or none" >&2; exit 2 ;; esac; shift 2 ;;
         --quick) quick=1; secs=5; shift ;;
         --out) out="$2"; shift 2 ;;
         --bin-dir) bin_dir="$2"; build=0; shift 2 ;;
@@ -55,7 +73,10 @@ while [[ $# -gt 0 ]]; do
         --store-parent) store_parent="$2"; shift 2 ;;
         --secs) secs="$2"; shift 2 ;;
         --drop-caches) drop_caches=1; shift ;;
-        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        --replication) case "$2" in loopback|netns|none) replication="$2" ;;
+                       *) echo "--replication takes loopback, netns or none" >&2; exit 2 ;; esac; shift 2 ;;
+        --replication-runs) rep_runs="$2"; shift 2 ;;
+        -h|--help) sed -n '2,48p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -231,6 +252,101 @@ for flush in "${flush_modes[@]}"; do
     stop_broker
 done
 
+# Replication: the same master alone, with a sync slave, with an async
+# slave, alternated within each round (the ratios to alone are taken
+# within a round), then a new slave's catch-up.
+if [[ "$replication" != none ]]; then
+    rep_dir="$out/replication"
+    mkdir -p "$rep_dir"
+    rep_runs="${rep_runs:-$(( quick ? 1 : 2 ))}"
+    rep_secs=$(( secs / 2 > 5 ? secs / 2 : 5 ))
+    for r in $(seq "$rep_runs"); do
+        for wl in batched 64x1; do
+            if [[ $wl == batched ]]; then wargs=(--producers 4 --inflight 8 --batch 32)
+            else wargs=(--producers 64 --inflight 1 --batch 1); fi
+            for mode in alone sync async; do
+                name="$wl-$mode-r$r"
+                log "replication $name: mqbench produce ${wargs[*]} --duration $rep_secs (slave: $replication)"
+                "$root/scripts/bench-replication.sh" --slave-host "$replication" --out "$rep_dir/$name" \
+                    --store-parent "$store_parent" "$mode" "$bin_dir" -- produce --size 1024 "${wargs[@]}" \
+                    --duration "$rep_secs" >"$rep_dir/$name.txt" 2>&1 \
+                    || log "replication $name failed (see $rep_dir/$name.txt)"
+                cat "$rep_dir/$name.txt" >&2
+            done
+        done
+    done
+    log "replication catch-up"
+    "$root/scripts/bench-catchup.sh" --disk --out "$rep_dir/catchup.json" --store-parent "$store_parent" \
+        --count $(( quick ? 230000 : 900000 )) "$bin_dir" >"$rep_dir/catchup.txt" 2>&1 \
+        || log "catch-up failed (see $rep_dir/catchup.txt)"
+    cat "$rep_dir/catchup.txt" >&2
+fi
+
 cut -d' ' -f1-3 /proc/loadavg >"$out/loadavg-end"
 python3 "$root/scripts/bench-summary.py" "$out" | tee "$out/summary.md"
+if [[ -d "$out/replication" ]]; then
+    python3 - "$out/replication" "$replication" <<'PY' | tee -a "$out/summary.md"
+import json, statistics, sys
+from pathlib import Path
+d, host = Path(sys.argv[1]), sys.argv[2]
+def load(name):
+    f = d / name / "result.json"
+    return json.loads(f.read_text()) if f.exists() else None
+rounds = sorted({p.name.rsplit("-r", 1)[1] for p in d.iterdir() if p.is_dir()}, key=int)
+print(f"\n### Replication (master + one slave on {host}, both flushing sync)\n")
+print("Each round runs the three modes back to back; ratios are to the same round's alone.\n")
+print("| workload | round | alone msgs/s | sync msgs/s | sync / alone | async msgs/s | async / alone | "
+      "errors | p99 µs alone / sync / async |")
+print("|---|---|---|---|---|---|---|---|---|")
+ratios = {}
+for wl, label in (("batched", "4 x 8 x 32"), ("64x1", "64 x 1 x 1")):
+    for r in rounds:
+        res = {m: load(f"{wl}-{m}-r{r}") for m in ("alone", "sync", "async")}
+        if not res["alone"]:
+            print(f"| {label} | {r} | failed | | | | | | |")
+            continue
+        a = res["alone"]["msgs_per_sec"]
+        cells, p99 = [], []
+        for m in ("sync", "async"):
+            if res[m]:
+                v = res[m]["msgs_per_sec"]
+                ratios.setdefault((wl, m), []).append(v / a)
+                cells += [f"{v:,.0f}", f"{v / a:.2f}"]
+            else:
+                cells += ["failed", ""]
+        errors = sum(x["errors"] for x in res.values() if x)
+        p99 = " / ".join(f"{x['latency_us']['p99']:,}" if x else "–" for x in res.values())
+        print(f"| {label} | {r} | {a:,.0f} | {' | '.join(cells)} | {errors} | {p99} |")
+print()
+print("| target | measured (per round) | verdict |\n|---|---|---|")
+for (wl, m, goal) in (("batched", "sync", 0.70), ("64x1", "sync", 0.60)):
+    v = ratios.get((wl, m))
+    if v:
+        mean = statistics.mean(v)
+        print(f"| {m} / alone, {wl}, ≥ {goal:.2f} | {', '.join(f'{x:.2f}' for x in v)} (mean {mean:.2f}) | "
+              f"{'met' if mean >= goal else 'not met'} |")
+print()
+print("Async loss window: the slave's lag during the async runs (haStatus every 50 ms; "
+      "lag_bytes = the master's flushed end minus the slave's flush; lag_ms = ms since the "
+      "slave was last caught up at a fetch).\n")
+print("| run | samples | lag_bytes p50 / p99 / max | lag_ms p50 / p99 / max | master log MB/s | "
+      "lag_bytes p99 as ms of it | caught up after the run |")
+print("|---|---|---|---|---|---|---|")
+for p in sorted(d.glob("*-async-r*/result.json")):
+    x = json.loads(p.read_text())
+    l = x.get("lag")
+    if not l:
+        continue
+    print(f"| {p.parent.name} | {x['samples']} | {l['lag_bytes']['p50']:,} / {l['lag_bytes']['p99']:,} / "
+          f"{l['lag_bytes']['max']:,} | {l['lag_ms']['p50']} / {l['lag_ms']['p99']} / {l['lag_ms']['max']} | "
+          f"{l['master_log_mb_per_sec']} | {l['lag_bytes_p99_as_ms']} | {x['drain_s']} s |")
+c = d / "catchup.json"
+if c.exists():
+    x = json.loads(c.read_text())
+    disk = x.get("disk_mb_per_sec")
+    ratio = f", {x['mb_per_sec'] / disk:.2f} x the disk's O_DIRECT sequential write ({disk:.0f} MB/s, right after)" if disk else ""
+    print(f"\nCatch-up of a new slave: {x['backlog_bytes']:,} bytes in {x['seconds']:.2f} s = "
+          f"{x['mb_per_sec']:.0f} MB/s{ratio}.")
+PY
+fi
 log "results in $out"
