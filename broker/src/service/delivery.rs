@@ -58,6 +58,11 @@ impl Broker {
     /// One pass over every level; returns when the earliest message left is
     /// due (ms since the epoch), `None` if nothing is waiting.
     async fn deliver_pass(&self) -> Option<u64> {
+        // Only a master (not fenced) delivers; a slave copies its master's
+        // deliveries with the log, and its progress with the metadata.
+        if self.store.role() != ferromq_store::StoreRole::Master {
+            return None;
+        }
         let s = &self.scheduler;
         // Levels of the table, plus queues left over from a longer table used
         // before a restart (delivered with the table's last delay).
