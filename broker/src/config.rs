@@ -122,6 +122,17 @@ pub struct HaConfig {
     /// Milliseconds a slave may be silent before it leaves the in-sync set
     #[arg(long = "ha-in-sync-timeout-ms", value_name = "MS", default_value = "5000", value_parser = millis)]
     pub ha_in_sync_timeout: Duration,
+    /// Send a consumer that is far behind to a slave (RocketMQ
+    /// slaveReadEnable): its pulls are answered with a suggestion to read
+    /// from broker id 1 while the log holds more than
+    /// --slave-read-lag-bytes after what it reads, and to come back to the
+    /// master (id 0) once it is closer
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub slave_read_enable: bool,
+    /// How far behind the log's end a pull must read for
+    /// --slave-read-enable to send it to a slave
+    #[arg(long, default_value_t = 256 << 20)]
+    pub slave_read_lag_bytes: u64,
 }
 
 impl HaConfig {

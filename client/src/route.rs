@@ -172,6 +172,17 @@ impl TopicRoute {
         self.readers.get(broker).map_or(&[], Vec::as_slice)
     }
 
+    /// The address of `broker`'s replica `id` (0: the master), if live.
+    pub fn addr_of(&self, broker: &BrokerName, id: u64) -> Option<&str> {
+        self.data
+            .broker_datas
+            .iter()
+            .find(|b| b.broker_name == *broker)?
+            .addrs
+            .get(&id)
+            .map(String::as_str)
+    }
+
     /// Every live address of every broker name, masters and slaves.
     pub fn all_addrs(&self) -> impl Iterator<Item = &str> {
         self.readers.values().flatten().map(String::as_str)

@@ -28,6 +28,14 @@ struct Slave {
 
 impl Slave {
     async fn start(master: &TestCluster, master_ha: std::net::SocketAddr) -> Self {
+        Self::start_with(master, master_ha, |_| {}).await
+    }
+
+    async fn start_with(
+        master: &TestCluster,
+        master_ha: std::net::SocketAddr,
+        change: impl FnOnce(&mut BrokerConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = BrokerConfig::new(dir.path().join("store"));
         config.broker_id = 1;
@@ -39,6 +47,7 @@ impl Slave {
         config.store.disk_reject_ratio = 1.0;
         config.ha.ha_listen = Some("127.0.0.1:0".into());
         config.ha.master_addr = Some(master_ha.to_string());
+        change(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let token = CancellationToken::new();
         let handle = ferromq_broker::start(config, listener, token.clone())
@@ -648,5 +657,114 @@ async fn a_promoted_slave_takes_over_and_the_old_master_follows_it() {
         total += s.max_offset(&topic, q).get();
     }
     assert_eq!(total, 500);
+    slave.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_slave_read_enable_a_consumer_far_behind_reads_from_the_slave() {
+    use ferromq_client::{AdminClient, ConsumeFrom, MqClient, PullConsumer};
+    use ferromq_protocol::header::PullMessageRequest;
+
+    const N: usize = 2000;
+    let master = TestCluster::start_with(|b| {
+        b.store.segment_size = SEGMENT;
+        b.ha.slave_read_enable = true;
+        b.ha.slave_read_lag_bytes = 64 << 10;
+    })
+    .await;
+    // The group's brokers share their settings.
+    let slave = Slave::start_with(&master, master.ha_addr(), |b| {
+        b.ha.slave_read_enable = true;
+        b.ha.slave_read_lag_bytes = 64 << 10;
+    })
+    .await;
+    let topic = master.create_topic("FarBehind", 1).await;
+    let p = producer(master.namesrv_addr());
+    for i in 0..N {
+        p.send(Message::new(
+            topic.clone(),
+            format!("{i:05}-{}", "b".repeat(1000)),
+        ))
+        .await
+        .unwrap();
+    }
+    let (m, s) = (master.store(), slave.store().clone());
+    caught_up(&m, &s).await;
+    let admin = AdminClient::new(MqClient::connect(master.namesrv_addr()).unwrap());
+    wait_for("the slave in sync", Duration::from_secs(10), || async {
+        let st = admin.ha_status(master.broker_addr()).await.ok()?;
+        st.slaves.first().filter(|s| s.in_sync).map(|_| ())
+    })
+    .await;
+
+    // The master's answer: far behind, read from slave 1; near the end,
+    // from the master.
+    let conn = Connection::connect(master.broker_addr(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let pull = |offset: u64| PullMessageRequest {
+        consumer_group: ferromq_protocol::GroupName::new("far-behind").unwrap(),
+        topic: topic.clone(),
+        queue_id: QueueId::new(0),
+        queue_offset: QueueOffset::new(offset),
+        max_messages: 8,
+        max_bytes: 1 << 20,
+        hold_ms: 0,
+        expression: None,
+    };
+    let rpc = Duration::from_secs(5);
+    let far = conn.call(&pull(0), bytes::Bytes::new(), rpc).await.unwrap();
+    assert_eq!(far.header.suggest_which_broker_id, 1);
+    let near = conn
+        .call(&pull(N as u64 - 8), bytes::Bytes::new(), rpc)
+        .await
+        .unwrap();
+    assert_eq!(near.header.suggest_which_broker_id, 0);
+
+    // A consumer follows the suggestions: most of the backlog from the
+    // slave, the tail and what comes next from the master.
+    let gets = |addr: String| {
+        let admin = admin.clone();
+        async move { admin.broker_runtime_info(&addr).await.unwrap().get_total }
+    };
+    let (m0, s0) = (
+        gets(master.broker_addr().to_string()).await,
+        gets(slave.handle.addr().to_string()).await,
+    );
+    let reader = PullConsumer::builder()
+        .namesrv_addr(master.namesrv_addr())
+        .group("far-behind")
+        .consume_from(ConsumeFrom::FirstOffset)
+        .build()
+        .unwrap();
+    reader.subscribe(&topic).await.unwrap();
+    let seen = parking_lot::Mutex::new(Vec::new());
+    wait_for("the backlog read", Duration::from_secs(30), || {
+        let (reader, seen) = (&reader, &seen);
+        async move {
+            let got = reader.poll(Duration::from_millis(200)).await.ok()?;
+            let mut seen = seen.lock();
+            seen.extend(got.iter().map(|m| m.queue_offset.get()));
+            (seen.len() >= N).then_some(())
+        }
+    })
+    .await;
+    let seen = seen.into_inner();
+    reader.shutdown().await;
+    assert_eq!(
+        seen,
+        (0..N as u64).collect::<Vec<_>>(),
+        "each once, in order"
+    );
+    let from_slave = gets(slave.handle.addr().to_string()).await - s0;
+    let from_master = gets(master.broker_addr().to_string()).await - m0;
+    assert!(
+        from_slave as usize >= N / 2,
+        "most of the backlog came from the slave: {from_slave} (master {from_master})"
+    );
+    assert!(
+        from_master > 0,
+        "the first pull and the tail came from the master"
+    );
     slave.stop().await;
 }

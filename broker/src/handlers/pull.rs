@@ -13,7 +13,10 @@ use crate::service::{Broker, Pulled};
 pub(super) async fn pull(b: &Broker, req: &Request) -> HandlerResult {
     let h: PullMessageRequest = decode(&req.header)?;
     Ok(match b.pull(&h, &req.conn).await? {
-        Pulled::Read(read) => answer(read, h.queue_offset),
+        Pulled::Read(read) => {
+            let suggest = b.suggest_reader(&read);
+            answer(read, h.queue_offset, suggest)
+        }
         Pulled::AllFiltered {
             next_offset,
             min_offset,
@@ -24,16 +27,18 @@ pub(super) async fn pull(b: &Broker, req: &Request) -> HandlerResult {
                 next_offset,
                 min_offset,
                 max_offset,
+                suggest_which_broker_id: 0,
             },
         ),
     })
 }
 
-fn answer(read: ReadResult, asked: QueueOffset) -> Response {
+fn answer(read: ReadResult, asked: QueueOffset, suggest: u64) -> Response {
     let header = PullMessageResponse {
         next_offset: read.next_offset,
         min_offset: read.min_offset,
         max_offset: read.max_offset,
+        suggest_which_broker_id: suggest,
     };
     match read.status {
         ReadStatus::Found => Response::ok(&header).with_body(read.records.into_bytes()),

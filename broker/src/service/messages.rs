@@ -222,6 +222,37 @@ impl Broker {
         }
     }
 
+    /// Where the consumer of `read` should pull next (`slaveReadEnable`):
+    /// a slave while the log holds more than `slave_read_lag_bytes` after
+    /// the last record read, else the master, 0. A master with the setting
+    /// suggests slave 1 (when a slave is in sync); a slave keeps such a
+    /// consumer (its own id) and sends it back once it is near the end.
+    pub(crate) fn suggest_reader(&self, read: &ferromq_store::ReadResult) -> u64 {
+        let ha = &self.config.ha;
+        if !ha.slave_read_enable && !self.is_slave() {
+            return 0;
+        }
+        let Some(last) = read.records.iter().last() else {
+            return 0;
+        };
+        let Some(at) = ferromq_protocol::record::raw::commit_log_offset(&last) else {
+            return 0;
+        };
+        let behind = self
+            .store
+            .log_end()
+            .get()
+            .saturating_sub(at + last.len() as u64);
+        if behind <= ha.slave_read_lag_bytes {
+            return 0;
+        }
+        if self.is_slave() {
+            self.broker_id()
+        } else {
+            u64::from(self.replicas.in_sync() > 1)
+        }
+    }
+
     /// Messages of `topic` by key or unique id, through the store's index;
     /// none found is an empty list.
     ///

@@ -47,7 +47,9 @@ pub(super) struct PullSpec<'a> {
     pub(super) expression: Option<String>,
 }
 
-/// Sends one (long-polling) pull for `spec.queue` from `offset` to `addr`.
+/// Sends one (long-polling) pull for `spec.queue` from `offset` to `addr`;
+/// also which replica the broker suggests for the next pull (0: the
+/// master).
 ///
 /// # Errors
 /// Transport errors, the broker's errors and undecodable records.
@@ -56,7 +58,7 @@ pub(super) async fn pull_once(
     addr: &str,
     spec: &PullSpec<'_>,
     offset: QueueOffset,
-) -> Result<Pulled> {
+) -> Result<(Pulled, u64)> {
     let req = PullMessageRequest {
         consumer_group: spec.group.clone(),
         topic: spec.queue.topic.clone(),
@@ -71,7 +73,8 @@ pub(super) async fn pull_once(
     let timeout = spec.hold + client.config().request_timeout();
     let reply = client.call(addr, &req, Bytes::new(), timeout).await?;
     let next = reply.header.next_offset;
-    match reply.code {
+    let suggested = reply.header.suggest_which_broker_id;
+    let pulled = match reply.code {
         ResponseCode::Success => {
             let mut msgs = record::decode_all(&reply.body)?;
             // Never hand out anything before the asked offset, nor more
@@ -80,7 +83,7 @@ pub(super) async fn pull_once(
             let cut = msgs.len() > spec.batch as usize;
             msgs.truncate(spec.batch as usize);
             let Some(last) = msgs.last() else {
-                return Ok(Pulled::Nothing(next.max(offset)));
+                return Ok((Pulled::Nothing(next.max(offset)), suggested));
             };
             let after_last = QueueOffset::new(last.queue_offset.get() + 1);
             let next = if cut {
@@ -89,18 +92,18 @@ pub(super) async fn pull_once(
                 next.max(after_last)
             };
             // After `next` is known: a message skipped here is passed.
-            Ok(Pulled::Messages(
-                decode::decompress_or_skip(msgs, spec.queue),
-                next,
-            ))
+            Pulled::Messages(decode::decompress_or_skip(msgs, spec.queue), next)
         }
-        ResponseCode::PullRetryImmediately => Ok(Pulled::Skipped(next)),
-        ResponseCode::PullNotFound => Ok(Pulled::Nothing(next)),
-        ResponseCode::PullOffsetMoved => Ok(Pulled::Moved(next)),
-        other => Err(ClientError::Server {
-            addr: addr.to_string(),
-            code: other,
-            message: "unexpected response code to a pull".into(),
-        }),
-    }
+        ResponseCode::PullRetryImmediately => Pulled::Skipped(next),
+        ResponseCode::PullNotFound => Pulled::Nothing(next),
+        ResponseCode::PullOffsetMoved => Pulled::Moved(next),
+        other => {
+            return Err(ClientError::Server {
+                addr: addr.to_string(),
+                code: other,
+                message: "unexpected response code to a pull".into(),
+            })
+        }
+    };
+    Ok((pulled, suggested))
 }

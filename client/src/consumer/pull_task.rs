@@ -22,6 +22,8 @@ pub(super) struct PullTask {
     shared: Arc<Shared>,
     queue: Arc<MessageQueue>,
     backoff: Duration,
+    /// The replica the last answer suggested (0: the master).
+    suggested: u64,
 }
 
 impl PullTask {
@@ -30,6 +32,7 @@ impl PullTask {
             shared,
             queue: Arc::new(queue),
             backoff: BACKOFF_MIN,
+            suggested: 0,
         }
     }
 
@@ -45,13 +48,17 @@ impl PullTask {
                 };
                 offset = Some(from);
                 let started = Instant::now();
-                let pulled = self.pull(&addr, from).await?;
-                Ok::<_, ClientError>((pulled, started.elapsed()))
+                let (pulled, suggested) = self.pull(&addr, from).await?;
+                Ok::<_, ClientError>((pulled, started.elapsed(), suggested))
             };
             let result = tokio::select! {
                 _ = cancel.cancelled() => return,
                 r = step => r,
             };
+            let result = result.map(|(pulled, took, suggested)| {
+                self.suggested = suggested;
+                (pulled, took)
+            });
             match result {
                 Ok((Pulled::Messages(msgs, next), _)) => {
                     self.backoff = BACKOFF_MIN;
@@ -97,10 +104,14 @@ impl PullTask {
         }
     }
 
-    /// The master, or a slave while the master is unreachable.
+    /// The master, or a slave while the master is unreachable or when
+    /// the broker suggested one.
     async fn broker_addr(&self) -> Result<String> {
         let q = &self.queue;
-        self.shared.client.read_addr(&q.topic, &q.broker_name).await
+        self.shared
+            .client
+            .read_addr_suggested(&q.topic, &q.broker_name, self.suggested)
+            .await
     }
 
     /// The committed offset, else the start [`ConsumeFrom`] asks for. Also
@@ -140,7 +151,7 @@ impl PullTask {
         Ok(start)
     }
 
-    async fn pull(&self, addr: &str, offset: QueueOffset) -> Result<Pulled> {
+    async fn pull(&self, addr: &str, offset: QueueOffset) -> Result<(Pulled, u64)> {
         let s = &self.shared.settings;
         let spec = PullSpec {
             group: &self.shared.group,

@@ -295,6 +295,7 @@ impl MockBroker {
                 next_offset: QueueOffset::new(next),
                 min_offset: QueueOffset::new(min),
                 max_offset: QueueOffset::new(max),
+                suggest_which_broker_id: 0,
             };
             let off = h.queue_offset.get();
             if off < min || off > max {

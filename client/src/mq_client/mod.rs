@@ -258,7 +258,30 @@ impl MqClient {
         topic: &TopicName,
         broker: &ferromq_protocol::BrokerName,
     ) -> Result<String> {
+        self.read_addr_suggested(topic, broker, 0).await
+    }
+
+    /// [`Self::read_addr`], going to replica `suggested` instead when the
+    /// broker's last pull answer suggested it (a consumer far behind sent
+    /// to a slave, RocketMQ's `slaveReadEnable`) and it is reachable.
+    ///
+    /// # Errors
+    /// As [`Self::read_addr`].
+    pub(crate) async fn read_addr_suggested(
+        &self,
+        topic: &TopicName,
+        broker: &ferromq_protocol::BrokerName,
+        suggested: u64,
+    ) -> Result<String> {
         let mut route = self.topic_route(topic).await?;
+        if suggested != 0 {
+            if let Some(a) = route
+                .addr_of(broker, suggested)
+                .filter(|a| !self.is_backing_off(a))
+            {
+                return Ok(a.to_string());
+            }
+        }
         let on_slave = |route: &TopicRoute, addr: &str| route.master_addr(broker) != Some(addr);
         let mut chosen = self.pick_reader(&route, broker);
         // Reading from a slave: look for the master's return more often

@@ -73,6 +73,11 @@ pub struct PullMessageResponse {
     pub min_offset: QueueOffset,
     /// One past the highest offset in the queue.
     pub max_offset: QueueOffset,
+    /// Which broker of the group the next pull should go to (RocketMQ
+    /// suggestWhichBrokerId): 0, the master; 1, a slave, for a consumer
+    /// far behind when the broker has `--slave-read-enable`.
+    #[serde(default)]
+    pub suggest_which_broker_id: u64,
 }
 
 impl Rpc for PullMessageRequest {

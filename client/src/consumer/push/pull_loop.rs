@@ -22,25 +22,32 @@ pub(super) async fn run(shared: Arc<Shared>, pq: Arc<ProcessQueue>) {
         return;
     }
     let mut backoff = BACKOFF_MIN;
+    // The replica the last answer suggested (0: the master).
+    let mut suggested = 0;
     let limits = shared.settings.limits;
     while !pq.is_dropped() {
         pq.wait_for_space(limits).await;
         let step = async {
             let addr = shared
-                .read_addr(&pq.queue.topic, &pq.queue.broker_name)
+                .client
+                .read_addr_suggested(&pq.queue.topic, &pq.queue.broker_name, suggested)
                 .await?;
             let from = match pq.next_offset() {
                 Some(o) => o,
                 None => super::offsets::start_offset(&shared, &pq, &addr).await?,
             };
             let started = Instant::now();
-            let pulled = pull(&shared, &pq, &addr, from).await?;
-            Ok::<_, ClientError>((from, pulled, started.elapsed()))
+            let (pulled, next_replica) = pull(&shared, &pq, &addr, from).await?;
+            Ok::<_, ClientError>((from, pulled, started.elapsed(), next_replica))
         };
         let result = tokio::select! {
             _ = pq.dropped.cancelled() => return,
             r = step => r,
         };
+        let result = result.map(|(from, pulled, took, next_replica)| {
+            suggested = next_replica;
+            (from, pulled, took)
+        });
         let pause = match result {
             Ok((_, Pulled::Messages(msgs, next), _)) => {
                 backoff = BACKOFF_MIN;
@@ -93,7 +100,7 @@ async fn pull(
     pq: &ProcessQueue,
     addr: &str,
     offset: QueueOffset,
-) -> Result<Pulled> {
+) -> Result<(Pulled, u64)> {
     let s = &shared.settings;
     let spec = PullSpec {
         group: &shared.group,
@@ -102,13 +109,14 @@ async fn pull(
         hold: s.long_poll_hold,
         expression: pq.sub.pull_expression(),
     };
-    let pulled = pull_once(&shared.client, addr, &spec, offset).await?;
-    Ok(match pulled {
+    let (pulled, suggested) = pull_once(&shared.client, addr, &spec, offset).await?;
+    let pulled = match pulled {
         // The broker filters by tag hash; the tag string settles collisions.
         Pulled::Messages(mut msgs, next) => {
             msgs.retain(|m| pq.sub.matches(m));
             Pulled::Messages(msgs, next)
         }
         other => other,
-    })
+    };
+    Ok((pulled, suggested))
 }
