@@ -12,6 +12,7 @@ mod cluster;
 pub mod hosts;
 pub mod multi;
 mod process;
+pub mod stores;
 
 pub use cluster::TestCluster;
 pub use process::{binary_path, BrokerProcess, NameServerProcess};

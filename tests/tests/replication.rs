@@ -14,6 +14,7 @@ use ferromq_protocol::record;
 use ferromq_protocol::ResponseCode;
 use ferromq_remoting::Connection;
 use ferromq_store::MessageStore;
+use ferromq_tests::stores::log_bytes;
 use ferromq_tests::{producer, wait_for, TestCluster};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -68,19 +69,6 @@ impl Slave {
         self.token.cancel();
         self.handle.join().await.unwrap();
     }
-}
-
-/// Every byte of the master's log from its start to `end`.
-fn log_bytes(store: &MessageStore, end: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut at = store.commit_log_min_offset();
-    while at.get() < end {
-        let (b, next) = store.read_raw(at, 1 << 20).unwrap();
-        assert!(!b.is_empty(), "no bytes at {at} before {end}");
-        out.extend_from_slice(&b);
-        at = next;
-    }
-    out
 }
 
 async fn caught_up(master: &MessageStore, slave: &MessageStore) {
@@ -448,6 +436,22 @@ async fn commit_at(
         .unwrap();
 }
 
+/// Waits until `conn`'s broker holds `offset` for the group on queue `q`.
+async fn wait_committed(
+    conn: &Connection,
+    group: &ferromq_protocol::GroupName,
+    topic: &ferromq_client::TopicName,
+    q: u32,
+    offset: u64,
+    what: &str,
+    timeout: Duration,
+) {
+    wait_for(what, timeout, || async {
+        (committed_at(conn, group, topic, q).await == Some(QueueOffset::new(offset))).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offsets_committed_on_a_slave_reach_the_master_which_keeps_the_larger() {
     let master = TestCluster::start_with(|b| b.store.segment_size = SEGMENT).await;
@@ -462,16 +466,14 @@ async fn offsets_committed_on_a_slave_reach_the_master_which_keeps_the_larger() 
     let topic = master.create_topic("Merged", 2).await;
     let group = ferromq_protocol::GroupName::new("merged-group").unwrap();
     commit_at(&mconn, &group, &topic, 0, 5).await;
-    wait_for(
+    wait_committed(
+        &sconn,
+        &group,
+        &topic,
+        0,
+        5,
         "the master's offset on the slave",
         Duration::from_secs(2),
-        || {
-            let (sconn, group, topic) = (&sconn, &group, &topic);
-            async move {
-                (committed_at(sconn, group, topic, 0).await == Some(QueueOffset::new(5)))
-                    .then_some(())
-            }
-        },
     )
     .await;
 
@@ -479,30 +481,26 @@ async fn offsets_committed_on_a_slave_reach_the_master_which_keeps_the_larger() 
     // commits an older position of queue 0.
     commit_at(&sconn, &group, &topic, 1, 7).await;
     commit_at(&sconn, &group, &topic, 0, 2).await;
-    wait_for(
+    wait_committed(
+        &mconn,
+        &group,
+        &topic,
+        1,
+        7,
         "the master to take the slave's larger offset",
         Duration::from_secs(3),
-        || {
-            let (mconn, group, topic) = (&mconn, &group, &topic);
-            async move {
-                (committed_at(mconn, group, topic, 1).await == Some(QueueOffset::new(7)))
-                    .then_some(())
-            }
-        },
     )
     .await;
     // The master kept its larger offset of queue 0, and the slave follows
     // it again; the slave's 7 was never overwritten by an older value.
-    wait_for(
+    wait_committed(
+        &sconn,
+        &group,
+        &topic,
+        0,
+        5,
         "the slave to follow queue 0 again",
         Duration::from_secs(3),
-        || {
-            let (sconn, group, topic) = (&sconn, &group, &topic);
-            async move {
-                (committed_at(sconn, group, topic, 0).await == Some(QueueOffset::new(5)))
-                    .then_some(())
-            }
-        },
     )
     .await;
     assert_eq!(

@@ -12,14 +12,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use ferromq_client::{AdminClient, CommitLogOffset, Message, MqClient, Producer, TopicName};
 use ferromq_protocol::header::SlaveStatus;
-use ferromq_store::{FlushMode, MessageStore, NoopListener, StoreConfig, MAX_REPLICATED_CHUNK};
+use ferromq_store::{FlushMode, MessageStore, MAX_REPLICATED_CHUNK};
+use ferromq_tests::stores::open_store;
 use ferromq_tests::{wait_for, BrokerProcess, TestCluster, TEST_SEGMENT_SIZE};
 
 /// Log bytes the backlog holds at least.
@@ -88,19 +88,6 @@ fn served_bytes(store: &MessageStore, from: u64, to: u64) -> u64 {
     }
     assert_eq!(at.get(), to);
     n
-}
-
-/// Opens a stopped broker's store directory in the test.
-async fn open_store(dir: &Path) -> Arc<MessageStore> {
-    let mut config = StoreConfig::new(dir, "127.0.0.1:1".parse().unwrap());
-    config.segment_size = TEST_SEGMENT_SIZE;
-    config.disk_clean_ratio = 1.0;
-    config.disk_force_clean_ratio = 1.0;
-    config.disk_reject_ratio = 1.0;
-    tokio::task::spawn_blocking(move || MessageStore::open(config, Arc::new(NoopListener)))
-        .await
-        .unwrap()
-        .unwrap()
 }
 
 /// Compares both logs from their start to `end`, a replication chunk at a

@@ -1,6 +1,6 @@
 //! Replication between real broker processes on namespace hosts: a
 //! NameServer on host A, the master on host B (10911, HA 10912), its slave
-//! on host C. The master is killed with SIGKILL under load, the path
+//! on host C (and a second slave on host D for the kill -9 test). The master is killed with SIGKILL under load, the path
 //! between master and slave is cut and healed, the slave is restarted.
 //!
 //! Needs root and iproute2; `FERROMQ_NETNS=skip` skips these tests. Run
@@ -8,7 +8,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -23,12 +22,10 @@ use ferromq_client::{
 use ferromq_protocol::header::{HaStatusRequest, HaStatusResponse, SlaveStatus};
 use ferromq_protocol::{record, ResponseCode};
 use ferromq_remoting::Connection;
-use ferromq_store::{MessageStore, NoopListener, StoreConfig};
 use ferromq_tests::hosts::{Host, Net};
 use ferromq_tests::multi::FAST_EXPIRY;
-use ferromq_tests::{
-    binary_path, wait_for, wait_registered, BrokerProcess, NameServerProcess, TEST_SEGMENT_SIZE,
-};
+use ferromq_tests::stores::{close_store, log_bytes, open_store};
+use ferromq_tests::{binary_path, wait_for, wait_registered, BrokerProcess, NameServerProcess};
 use parking_lot::Mutex;
 use tempfile::TempDir;
 
@@ -199,26 +196,6 @@ async fn slave_status(broker: &str) -> Option<SlaveStatus> {
         .find(|s| s.broker_id == SLAVE_ID)
 }
 
-/// Opens a stopped broker's store directory in the test.
-async fn open_store(dir: &Path) -> Arc<MessageStore> {
-    let mut config = StoreConfig::new(dir, "127.0.0.1:1".parse().unwrap());
-    config.segment_size = TEST_SEGMENT_SIZE;
-    config.disk_clean_ratio = 1.0;
-    config.disk_force_clean_ratio = 1.0;
-    config.disk_reject_ratio = 1.0;
-    tokio::task::spawn_blocking(move || MessageStore::open(config, Arc::new(NoopListener)))
-        .await
-        .unwrap()
-        .unwrap()
-}
-
-async fn close_store(store: Arc<MessageStore>) {
-    tokio::task::spawn_blocking(move || store.shutdown_blocking())
-        .await
-        .unwrap()
-        .unwrap();
-}
-
 /// One send the master acknowledged with `SendStatus::Ok`.
 #[derive(Clone, Debug)]
 struct Ack {
@@ -275,14 +252,54 @@ async fn sync_replication_survives_kill_9_of_the_master() {
     const ACKS_BEFORE_KILL: usize = 3000;
     let Some(net) = net() else { return };
     let started = Instant::now();
+    // Master and two slaves, each send acknowledged only once both
+    // slaves have it: every acknowledged message must be on each.
     let mut g = Group::start(
         net,
-        &["--replication", "sync", "--flush", "sync"],
+        &[
+            "--replication",
+            "sync",
+            "--flush",
+            "sync",
+            "--min-in-sync-replicas",
+            "3",
+        ],
         &["--flush", "sync"],
     )
     .await;
+    let d = g._net.host("slave2");
+    let slave2_dir = tempfile::tempdir().unwrap();
+    let mut slave2 = {
+        let master_ha = g.b.addr(HA_PORT);
+        let args = [
+            "--register-interval-ms",
+            "1000",
+            "--broker-id",
+            "2",
+            "--flush",
+            "sync",
+            "--master-addr",
+            &master_ha,
+        ];
+        BrokerProcess::start_clustered_in(
+            &d,
+            BROKER_PORT,
+            slave2_dir.path(),
+            "broker-a",
+            g.namesrv.addr(),
+            &args,
+        )
+    };
     let topic = g.create_topic("Replicated").await;
-    g.wait_in_sync(Duration::from_secs(30)).await;
+    let master = g.master_addr();
+    wait_for("both slaves in sync", Duration::from_secs(30), || {
+        let m = master.clone();
+        async move {
+            let st = ha_status(&m).await?;
+            (st.slaves.iter().filter(|s| s.in_sync).count() == 2).then_some(())
+        }
+    })
+    .await;
 
     let tally = Arc::new(Tally::default());
     let p = Arc::new(g.producer());
@@ -319,26 +336,59 @@ async fn sync_replication_survives_kill_9_of_the_master() {
     }
     let mut slave = g.slave.take().unwrap();
     assert!(slave.terminate(), "the slave exits cleanly on SIGTERM");
+    assert!(
+        slave2.terminate(),
+        "the second slave exits cleanly on SIGTERM"
+    );
     drop(slave);
 
     let acks = tally.acks.lock().clone();
-    let store = open_store(g.slave_dir.path()).await;
     let mut found = 0;
-    for a in &acks {
+    let mut slave_ends = Vec::new();
+    for dir in [g.slave_dir.path(), slave2_dir.path()] {
+        let (n, end) = check_acks_on(dir, &acks, &topic).await;
+        found += n;
+        slave_ends.push(end);
+    }
+    println!(
+        "acked {} (at kill {acked_at_kill}), found on the two slaves {found}, other status {}, \
+         errors before kill {}, after kill {}, slave log ends {slave_ends:?}, took {:?}",
+        acks.len(),
+        tally.other_status.load(Ordering::Relaxed),
+        tally.errors_before_kill.load(Ordering::Relaxed),
+        tally.errors_after_kill.load(Ordering::Relaxed),
+        started.elapsed()
+    );
+    assert!(acks.len() >= ACKS_BEFORE_KILL);
+    assert_eq!(
+        found,
+        2 * acks.len(),
+        "every acknowledged message on each slave"
+    );
+    drop((slave2, d));
+}
+
+/// Checks that every acknowledged send is in the stopped slave's store at
+/// `dir`, intact, at its offset and queue offset; returns how many were
+/// found and the slave's log end.
+async fn check_acks_on(dir: &Path, acks: &[Ack], topic: &TopicName) -> (usize, u64) {
+    let store = open_store(dir).await;
+    let mut found = 0;
+    for a in acks {
         let rec = store
             .read_at(ferromq_client::CommitLogOffset::new(a.offset))
             .unwrap()
             .unwrap_or_else(|| panic!("acknowledged message at {} not on the slave", a.offset));
         let m = record::decode(&rec)
             .unwrap_or_else(|e| panic!("record at {} on the slave is corrupt: {e}", a.offset));
-        assert_eq!(m.message.topic, topic, "at {}", a.offset);
+        assert_eq!(m.message.topic, *topic, "at {}", a.offset);
         assert_eq!(m.queue_id, a.queue_id, "at {}", a.offset);
         assert_eq!(m.queue_offset, a.queue_offset, "at {}", a.offset);
         assert_eq!(m.message.body, a.body, "at {}", a.offset);
         assert_eq!(m.commit_log_offset.get(), a.offset);
         // The slave's own consume queue finds it at its queue offset too.
         let read = store
-            .read(&topic, a.queue_id, a.queue_offset, 1, u32::MAX)
+            .read(topic, a.queue_id, a.queue_offset, 1, u32::MAX)
             .unwrap();
         let via_cq = record::decode_all(&read.records.into_bytes()).unwrap();
         assert_eq!(
@@ -350,19 +400,9 @@ async fn sync_replication_survives_kill_9_of_the_master() {
         );
         found += 1;
     }
-    let slave_end = store.log_end().get();
+    let end = store.log_end().get();
     close_store(store).await;
-    println!(
-        "acked {} (at kill {acked_at_kill}), found on the slave {found}, other status {}, \
-         errors before kill {}, after kill {}, slave log end {slave_end}, took {:?}",
-        acks.len(),
-        tally.other_status.load(Ordering::Relaxed),
-        tally.errors_before_kill.load(Ordering::Relaxed),
-        tally.errors_after_kill.load(Ordering::Relaxed),
-        started.elapsed()
-    );
-    assert!(acks.len() >= ACKS_BEFORE_KILL);
-    assert_eq!(found, acks.len());
+    (found, end)
 }
 
 /// Sends one message; the whole result.
@@ -581,20 +621,8 @@ async fn a_restarted_slave_resumes_without_recopying() {
     let master_store = open_store(g.master_dir.path()).await;
     assert_eq!(slave_store.log_end().get(), end2);
     assert_eq!(master_store.log_end().get(), end2);
-    let mut segments = BTreeMap::new();
-    for (name, s) in [("master", &master_store), ("slave", &slave_store)] {
-        let mut bytes = Vec::new();
-        let mut at = s.commit_log_min_offset();
-        while at.get() < end2 {
-            let (b, next) = s.read_raw(at, 1 << 20).unwrap();
-            assert!(!b.is_empty(), "{name}: no bytes at {at}");
-            bytes.extend_from_slice(&b);
-            at = next;
-        }
-        segments.insert(name, bytes);
-    }
     assert!(
-        segments["master"] == segments["slave"],
+        log_bytes(&master_store, end2) == log_bytes(&slave_store, end2),
         "the slave's log equals the master's"
     );
     close_store(slave_store).await;

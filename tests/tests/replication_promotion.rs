@@ -12,7 +12,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,12 +21,10 @@ use ferromq_client::{
 };
 use ferromq_protocol::header::{HaStatusRequest, HaStatusResponse};
 use ferromq_remoting::Connection;
-use ferromq_store::{MessageStore, NoopListener, StoreConfig};
 use ferromq_tests::hosts::{Host, Net};
 use ferromq_tests::multi::FAST_EXPIRY;
-use ferromq_tests::{
-    wait_for, wait_registered, BrokerProcess, NameServerProcess, TEST_SEGMENT_SIZE,
-};
+use ferromq_tests::stores::{close_store, log_bytes, open_store};
+use ferromq_tests::{wait_for, wait_registered, BrokerProcess, NameServerProcess};
 use tempfile::TempDir;
 
 const NAMESRV_PORT: u16 = 9876;
@@ -81,40 +78,16 @@ async fn send_n(p: &Producer, topic: &TopicName, prefix: &str, n: usize) {
     }
 }
 
-/// Opens a stopped broker's store directory in the test.
-async fn open_store(dir: &Path) -> Arc<MessageStore> {
-    let mut config = StoreConfig::new(dir, "127.0.0.1:1".parse().unwrap());
-    config.segment_size = TEST_SEGMENT_SIZE;
-    config.disk_clean_ratio = 1.0;
-    config.disk_force_clean_ratio = 1.0;
-    config.disk_reject_ratio = 1.0;
-    tokio::task::spawn_blocking(move || MessageStore::open(config, Arc::new(NoopListener)))
-        .await
-        .unwrap()
-        .unwrap()
-}
-
 /// Every log byte of a stopped broker's store, and its epochs.
 async fn log_of(dir: &Path) -> (Vec<u8>, Vec<(u32, u64)>) {
     let s = open_store(dir).await;
-    let end = s.log_end().get();
-    let mut bytes = Vec::new();
-    let mut at = s.commit_log_min_offset();
-    while at.get() < end {
-        let (b, next) = s.read_raw(at, 1 << 20).unwrap();
-        assert!(!b.is_empty(), "no bytes at {at} before {end}");
-        bytes.extend_from_slice(&b);
-        at = next;
-    }
+    let bytes = log_bytes(&s, s.log_end().get());
     let epochs = s
         .epochs()
         .iter()
         .map(|e| (e.epoch, e.start.get()))
         .collect();
-    tokio::task::spawn_blocking(move || s.shutdown_blocking())
-        .await
-        .unwrap()
-        .unwrap();
+    close_store(s).await;
     (bytes, epochs)
 }
 

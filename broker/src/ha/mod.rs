@@ -8,9 +8,39 @@ pub(crate) mod master;
 pub(crate) mod replicas;
 pub(crate) mod slave;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::config::BrokerConfig;
+
+/// This broker name's addresses by broker id, from the first NameServer
+/// (in the configured order) whose answer satisfies `want`; `None` if none
+/// does or none answers.
+pub(crate) async fn group_from_namesrv(
+    config: &BrokerConfig,
+    want: impl Fn(&BTreeMap<u64, String>) -> bool,
+) -> Option<BTreeMap<u64, String>> {
+    use ferromq_protocol::header::GetClusterInfoRequest;
+    const CALL: Duration = Duration::from_secs(3);
+    for ns in &config.namesrv_addrs {
+        let Ok(conn) = ferromq_remoting::Connection::connect(ns, CALL).await else {
+            continue;
+        };
+        let Ok(info) = conn
+            .call(&GetClusterInfoRequest {}, bytes::Bytes::new(), CALL)
+            .await
+        else {
+            continue;
+        };
+        if let Some(group) = info.header.brokers.get(&config.broker_name) {
+            if want(&group.addrs) {
+                return Some(group.addrs.clone());
+            }
+        }
+    }
+    None
+}
 
 /// The HA listen address: `--ha-listen`, else the broker's listen address
 /// with its port + 1.

@@ -99,28 +99,11 @@ impl SlaveContext {
 
 /// Asks each NameServer in turn for this broker name's master.
 async fn master_from_namesrv(config: &BrokerConfig) -> Result<String, SessionEnd> {
-    use ferromq_protocol::header::GetClusterInfoRequest;
-    for ns in &config.namesrv_addrs {
-        let Ok(conn) = Connection::connect(ns, CONNECT).await else {
-            continue;
-        };
-        let Ok(info) = conn
-            .call(&GetClusterInfoRequest {}, bytes::Bytes::new(), CONNECT)
-            .await
-        else {
-            continue;
-        };
-        let master = info
-            .header
-            .brokers
-            .get(&config.broker_name)
-            .and_then(|b| b.addrs.get(&0))
-            .cloned();
-        if let Some(m) = master {
-            return Ok(ha_addr_of(&m).await);
-        }
+    let group = super::group_from_namesrv(config, |addrs| addrs.contains_key(&0)).await;
+    match group.as_ref().and_then(|g| g.get(&0)) {
+        Some(m) => Ok(ha_addr_of(m).await),
+        None => Err(SessionEnd::NoMaster(config.broker_name.to_string())),
     }
-    Err(SessionEnd::NoMaster(config.broker_name.to_string()))
 }
 
 /// The HA address the broker at `addr` reports, else its port + 1 (the

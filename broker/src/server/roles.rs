@@ -7,9 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferromq_protocol::header::{
-    GetBrokerRuntimeInfoRequest, GetClusterInfoRequest, HaRoleChangeRequest, RoleAction,
-};
+use ferromq_protocol::header::{GetBrokerRuntimeInfoRequest, HaRoleChangeRequest, RoleAction};
 use ferromq_remoting::Connection;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -109,46 +107,33 @@ struct Newer {
 async fn newer_master(b: &Broker) -> Option<(Newer, u32, u64)> {
     let config = b.config();
     let own_epoch = crate::ha::master::current_epoch(b.store());
-    for ns in &config.namesrv_addrs {
-        let Ok(conn) = Connection::connect(ns, CALL).await else {
-            continue;
-        };
-        let Ok(info) = conn
-            .call(&GetClusterInfoRequest {}, bytes::Bytes::new(), CALL)
-            .await
-        else {
-            continue;
-        };
-        let group = info.header.brokers.get(&config.broker_name)?;
-        let id0 = group.addrs.get(&0)?;
-        if id0 == b.addr() {
-            return None;
-        }
-        let other = Connection::connect(id0, CALL).await.ok()?;
-        let theirs = other
-            .call(&GetBrokerRuntimeInfoRequest {}, bytes::Bytes::new(), CALL)
-            .await
-            .ok()?
-            .header;
-        debug!(other = %id0, role = %theirs.role, epoch = theirs.epoch, own_epoch, "another id 0 in the group");
-        if theirs.role != "master" || theirs.epoch <= own_epoch {
-            return None;
-        }
-        let taken: Vec<u64> = group
-            .addrs
-            .iter()
-            .filter(|(_, a)| a.as_str() != b.addr())
-            .map(|(id, _)| *id)
-            .collect();
-        let free = (1..).find(|id| !taken.contains(id)).unwrap_or(1);
-        return Some((
-            Newer {
-                addr: id0.clone(),
-                ha_addr: theirs.ha_addr,
-            },
-            theirs.epoch,
-            free,
-        ));
+    let group = crate::ha::group_from_namesrv(config, |_| true).await?;
+    let id0 = group.get(&0)?;
+    if id0 == b.addr() {
+        return None;
     }
-    None
+    let other = Connection::connect(id0, CALL).await.ok()?;
+    let theirs = other
+        .call(&GetBrokerRuntimeInfoRequest {}, bytes::Bytes::new(), CALL)
+        .await
+        .ok()?
+        .header;
+    debug!(other = %id0, role = %theirs.role, epoch = theirs.epoch, own_epoch, "another id 0 in the group");
+    if theirs.role != "master" || theirs.epoch <= own_epoch {
+        return None;
+    }
+    let taken: Vec<u64> = group
+        .iter()
+        .filter(|(_, a)| a.as_str() != b.addr())
+        .map(|(id, _)| *id)
+        .collect();
+    let free = (1..).find(|id| !taken.contains(id)).unwrap_or(1);
+    Some((
+        Newer {
+            addr: id0.clone(),
+            ha_addr: theirs.ha_addr,
+        },
+        theirs.epoch,
+        free,
+    ))
 }
