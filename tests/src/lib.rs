@@ -186,3 +186,19 @@ pub async fn raw_send(
         .await
         .map(|r| r.header.queue_offset.get())
 }
+
+/// A master's view of its replication (`haStatus`), `None` while it
+/// cannot answer.
+pub async fn ha_status(broker: &str) -> Option<ferromq_protocol::header::HaStatusResponse> {
+    let conn = ferromq_remoting::Connection::connect(broker, Duration::from_secs(1))
+        .await
+        .ok()?;
+    conn.call(
+        &ferromq_protocol::header::HaStatusRequest {},
+        bytes::Bytes::new(),
+        Duration::from_secs(2),
+    )
+    .await
+    .ok()
+    .map(|r| r.header)
+}

@@ -71,6 +71,23 @@ impl Slave {
     }
 }
 
+/// Asserts that the broker at `addr` refuses a send to `topic` with
+/// `NoPermission` (a slave's log is its master's).
+async fn refuses_sends(addr: &str, topic: &ferromq_client::TopicName) {
+    let conn = Connection::connect(addr, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let one = ferromq_tests::encode_records(&[Message::new(topic.clone(), "direct")]);
+    let refused = ferromq_tests::raw_send(&conn, topic, one, 1)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.response_code(),
+        Some(ResponseCode::NoPermission),
+        "{refused}"
+    );
+}
+
 async fn caught_up(master: &MessageStore, slave: &MessageStore) {
     let end = master.flushed_end();
     wait_for("the slave to catch up", Duration::from_secs(20), || async {
@@ -152,18 +169,7 @@ async fn a_slave_copies_the_log_byte_for_byte_and_serves_reads() {
     assert_eq!((si.role.as_str(), si.epoch, si.broker_id), ("slave", 1, 1));
 
     // A slave refuses sends: its log is its master's.
-    let sconn = Connection::connect(slave.handle.addr(), Duration::from_secs(5))
-        .await
-        .unwrap();
-    let one = ferromq_tests::encode_records(&[Message::new(topic.clone(), "direct")]);
-    let refused = ferromq_tests::raw_send(&sconn, &topic, one, 1)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        refused.response_code(),
-        Some(ResponseCode::NoPermission),
-        "{refused}"
-    );
+    refuses_sends(slave.handle.addr(), &topic).await;
     assert_eq!(s.log_end().get(), end, "nothing written on the slave");
     slave.stop().await;
 }
@@ -598,18 +604,7 @@ async fn a_promoted_slave_takes_over_and_the_old_master_follows_it() {
         .unwrap();
     assert_eq!((mi.role.as_str(), mi.broker_id), ("slave", 1));
     // The old master refuses sends now.
-    let mconn = Connection::connect(master.broker_addr(), Duration::from_secs(5))
-        .await
-        .unwrap();
-    let one = ferromq_tests::encode_records(&[Message::new(topic.clone(), "to the old master")]);
-    let refused = ferromq_tests::raw_send(&mconn, &topic, one, 1)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        refused.response_code(),
-        Some(ResponseCode::NoPermission),
-        "{refused}"
-    );
+    refuses_sends(master.broker_addr(), &topic).await;
 
     // Producers follow the NameServers to the new master; the old one
     // copies the new epoch from it.

@@ -19,9 +19,10 @@ use ferromq_client::{
     AdminClient, ClientError, Message, Producer, QueueId, QueueOffset, SendStatus, TopicName,
     PERM_READ_WRITE,
 };
-use ferromq_protocol::header::{HaStatusRequest, HaStatusResponse, SlaveStatus};
+use ferromq_protocol::header::SlaveStatus;
 use ferromq_protocol::{record, ResponseCode};
 use ferromq_remoting::Connection;
+use ferromq_tests::ha_status;
 use ferromq_tests::hosts::{Host, Net};
 use ferromq_tests::multi::FAST_EXPIRY;
 use ferromq_tests::stores::{close_store, log_bytes, open_store};
@@ -175,17 +176,6 @@ impl Group {
         })
         .await
     }
-}
-
-/// The master's view of its replication, `None` while it cannot answer.
-async fn ha_status(broker: &str) -> Option<HaStatusResponse> {
-    let conn = Connection::connect(broker, Duration::from_secs(1))
-        .await
-        .ok()?;
-    conn.call(&HaStatusRequest {}, Bytes::new(), Duration::from_secs(2))
-        .await
-        .ok()
-        .map(|r| r.header)
 }
 
 async fn slave_status(broker: &str) -> Option<SlaveStatus> {

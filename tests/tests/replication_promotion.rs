@@ -14,13 +14,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use ferromq_client::{
     AdminClient, Message, MqClient, Producer, PromoteOptions, SendStatus, TopicName,
     PERM_READ_WRITE,
 };
-use ferromq_protocol::header::{HaStatusRequest, HaStatusResponse};
-use ferromq_remoting::Connection;
+use ferromq_tests::ha_status;
 use ferromq_tests::hosts::{Host, Net};
 use ferromq_tests::multi::FAST_EXPIRY;
 use ferromq_tests::stores::{close_store, log_bytes, open_store};
@@ -30,16 +28,6 @@ use tempfile::TempDir;
 const NAMESRV_PORT: u16 = 9876;
 const BROKER_PORT: u16 = 10911;
 const QUEUES: u32 = 4;
-
-async fn ha_status(broker: &str) -> Option<HaStatusResponse> {
-    let conn = Connection::connect(broker, Duration::from_secs(1))
-        .await
-        .ok()?;
-    conn.call(&HaStatusRequest {}, Bytes::new(), Duration::from_secs(2))
-        .await
-        .ok()
-        .map(|r| r.header)
-}
 
 /// Waits until `master` reports slave `id` with its flush at `end` or past.
 async fn slave_reaches(master: &str, id: u64, end: u64) {
