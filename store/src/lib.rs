@@ -253,6 +253,17 @@ impl MessageStore {
         )
     }
 
+    /// Every topic with consume queues, and how many queues it needs (its
+    /// highest queue id + 1), by name.
+    pub fn topics_with_queues(&self) -> Vec<(TopicName, u32)> {
+        let mut out: std::collections::BTreeMap<TopicName, u32> = Default::default();
+        for cq in self.shared.cqs.all() {
+            let n = out.entry(cq.topic().clone()).or_default();
+            *n = (*n).max(cq.queue_id().get() + 1);
+        }
+        out.into_iter().collect()
+    }
+
     /// Queue ids that have a consume queue for this topic.
     pub fn queue_ids(&self, topic: &TopicName) -> Vec<QueueId> {
         self.shared.cqs.queue_ids(topic.as_str())

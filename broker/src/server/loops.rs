@@ -100,7 +100,12 @@ pub(super) async fn follow_metadata(b: Arc<Broker>, ctx: crate::ha::slave::Slave
         }
         let c = match &conn {
             Some(c) if !c.is_closed() => c.clone(),
-            _ => match connect_master(&ctx).await {
+            // A change of role need not wait for a master that does not
+            // answer.
+            _ => match tokio::select! {
+                r = connect_master(&ctx) => r,
+                () = ctx.shutdown.cancelled() => return,
+            } {
                 Ok(c) => {
                     conn = Some(c.clone());
                     c
@@ -118,9 +123,10 @@ pub(super) async fn follow_metadata(b: Arc<Broker>, ctx: crate::ha::slave::Slave
                 bytes::Bytes::new()
             }
         };
-        let got = c
-            .call(&HaMetadataRequest {}, mine, Duration::from_secs(3))
-            .await;
+        let got = tokio::select! {
+            r = c.call(&HaMetadataRequest {}, mine, Duration::from_secs(3)) => r,
+            () = ctx.shutdown.cancelled() => return,
+        };
         match got.map(|r| MetadataSnapshot::decode(&r.body)) {
             Ok(Ok(m)) => {
                 let n = b.adopt_metadata(m);

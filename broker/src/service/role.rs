@@ -175,8 +175,36 @@ impl Broker {
             start = start.get(),
             "promoted: now the group's master"
         );
+        self.adopt_topics_of_the_log();
         self.register_soon();
         Ok(())
+    }
+
+    /// A slave takes its master's topic configs every half second; one
+    /// promoted before it took a topic still holds the topic's messages.
+    /// Such a topic gets a config with as many queues as its log uses, so
+    /// it is routed and served.
+    fn adopt_topics_of_the_log(&self) {
+        use ferromq_protocol::header::{TopicConfig, PERM_READ_WRITE};
+        for (name, queues) in self.store.topics_with_queues() {
+            if self.topics.get(&name).is_some() || name == *self.scheduler.topic() {
+                continue;
+            }
+            let config = TopicConfig {
+                name: name.clone(),
+                read_queues: queues,
+                write_queues: queues,
+                perm: PERM_READ_WRITE,
+            };
+            match self.topics.upsert(config) {
+                Ok(()) => {
+                    warn!(topic = %name, queues, "topic known only from the log; its config is made from it")
+                }
+                Err(e) => {
+                    warn!(topic = %name, error = %e, "cannot make a config for a topic of the log")
+                }
+            }
+        }
     }
 
     fn role_response(&self) -> HaRoleChangeResponse {
