@@ -76,7 +76,14 @@ pub(crate) struct Replicas {
     /// Bumped whenever a slave's flushed offset or the in-sync set changes,
     /// waking the sends waiting for replication.
     changed: watch::Sender<u64>,
+    /// When the master's end reached which offset, as fetches saw it: how
+    /// old the oldest byte a slave lacks is. The newest [`END_HISTORY`].
+    ends: Mutex<std::collections::VecDeque<(Instant, u64)>>,
 }
+
+/// Samples of the master's end kept for `lag_ms` (a sample per fetch that
+/// finds the end moved: seconds of history under load, more when idle).
+const END_HISTORY: usize = 8192;
 
 impl Replicas {
     pub(crate) fn new(max_gap: u64, timeout: Duration, min_in_sync: u32) -> Self {
@@ -87,7 +94,34 @@ impl Replicas {
             slaves: Mutex::new(BTreeMap::new()),
             next_session: Mutex::new(1),
             changed: watch::Sender::new(0),
+            ends: Mutex::default(),
         }
+    }
+
+    /// The master's end is `end` at `now`.
+    fn saw_end(&self, end: u64, now: Instant) {
+        let mut ends = self.ends.lock();
+        if ends.back().is_some_and(|(_, e)| *e >= end) {
+            return;
+        }
+        if ends.len() == END_HISTORY {
+            ends.pop_front();
+        }
+        ends.push_back((now, end));
+    }
+
+    /// How long ago the master's end first passed `flushed` (the age of
+    /// the oldest byte a slave at `flushed` lacks); `None` when that is
+    /// older than the history.
+    fn age_of_first_after(&self, flushed: u64, now: Instant) -> Option<Duration> {
+        let ends = self.ends.lock();
+        let i = ends.partition_point(|(_, e)| *e <= flushed);
+        if i == 0 && ends.front().is_some_and(|(_, e)| *e > flushed) {
+            // Older than the oldest sample.
+            return None;
+        }
+        let at = ends.get(i).map_or(now, |(t, _)| *t);
+        Some(now.saturating_duration_since(at))
     }
 
     /// Replicas a sync send needs, the master counted.
@@ -152,6 +186,7 @@ impl Replicas {
         master_end: u64,
         now: Instant,
     ) -> Result<u64, SessionError> {
+        self.saw_end(master_end, now);
         let mut slaves = self.slaves.lock();
         let (id, slave) = slaves
             .iter_mut()
@@ -302,7 +337,13 @@ impl Replicas {
                 flushed: s.flushed,
                 lag_bytes: master_end.saturating_sub(s.flushed),
                 silent_ms: now.saturating_duration_since(s.last_fetch).as_millis() as u64,
-                lag_ms: now.saturating_duration_since(s.last_caught_up).as_millis() as u64,
+                lag_ms: if s.flushed >= master_end {
+                    0
+                } else {
+                    self.age_of_first_after(s.flushed, now)
+                        .unwrap_or_else(|| now.saturating_duration_since(s.last_caught_up))
+                        .as_millis() as u64
+                },
                 bytes_sent: s.bytes_sent,
                 in_sync: s.in_sync,
             })
@@ -415,5 +456,23 @@ mod tests {
         );
         let single = Replicas::new(GAP, TIMEOUT, 1);
         assert_eq!(single.wait_replicated(u64::MAX, short).await, Ok(()));
+    }
+
+    #[test]
+    fn lag_ms_is_the_age_of_the_oldest_byte_the_slave_lacks() {
+        let r = Replicas::new(1 << 30, TIMEOUT, 2);
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let s = r.begin(1, "a:1", None, t0).unwrap();
+        r.fetched(s, 0, 0, 1000, t0).unwrap();
+        r.fetched(s, 500, 500, 2000, t0 + ms(100)).unwrap();
+        let lag = |end, at| r.status(end, at)[0].lag_ms;
+        // Bytes 500..1000 arrived at t0.
+        assert_eq!(lag(2000, t0 + ms(300)), 300);
+        r.fetched(s, 1000, 1000, 2000, t0 + ms(350)).unwrap();
+        // Bytes 1000..2000 arrived at t0 + 100 ms.
+        assert_eq!(lag(2000, t0 + ms(400)), 300);
+        r.fetched(s, 2000, 2000, 2000, t0 + ms(450)).unwrap();
+        assert_eq!(lag(2000, t0 + ms(500)), 0, "caught up");
     }
 }

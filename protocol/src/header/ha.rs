@@ -229,7 +229,9 @@ pub struct SlaveStatus {
     pub lag_bytes: u64,
     /// Milliseconds since the slave last fetched.
     pub silent_ms: u64,
-    /// Milliseconds since the slave was last caught up.
+    /// How old, in milliseconds, the oldest byte is that the slave's
+    /// flush does not cover yet (0 when it has everything): the time a
+    /// master crash could take back under async replication.
     pub lag_ms: u64,
     /// Log bytes sent to the slave in its current session: a slave that
     /// resumes copies only what it lacks.
