@@ -15,7 +15,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 
 use ferromq_protocol::CommitLogOffset;
 
@@ -71,16 +70,7 @@ impl MessageStore {
         let done = (|| {
             #[cfg(any(test, feature = "fault-injection"))]
             super::truncate::crash_point(s, crate::CrashPoint::ResetAfterIntent)?;
-            {
-                let _round = s.dispatch.round.lock();
-                s.written.store(start, Ordering::Release);
-                s.flushed.store(start, Ordering::Release);
-                s.dispatched.store(start, Ordering::Release);
-            }
-            s.flush_state.send_modify(|st| {
-                st.flushed = start;
-                st.dispatched = start;
-            });
+            super::truncate::marks_to(s, start);
             let topics: std::collections::BTreeSet<_> =
                 s.cqs.all().iter().map(|cq| cq.topic().clone()).collect();
             for t in topics {

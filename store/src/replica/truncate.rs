@@ -211,22 +211,27 @@ impl AtCut {
     }
 }
 
+/// Moves the written, flushed and dispatched marks to `to` (a cut or a
+/// reset): `dispatched` last and within a dispatch round, so no dispatch
+/// starts from a mark above the others. The writer is held.
+pub(super) fn marks_to(s: &Shared, to: u64) {
+    {
+        let _round = s.dispatch.round.lock();
+        s.written.store(to, Ordering::Release);
+        s.flushed.store(to, Ordering::Release);
+        s.dispatched.store(to, Ordering::Release);
+    }
+    s.flush_state.send_modify(|st| {
+        st.flushed = to;
+        st.dispatched = to;
+    });
+}
+
 /// Steps 3 and 4 of the module docs, the writer held and the checkpoint
 /// as of the cut written.
 fn cut_at(s: &Shared, cut: u64, at: &AtCut) -> Result<(), StoreError> {
-    // The marks first, so no reader (nor `read_raw`) asks for what goes;
-    // `dispatched` last and within a round, so no dispatch starts from a
-    // mark above the others.
-    {
-        let _round = s.dispatch.round.lock();
-        s.written.store(cut, Ordering::Release);
-        s.flushed.store(cut, Ordering::Release);
-        s.dispatched.store(cut, Ordering::Release);
-    }
-    s.flush_state.send_modify(|st| {
-        st.flushed = cut;
-        st.dispatched = cut;
-    });
+    // The marks first, so no reader (nor `read_raw`) asks for what goes.
+    marks_to(s, cut);
     s.log.truncate(cut)?;
     #[cfg(any(test, feature = "fault-injection"))]
     crash_point(s, crate::CrashPoint::TruncateAfterCut)?;
