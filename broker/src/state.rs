@@ -35,6 +35,15 @@ impl Role {
     pub(crate) fn is_master(&self) -> bool {
         self.broker_id == 0
     }
+
+    /// `master` or `slave`, as runtime info and role changes report it.
+    pub(crate) fn name(&self) -> &'static str {
+        if self.is_master() {
+            "master"
+        } else {
+            "slave"
+        }
+    }
 }
 
 /// The broker's own permission bits and role.

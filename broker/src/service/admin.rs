@@ -41,7 +41,7 @@ impl Broker {
             direct_io: st.direct_io,
             log_cache_hits: st.cache_hits,
             log_cache_misses: st.cache_misses,
-            role: if self.is_slave() { "slave" } else { "master" }.into(),
+            role: self.role().name().into(),
             epoch: crate::ha::master::current_epoch(&self.store),
             replication: match c.ha.replication {
                 crate::config::ReplicationMode::Sync => "sync".into(),

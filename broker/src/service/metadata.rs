@@ -167,7 +167,10 @@ impl Broker {
             pending.clone()
         };
         for o in &m.offsets {
-            if pending.contains_key(&(o.group.clone(), o.topic.clone(), o.queue_id)) {
+            // Only a slave that served consumers has any.
+            if !pending.is_empty()
+                && pending.contains_key(&(o.group.clone(), o.topic.clone(), o.queue_id))
+            {
                 continue;
             }
             if self.offsets.query(&o.group, &o.topic, o.queue_id) != Some(o.offset) {

@@ -210,7 +210,7 @@ impl Broker {
     fn role_response(&self) -> HaRoleChangeResponse {
         let role = self.state.role();
         HaRoleChangeResponse {
-            role: if role.is_master() { "master" } else { "slave" }.into(),
+            role: role.name().into(),
             broker_id: role.broker_id,
             epoch: master::current_epoch(&self.store),
             log_end: self.store.log_end().get(),

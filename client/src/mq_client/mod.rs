@@ -282,11 +282,12 @@ impl MqClient {
                 return Ok(a.to_string());
             }
         }
-        let on_slave = |route: &TopicRoute, addr: &str| route.master_addr(broker) != Some(addr);
         let mut chosen = self.pick_reader(&route, broker);
         // Reading from a slave: look for the master's return more often
         // than the routine refresh does.
-        if chosen.as_deref().is_none_or(|a| on_slave(&route, a))
+        if chosen
+            .as_deref()
+            .is_none_or(|a| route.master_addr(broker) != Some(a))
             && route.fetched_at().elapsed() >= SLAVE_READ_ROUTE_REFRESH
         {
             if let Ok(fresh) = self.refresh_route(topic).await {
