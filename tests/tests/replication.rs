@@ -71,6 +71,18 @@ impl Slave {
     }
 }
 
+/// Sends one message per body, in order, each acknowledged `Ok`.
+async fn send_each(
+    p: &ferromq_client::Producer,
+    topic: &ferromq_client::TopicName,
+    bodies: impl Iterator<Item = String>,
+) {
+    for body in bodies {
+        let r = p.send(Message::new(topic.clone(), body)).await.unwrap();
+        assert_eq!(r.status, SendStatus::Ok);
+    }
+}
+
 /// Asserts that the broker at `addr` refuses a send to `topic` with
 /// `NoPermission` (a slave's log is its master's).
 async fn refuses_sends(addr: &str, topic: &ferromq_client::TopicName) {
@@ -104,23 +116,19 @@ async fn a_slave_copies_the_log_byte_for_byte_and_serves_reads() {
     let p = producer(master.namesrv_addr());
     // Some before the slave exists, some while it follows; several
     // segments' worth.
-    for i in 0..600 {
-        p.send(Message::new(
-            topic.clone(),
-            format!("before-{i:04}-{}", "x".repeat(400)),
-        ))
-        .await
-        .unwrap();
-    }
+    send_each(
+        &p,
+        &topic,
+        (0..600).map(|i| format!("before-{i:04}-{}", "x".repeat(400))),
+    )
+    .await;
     let slave = Slave::start(&master, ha).await;
-    for i in 0..600 {
-        p.send(Message::new(
-            topic.clone(),
-            format!("after-{i:04}-{}", "y".repeat(400)),
-        ))
-        .await
-        .unwrap();
-    }
+    send_each(
+        &p,
+        &topic,
+        (0..600).map(|i| format!("after-{i:04}-{}", "y".repeat(400))),
+    )
+    .await;
     let (m, s) = (master.store(), slave.store().clone());
     caught_up(&m, &s).await;
     let end = m.flushed_end().get();
@@ -242,11 +250,7 @@ async fn topics_and_offsets_reach_the_slave_within_two_seconds() {
     // A topic created on the master, with messages.
     let topic = master.create_topic("Meta", 2).await;
     let p = producer(master.namesrv_addr());
-    for i in 0..10 {
-        p.send(Message::new(topic.clone(), format!("m{i}")))
-            .await
-            .unwrap();
-    }
+    send_each(&p, &topic, (0..10).map(|i| format!("m{i}"))).await;
     let group = GroupName::new("meta-group").unwrap();
     let commit = UpdateConsumerOffsetRequest {
         consumer_group: group.clone(),
@@ -561,11 +565,7 @@ async fn a_promoted_slave_takes_over_and_the_old_master_follows_it() {
     let slave = Slave::start(&master, master.ha_addr()).await;
     let topic = master.create_topic("Promoted", 4).await;
     let p = producer(master.namesrv_addr());
-    for i in 0..300 {
-        p.send(Message::new(topic.clone(), format!("before-{i:04}")))
-            .await
-            .unwrap();
-    }
+    send_each(&p, &topic, (0..300).map(|i| format!("before-{i:04}"))).await;
     let (m, s) = (master.store(), slave.store().clone());
     caught_up(&m, &s).await;
     let end_before = m.log_end().get();
@@ -619,13 +619,7 @@ async fn a_promoted_slave_takes_over_and_the_old_master_follows_it() {
     )
     .await;
     let p2 = producer(master.namesrv_addr());
-    for i in 0..200 {
-        let r = p2
-            .send(Message::new(topic.clone(), format!("after-{i:04}")))
-            .await
-            .unwrap();
-        assert_eq!(r.status, SendStatus::Ok);
-    }
+    send_each(&p2, &topic, (0..200).map(|i| format!("after-{i:04}"))).await;
     let new_end = s.flushed_end();
     wait_for(
         "the old master to follow",
@@ -673,14 +667,12 @@ async fn with_slave_read_enable_a_consumer_far_behind_reads_from_the_slave() {
     .await;
     let topic = master.create_topic("FarBehind", 1).await;
     let p = producer(master.namesrv_addr());
-    for i in 0..N {
-        p.send(Message::new(
-            topic.clone(),
-            format!("{i:05}-{}", "b".repeat(1000)),
-        ))
-        .await
-        .unwrap();
-    }
+    send_each(
+        &p,
+        &topic,
+        (0..N).map(|i| format!("{i:05}-{}", "b".repeat(1000))),
+    )
+    .await;
     let (m, s) = (master.store(), slave.store().clone());
     caught_up(&m, &s).await;
     let admin = AdminClient::new(MqClient::connect(master.namesrv_addr()).unwrap());
