@@ -102,6 +102,9 @@ codes!(
         DeleteTopicInNamesrv = 216,
         /// Let producers choose a broker again after [`Self::WipeWritePerm`].
         AddWritePerm = 327,
+        /// Broker to controller: alive, with its epoch and log end; the
+        /// answer is its group's master, epoch and in-sync set.
+        BrokerHeartbeat = 904,
         /// A master's view of its slaves (RocketMQ `GET_BROKER_HA_STATUS`).
         GetBrokerHaStatus = 907,
         /// HA port, slave to master: start a replication session.
@@ -113,6 +116,27 @@ codes!(
         /// Broker port, admin to broker: fence, promote or demote it
         /// (`mqadmin promoteSlave`).
         HaRoleChange = 953,
+        /// Master to controller: change its group's in-sync set.
+        ControllerAlterSyncStateSet = 1001,
+        /// Admin to controller: make a replica the master of its group.
+        ControllerElectMaster = 1002,
+        /// Broker to controller: join a group; the controller assigns the
+        /// broker's id.
+        ControllerRegisterBroker = 1003,
+        /// Admin to controller: the controller nodes, Raft leader and term.
+        ControllerGetMetadataInfo = 1005,
+        /// Admin to controller: a group's replicas, master and in-sync set.
+        ControllerGetSyncStateData = 1006,
+        /// Admin to controller: a group's history of epochs.
+        GetBrokerEpochCache = 1007,
+        /// Admin to controller: forget retired replicas of a group.
+        CleanBrokerData = 1011,
+        /// Controller to controller: a Raft vote request.
+        RaftVote = 1101,
+        /// Controller to controller: Raft log entries (or a heartbeat).
+        RaftAppendEntries = 1102,
+        /// Controller to controller: a whole Raft snapshot.
+        RaftInstallSnapshot = 1103,
     }
 );
 
@@ -157,6 +181,36 @@ codes!(
         StoreError = 40,
         /// The disk is too full to accept writes.
         DiskFull = 41,
+        /// Controller: the request names a master epoch that is not the
+        /// group's current one.
+        ControllerFencedMasterEpoch = 2000,
+        /// Controller: the request names an in-sync-set epoch that is not
+        /// the group's current one.
+        ControllerFencedSyncStateSetEpoch = 2001,
+        /// Controller: the sender is not the group's master.
+        ControllerInvalidMaster = 2002,
+        /// Controller: the in-sync set asked for is not valid (an unknown
+        /// replica, or without the master).
+        ControllerInvalidReplicas = 2003,
+        /// Controller: no replica can become master (none alive in the
+        /// in-sync set).
+        ControllerMasterNotAvailable = 2004,
+        /// Controller: the request is not valid here.
+        ControllerInvalidRequest = 2005,
+        /// Controller: the broker named is not alive.
+        ControllerBrokerNotAlive = 2006,
+        /// Controller: this node is not the Raft leader; ask another.
+        ControllerNotLeader = 2007,
+        /// Controller: no such group or replica.
+        ControllerBrokerMetadataNotExist = 2008,
+        /// Controller: cleaning would remove a master or a live replica.
+        ControllerInvalidCleanBrokerMetadata = 2009,
+        /// Controller: the broker must register first.
+        ControllerBrokerNeedToBeRegistered = 2010,
+        /// Controller: the election could not be done.
+        ControllerElectMasterFailed = 2012,
+        /// Controller: the broker claims an id that is not its own.
+        ControllerBrokerIdInvalid = 2014,
     }
 );
 

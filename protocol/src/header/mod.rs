@@ -3,6 +3,7 @@
 //! handler cannot disagree on the pairing.
 
 mod broker;
+mod controller;
 mod group;
 mod ha;
 mod namesrv;
@@ -10,6 +11,7 @@ mod query;
 mod runtime;
 
 pub use broker::*;
+pub use controller::*;
 pub use group::*;
 pub use ha::*;
 pub use namesrv::*;
