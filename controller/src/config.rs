@@ -16,24 +16,24 @@ pub const MAX_NODES: usize = 7;
 pub struct ControllerConfig {
     /// This node's id among --controller-peers
     #[arg(long = "controller-id", value_name = "N")]
-    pub id: Option<u64>,
+    pub controller_id: Option<u64>,
     /// Every controller node as ID-HOST:PORT, separated by `;`, e.g.
     /// `1-10.0.0.1:9878;2-10.0.0.2:9878;3-10.0.0.3:9878` (RocketMQ's
     /// controllerDLegerPeers; an `n` before the id is accepted). Three or
     /// five nodes; one for a trial
     #[arg(long = "controller-peers", value_name = "PEERS")]
-    pub peers: Option<String>,
+    pub controller_peers: Option<String>,
     /// Address to listen on [default: this node's address in
     /// --controller-peers]
     #[arg(long = "controller-listen", value_name = "ADDR")]
-    pub listen: Option<String>,
+    pub controller_listen: Option<String>,
     /// Where the Raft log, vote and snapshot are kept
     #[arg(
         long = "controller-dir",
         value_name = "DIR",
         default_value = "./data/controller"
     )]
-    pub dir: PathBuf,
+    pub controller_dir: PathBuf,
     /// Elect a new master when a group's master has not heartbeated for
     /// this long
     #[arg(
@@ -48,7 +48,7 @@ pub struct ControllerConfig {
         default_value = "200",
         value_parser = TypedValueParser::map(clap::value_parser!(u64).range(10..=60_000), Duration::from_millis),
     )]
-    pub scan_interval: Duration,
+    pub controller_scan_interval: Duration,
     /// When no replica of the in-sync set is alive, elect another one
     /// anyway (acknowledged messages may be lost; Kafka's
     /// unclean.leader.election.enable)
@@ -124,21 +124,24 @@ impl ControllerConfig {
     /// A message for the operator: a missing id or peer list, an id that
     /// is not among the peers, a malformed peer.
     pub fn setup(&self) -> Result<NodeSetup, String> {
-        let id = self.id.ok_or("--controller-id is required")?;
+        let id = self.controller_id.ok_or("--controller-id is required")?;
         let peers = parse_peers(
-            self.peers
+            self.controller_peers
                 .as_deref()
                 .ok_or("--controller-peers is required")?,
         )?;
         let own = peers
             .get(&id)
             .ok_or_else(|| format!("--controller-id {id} is not among --controller-peers"))?;
-        if self.scan_interval >= self.heartbeat_timeout {
+        if self.controller_scan_interval >= self.heartbeat_timeout {
             return Err(
                 "--controller-scan-interval-ms must be below --broker-heartbeat-timeout-ms".into(),
             );
         }
-        let listen = self.listen.clone().unwrap_or_else(|| own.clone());
+        let listen = self
+            .controller_listen
+            .clone()
+            .unwrap_or_else(|| own.clone());
         Ok(NodeSetup { id, peers, listen })
     }
 }
@@ -165,13 +168,16 @@ mod tests {
             assert!(parse_peers(bad).is_err(), "{bad}");
         }
         let c = ControllerConfig {
-            id: Some(4),
-            peers: Some("1-a:1;2-b:2".into()),
+            controller_id: Some(4),
+            controller_peers: Some("1-a:1;2-b:2".into()),
             ..Default::default()
         };
         let err = c.setup().err().unwrap_or_default();
         assert!(err.contains("not among"), "{err}");
-        let c = ControllerConfig { id: Some(2), ..c };
+        let c = ControllerConfig {
+            controller_id: Some(2),
+            ..c
+        };
         let s = c.setup().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((s.id, s.listen.as_str()), (2, "b:2"));
     }

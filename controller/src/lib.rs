@@ -60,7 +60,7 @@ pub async fn serve_on(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let controller = Controller::start(config, setup).await?;
-    info!(%addr, id = setup.id, peers = ?setup.peers, "controller listening on {addr}");
+    info!(controller_addr = %addr, id = setup.id, peers = ?setup.peers, "controller serving at {addr}");
     let scan_stop = shutdown.child_token();
     let scan = tokio::spawn(controller.clone().scan_loop(scan_stop.clone()));
     serve(

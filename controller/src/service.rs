@@ -98,8 +98,8 @@ impl Controller {
     /// # Errors
     /// Storage that cannot be opened, or Raft that cannot start.
     pub async fn start(config: ControllerConfig, setup: &NodeSetup) -> anyhow::Result<Arc<Self>> {
-        let log = LogStore::open(&config.dir)?;
-        let sm = StateMachine::open(&config.dir)?;
+        let log = LogStore::open(&config.controller_dir)?;
+        let sm = StateMachine::open(&config.controller_dir)?;
         let applied = sm.applied();
         let raft_config = openraft::Config {
             cluster_name: "ferromq-controller".into(),
@@ -456,7 +456,7 @@ impl Controller {
     /// Looks for silent masters until `stop`, electing replacements while
     /// this node leads.
     pub async fn scan_loop(self: Arc<Self>, stop: CancellationToken) {
-        let mut tick = tokio::time::interval(self.config.scan_interval);
+        let mut tick = tokio::time::interval(self.config.controller_scan_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

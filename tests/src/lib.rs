@@ -15,7 +15,10 @@ mod process;
 pub mod stores;
 
 pub use cluster::TestCluster;
-pub use process::{binary_path, BrokerProcess, NameServerProcess};
+pub use process::{
+    binary_path, controller_peers, BrokerProcess, ControllerProcess, NameServerProcess,
+    CONTROLLER_PORT,
+};
 
 use std::future::Future;
 use std::time::Duration;

@@ -268,3 +268,67 @@ fn field(line: &str, key: &str) -> Option<String> {
     let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
     Some(rest[..end].trim_matches('"').to_string())
 }
+
+/// The controller's port in a host (RocketMQ's 9878).
+pub const CONTROLLER_PORT: u16 = 9878;
+
+/// `--controller-peers` for controller nodes 1, 2, ... on `hosts`, each at
+/// [`CONTROLLER_PORT`].
+pub fn controller_peers(hosts: &[&Host]) -> String {
+    hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| format!("{}-{}", i + 1, h.addr(CONTROLLER_PORT)))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// A `mqnamesrv --controller` child process in a host: a NameServer at
+/// port 9876 with a controller node at [`CONTROLLER_PORT`].
+pub struct ControllerProcess {
+    child: Child,
+    namesrv_addr: String,
+    controller_addr: String,
+}
+
+impl ControllerProcess {
+    /// Starts controller node `id` of `peers` in `host`, its Raft data in
+    /// `dir`, and waits until the controller serves.
+    pub fn start_in(host: &Host, id: u64, peers: &str, dir: &Path, args: &[&str]) -> Self {
+        let mut cmd = host.command(binary_path("mqnamesrv"));
+        let id = id.to_string();
+        cmd.args(["--listen", &host.addr(9876), "--controller"])
+            .args(["--controller-id", &id, "--controller-peers", peers])
+            .arg("--controller-dir")
+            .arg(dir)
+            .args(args);
+        let p = Logged::spawn(cmd);
+        let controller_addr = p.wait_field("controller serving", "controller_addr=");
+        Self {
+            child: p.drain(),
+            namesrv_addr: host.addr(9876),
+            controller_addr,
+        }
+    }
+
+    /// The NameServer's address.
+    pub fn namesrv_addr(&self) -> &str {
+        &self.namesrv_addr
+    }
+
+    /// The controller's address.
+    pub fn controller_addr(&self) -> &str {
+        &self.controller_addr
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill9(&mut self) {
+        kill9(&mut self.child);
+    }
+}
+
+impl Drop for ControllerProcess {
+    fn drop(&mut self) {
+        kill9(&mut self.child);
+    }
+}

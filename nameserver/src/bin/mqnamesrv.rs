@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use ferromq_controller::ControllerConfig;
 use ferromq_nameserver::NameServerConfig;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -24,11 +25,19 @@ struct Args {
     config: Option<PathBuf>,
     #[command(flatten)]
     namesrv: NameServerConfig,
+    /// Also run a controller node in this process (RocketMQ's
+    /// enableControllerInNamesrv), on its own port; needs --controller-id
+    /// and --controller-peers
+    #[arg(long = "controller")]
+    controller: bool,
+    #[command(flatten)]
+    controller_config: ControllerConfig,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
     // Logs go to stderr, without colour codes unless a person is watching,
     // so supervisors and tests can read the `listening on` line.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -54,7 +63,20 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let shutdown = CancellationToken::new();
     let signals = tokio::spawn(cancel_on_signal(term, int, shutdown.clone()));
-    let result = ferromq_nameserver::run(config, listener, shutdown).await;
+    let namesrv = ferromq_nameserver::run(config, listener, shutdown.clone());
+    let result = if args.controller {
+        let controller = async {
+            let r = ferromq_controller::run(args.controller_config, shutdown.clone()).await;
+            // A controller that cannot run takes the process down with it.
+            shutdown.cancel();
+            r
+        };
+        let (n, c) = tokio::join!(namesrv, controller);
+        c.context("controller failed")?;
+        n
+    } else {
+        namesrv.await
+    };
     signals.abort();
     result.context("NameServer failed")
 }
