@@ -133,6 +133,21 @@ pub struct HaConfig {
     /// --slave-read-enable to send it to a slave
     #[arg(long, default_value_t = 256 << 20)]
     pub slave_read_lag_bytes: u64,
+    /// Controller mode (RocketMQ's enableControllerMode): the controller
+    /// nodes, `host:port` separated by `;`. The controller assigns this
+    /// broker's id and decides which replica of the group is master;
+    /// --broker-id and --master-addr are then ignored
+    #[arg(long, value_name = "ADDRS")]
+    pub controller_addr: Option<String>,
+    /// Controller mode: heartbeat the controller this often
+    #[arg(long = "controller-heartbeat-interval-ms", value_name = "MS", default_value = "500", value_parser = millis)]
+    pub controller_heartbeat_interval: Duration,
+    /// Controller mode: a master that has not had a heartbeat answered for
+    /// this long (counted from when it was sent) stops taking sends. Keep
+    /// it below the controller's --broker-heartbeat-timeout-ms, after
+    /// which the controller elects another master
+    #[arg(long = "controller-lease-ms", value_name = "MS", default_value = "1500", value_parser = millis)]
+    pub controller_lease: Duration,
 }
 
 impl HaConfig {

@@ -4,6 +4,8 @@
 //! (`mqadmin promoteSlave`), persisted in `config/broker.json`. A role
 //! found there wins over `--broker-id` and `--master-addr`: the flags say
 //! how the group was set up, the file what an operator made of it since.
+//! In controller mode the file also keeps the broker's identity at the
+//! controller: the id it was given and the random id of its store.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -20,6 +22,18 @@ struct StateFile {
     /// Absent until a promotion or demotion.
     #[serde(default)]
     role: Option<Role>,
+    /// Absent until the broker first runs in controller mode.
+    #[serde(default)]
+    controller: Option<ControllerIdentity>,
+}
+
+/// Who this broker is to the controller.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ControllerIdentity {
+    /// The id the controller gave it; 0 until it registered.
+    pub(crate) replica_id: u64,
+    /// A random id made with the store: an id is only given back to it.
+    pub(crate) store_id: String,
 }
 
 /// A broker's place in its group.
@@ -58,6 +72,7 @@ pub(crate) struct BrokerState {
     fenced: AtomicBool,
     /// Serialises changes so the file always holds the latest value.
     write_lock: Mutex<()>,
+    controller: Mutex<Option<ControllerIdentity>>,
 }
 
 impl BrokerState {
@@ -69,6 +84,7 @@ impl BrokerState {
         let perm = file
             .as_ref()
             .map_or(PERM_READ_WRITE, |f| f.perm & PERM_READ_WRITE);
+        let controller = file.as_ref().and_then(|f| f.controller.clone());
         let saved = file.and_then(|f| f.role);
         if let Some(r) = saved.as_ref().filter(|r| **r != configured) {
             tracing::info!(
@@ -86,7 +102,28 @@ impl BrokerState {
             role: Mutex::new(saved.unwrap_or(configured)),
             fenced: AtomicBool::new(false),
             write_lock: Mutex::new(()),
+            controller: Mutex::new(controller),
         })
+    }
+
+    /// The identity at the controller, if the broker has one.
+    pub(crate) fn controller_identity(&self) -> Option<ControllerIdentity> {
+        self.controller.lock().clone()
+    }
+
+    /// Records the identity at the controller, durably.
+    pub(crate) fn set_controller_identity(&self, id: ControllerIdentity) -> std::io::Result<()> {
+        let _guard = self.write_lock.lock();
+        persist::write_json(
+            &self.path,
+            &StateFile {
+                perm: self.perm(),
+                role: self.saved_role(),
+                controller: Some(id.clone()),
+            },
+        )?;
+        *self.controller.lock() = Some(id);
+        Ok(())
     }
 
     /// The current role.
@@ -107,6 +144,7 @@ impl BrokerState {
             &StateFile {
                 perm: self.perm(),
                 role: Some(role.clone()),
+                controller: self.controller_identity(),
             },
         )?;
         *self.role.lock() = role;
@@ -149,6 +187,7 @@ impl BrokerState {
             &StateFile {
                 perm,
                 role: self.saved_role(),
+                controller: self.controller_identity(),
             },
         )?;
         self.perm.store(perm, Ordering::Release);
@@ -197,5 +236,14 @@ mod tests {
         assert_eq!(s2.role(), slave);
         assert!(!s2.writable(), "both survive");
         assert!(!s2.is_fenced());
+        let id = ControllerIdentity {
+            replica_id: 3,
+            store_id: "abc".into(),
+        };
+        s2.set_controller_identity(id.clone()).unwrap();
+        s2.set_writable(true).unwrap();
+        let s3 = BrokerState::load(dir.path().to_path_buf(), master()).unwrap();
+        assert_eq!(s3.controller_identity(), Some(id));
+        assert_eq!(s3.role(), slave, "all three survive");
     }
 }

@@ -8,8 +8,15 @@
 //! silent; [`Replicas::sweep`] finds the silent ones. A sync send waits in
 //! [`Replicas::wait_replicated`] until `min_in_sync` replicas, the master
 //! counted, have its last byte on their flush.
+//!
+//! Under a controller the in-sync set is the controller's (RocketMQ's
+//! SyncStateSet), and a send waits for *every* slave in it
+//! ([`Replicas::set_required`]), as Kafka's `acks=all` waits for the whole
+//! ISR: the controller elects a new master from that set, so each member
+//! must hold every acknowledged message. The local view above then only
+//! says which slaves to propose adding or removing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use ferromq_protocol::header::SlaveStatus;
@@ -79,6 +86,8 @@ pub(crate) struct Replicas {
     /// When the master's end reached which offset, as fetches saw it: how
     /// old the oldest byte a slave lacks is. The newest [`END_HISTORY`].
     ends: Mutex<std::collections::VecDeque<(Instant, u64)>>,
+    /// Under a controller: the slaves every sync send waits for.
+    required: Mutex<Option<BTreeSet<u64>>>,
 }
 
 /// Samples of the master's end kept for `lag_ms` (a sample per fetch that
@@ -95,7 +104,32 @@ impl Replicas {
             next_session: Mutex::new(1),
             changed: watch::Sender::new(0),
             ends: Mutex::default(),
+            required: Mutex::new(None),
         }
+    }
+
+    /// Under a controller: sync sends wait for every slave in `set` (the
+    /// controller's in-sync set without the master, or that set joined
+    /// with the one being proposed while a change is pending).
+    pub(crate) fn set_required(&self, set: BTreeSet<u64>) {
+        let mut r = self.required.lock();
+        if r.as_ref() != Some(&set) {
+            tracing::info!(slaves = ?set, "sync sends now wait for these slaves");
+            *r = Some(set);
+            drop(r);
+            self.changed.send_modify(|g| *g += 1);
+        }
+    }
+
+    /// Slaves that are in sync by the local rule (caught up, within the
+    /// gap, fetching).
+    pub(crate) fn in_sync_ids(&self) -> BTreeSet<u64> {
+        self.slaves
+            .lock()
+            .iter()
+            .filter(|(_, s)| s.in_sync)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// The master's end is `end` at `now`.
@@ -283,17 +317,31 @@ impl Replicas {
         }
     }
 
-    /// Replicas in sync, the master counted.
+    /// Replicas in sync, the master counted (under a controller: its
+    /// in-sync set).
     pub(crate) fn in_sync(&self) -> u32 {
+        if let Some(set) = self.required.lock().as_ref() {
+            return 1 + set.len() as u32;
+        }
         1 + self.slaves.lock().values().filter(|s| s.in_sync).count() as u32
     }
 
-    /// Replicas in sync whose flush covers `end`, the master counted.
-    fn confirmed(&self, end: u64) -> (u32, u32) {
+    /// Replicas in sync whose flush covers `end`, replicas in sync, and
+    /// how many must cover it; the master counted in each.
+    fn confirmed(&self, end: u64) -> (u32, u32, u32) {
+        let required = self.required.lock().clone();
         let slaves = self.slaves.lock();
+        if let Some(set) = required {
+            let covered = set
+                .iter()
+                .filter(|id| slaves.get(id).is_some_and(|s| s.flushed >= end))
+                .count() as u32;
+            let all = 1 + set.len() as u32;
+            return (1 + covered, all, all.max(self.min_in_sync));
+        }
         let in_sync = slaves.values().filter(|s| s.in_sync);
         let covered = in_sync.clone().filter(|s| s.flushed >= end).count() as u32;
-        (1 + covered, 1 + in_sync.count() as u32)
+        (1 + covered, 1 + in_sync.count() as u32, self.min_in_sync)
     }
 
     /// Waits until `min_in_sync` replicas have every byte before `end` on
@@ -307,15 +355,14 @@ impl Replicas {
         end: u64,
         timeout: Duration,
     ) -> Result<(), ReplicationError> {
-        let needed = self.min_in_sync;
         let mut rx = self.changed.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let (covered, in_sync) = self.confirmed(end);
+            let (covered, in_sync, needed) = self.confirmed(end);
             if covered >= needed {
                 return Ok(());
             }
-            if in_sync < needed {
+            if in_sync < self.min_in_sync {
                 return Err(ReplicationError::NotEnoughInSync { in_sync, needed });
             }
             match tokio::time::timeout_at(deadline, rx.changed()).await {
@@ -456,6 +503,45 @@ mod tests {
         );
         let single = Replicas::new(GAP, TIMEOUT, 1);
         assert_eq!(single.wait_replicated(u64::MAX, short).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn under_a_controller_a_send_waits_for_every_slave_of_its_set() {
+        let r = std::sync::Arc::new(Replicas::new(GAP, TIMEOUT, 2));
+        let t0 = Instant::now();
+        let s1 = r.begin(1, "a:1", None, t0).unwrap();
+        let s2 = r.begin(2, "b:1", None, t0).unwrap();
+        r.fetched(s1, 100, 100, 100, t0).unwrap();
+        r.fetched(s2, 50, 50, 100, t0).unwrap();
+        // Two of three is enough without a controller.
+        assert_eq!(r.wait_replicated(100, TIMEOUT).await, Ok(()));
+        r.set_required(BTreeSet::from([1, 2]));
+        assert_eq!(r.in_sync(), 3);
+        let short = Duration::from_millis(20);
+        assert_eq!(
+            r.wait_replicated(100, short).await,
+            Err(ReplicationError::Timeout {
+                needed: 3,
+                timeout: short
+            }),
+            "slave 2 lacks it"
+        );
+        let waiter = tokio::spawn({
+            let r = r.clone();
+            async move { r.wait_replicated(100, TIMEOUT).await }
+        });
+        r.fetched(s2, 100, 100, 100, t0).unwrap();
+        assert_eq!(waiter.await.unwrap(), Ok(()));
+        // A set of the master alone is below the minimum: refused at once.
+        r.set_required(BTreeSet::new());
+        assert_eq!(
+            r.wait_replicated(200, TIMEOUT).await,
+            Err(ReplicationError::NotEnoughInSync {
+                in_sync: 1,
+                needed: 2
+            })
+        );
+        assert_eq!(r.in_sync_ids(), BTreeSet::from([1, 2]));
     }
 
     #[test]

@@ -39,6 +39,13 @@ fn refused(peer: std::net::SocketAddr, e: &HaError) -> Response {
 /// `HaRoleChange` on the broker port: fence, promote or demote.
 pub(super) async fn role_change(b: &Broker, req: &Request) -> Result<Response, Response> {
     let h: ferromq_protocol::header::HaRoleChangeRequest = decode(&req.header)?;
+    if b.controller_mode() {
+        return Err(Response::error(
+            ResponseCode::NoPermission,
+            "this broker is in controller mode: the controller decides its role \
+             (mqadmin electMaster)",
+        ));
+    }
     let done = b.change_role(h, req.peer).await?;
     Ok(Response::ok(&done))
 }

@@ -158,6 +158,7 @@ pub async fn start(
     // An old master whose group promoted a slave while it was away steps
     // down before it takes a single send.
     roles::step_down_if_superseded(&broker, true).await;
+    broker.fence_until_controller();
     let task = tokio::spawn(serve_until_shutdown(
         broker.clone(),
         registration,
@@ -225,6 +226,7 @@ async fn serve_until_shutdown(
         },
     ));
     let roles = tokio::spawn(roles::supervise(broker.clone()));
+    let controller = tokio::spawn(broker.clone().run_controller_agent());
     let opts = ServerOptions {
         max_frame_len: broker.config().max_frame_len,
         ..ServerOptions::default()
@@ -249,6 +251,7 @@ async fn serve_until_shutdown(
     let _ = delivery.await;
     let _ = ha_port.await;
     let _ = roles.await;
+    let _ = controller.await;
     let store_result = broker.store().shutdown().await;
     if let Err(e) = &store_result {
         error!(error = %e, "store shutdown failed");

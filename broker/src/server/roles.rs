@@ -68,7 +68,8 @@ fn slave_tasks(b: &Arc<Broker>, term: &CancellationToken) -> Vec<JoinHandle<()>>
 /// broker id, and truncates what the new master never had. Called before
 /// the broker serves and at every registration round.
 pub(super) async fn step_down_if_superseded(b: &Arc<Broker>, before_serving: bool) {
-    if !b.role().is_master() {
+    // Under a controller, the controller decides.
+    if !b.role().is_master() || b.controller_mode() {
         return;
     }
     let Some((newer, epoch, free_id)) = newer_master(b).await else {

@@ -17,6 +17,7 @@
 //! Policy lives here: a handler decodes, calls one method and encodes.
 
 mod admin;
+mod controlled;
 mod delivery;
 mod error;
 mod groups;

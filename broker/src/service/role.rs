@@ -108,7 +108,11 @@ impl Broker {
                 info!("unfenced: taking sends again");
             }
             RoleAction::Promote => {
-                if role.is_master() {
+                // A fenced master may begin a newer epoch (controller
+                // mode: re-elected after a restart or a lost lease).
+                let newer = self.state.is_fenced()
+                    && change.min_epoch >= master::current_epoch(&self.store);
+                if role.is_master() && !newer {
                     return not("a slave");
                 }
                 self.promote(change.min_epoch).await?;

@@ -1,0 +1,354 @@
+//! Automatic failover with real processes on namespace hosts: three
+//! NameServers with embedded controllers, one broker group of three
+//! replicas in controller mode with sync replication. The master is
+//! killed with SIGKILL under load: a new master is elected from the
+//! in-sync set, sends resume, and every acknowledged message is in every
+//! replica's log at its offset. The old master comes back as a slave.
+//!
+//! Needs root and iproute2; `FERROMQ_NETNS=skip` skips these tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ferromq_client::{
+    AdminClient, Message, Producer, QueueId, QueueOffset, SendStatus, TopicName, PERM_READ_WRITE,
+};
+use ferromq_controller::ControllerClient;
+use ferromq_protocol::header::{GetSyncStateDataRequest, SyncStateData};
+use ferromq_protocol::{record, BrokerName};
+use ferromq_tests::hosts::{Host, Net};
+use ferromq_tests::multi::FAST_EXPIRY;
+use ferromq_tests::stores::{close_store, open_store};
+use ferromq_tests::{
+    controller_peers, wait_for, BrokerProcess, ControllerProcess, CONTROLLER_PORT,
+};
+use parking_lot::Mutex;
+use tempfile::TempDir;
+
+const BROKER_PORT: u16 = 10911;
+const QUEUES: u32 = 4;
+const GROUP: &str = "broker-a";
+
+/// Three controller hosts (NameServer + controller each) and three broker
+/// hosts. Fields drop in order: processes, hosts, stores, net.
+struct Cluster {
+    brokers: Vec<Option<BrokerProcess>>,
+    _controllers: Vec<ControllerProcess>,
+    broker_hosts: Vec<Host>,
+    _controller_hosts: Vec<Host>,
+    broker_dirs: Vec<TempDir>,
+    _controller_dirs: Vec<TempDir>,
+    namesrvs: String,
+    controllers: String,
+    broker_args: Vec<String>,
+    _net: Net,
+}
+
+impl Cluster {
+    async fn start(net: Net, broker_args: &[&str]) -> Self {
+        let controller_hosts: Vec<Host> = (1..=3).map(|i| net.host(&format!("ctl{i}"))).collect();
+        let peers = controller_peers(&controller_hosts.iter().collect::<Vec<_>>());
+        let controller_dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let mut ctl_args = vec!["--broker-heartbeat-timeout-ms", "2000"];
+        ctl_args.extend_from_slice(FAST_EXPIRY);
+        let controllers: Vec<ControllerProcess> = (0..3)
+            .map(|i| {
+                ControllerProcess::start_in(
+                    &controller_hosts[i],
+                    i as u64 + 1,
+                    &peers,
+                    controller_dirs[i].path(),
+                    &ctl_args,
+                )
+            })
+            .collect();
+        let namesrvs = controllers
+            .iter()
+            .map(|c| c.namesrv_addr().to_string())
+            .collect::<Vec<_>>()
+            .join(";");
+        let controller_addrs = controller_hosts
+            .iter()
+            .map(|h| h.addr(CONTROLLER_PORT))
+            .collect::<Vec<_>>()
+            .join(";");
+        let broker_hosts: Vec<Host> = (1..=3).map(|i| net.host(&format!("broker{i}"))).collect();
+        let broker_dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let mut c = Self {
+            brokers: vec![None, None, None],
+            _controllers: controllers,
+            broker_hosts,
+            _controller_hosts: controller_hosts,
+            broker_dirs,
+            _controller_dirs: controller_dirs,
+            namesrvs,
+            controllers: controller_addrs,
+            broker_args: broker_args.iter().map(|s| s.to_string()).collect(),
+            _net: net,
+        };
+        // The first broker up becomes the first master.
+        c.start_broker(0);
+        c.wait_group("broker 1 master", |d| {
+            d.group.master.as_ref().is_some_and(|m| m.replica_id == 1)
+        })
+        .await;
+        c.start_broker(1);
+        c.start_broker(2);
+        c
+    }
+
+    fn start_broker(&mut self, i: usize) {
+        let mut args: Vec<&str> = vec![
+            "--register-interval-ms",
+            "1000",
+            "--controller-addr",
+            &self.controllers,
+        ];
+        args.extend(self.broker_args.iter().map(String::as_str));
+        self.brokers[i] = Some(BrokerProcess::start_clustered_in(
+            &self.broker_hosts[i],
+            BROKER_PORT,
+            self.broker_dirs[i].path(),
+            GROUP,
+            &self.namesrvs,
+            &args,
+        ));
+    }
+
+    fn kill9(&mut self, i: usize) {
+        if let Some(mut b) = self.brokers[i].take() {
+            b.kill9();
+        }
+    }
+
+    fn controller_client(&self) -> ControllerClient {
+        ControllerClient::new(
+            ControllerClient::parse_addrs(&self.controllers),
+            Duration::from_secs(2),
+        )
+    }
+
+    async fn group(&self) -> Option<SyncStateData> {
+        self.controller_client()
+            .call(&GetSyncStateDataRequest {
+                broker_name: BrokerName::new(GROUP).unwrap(),
+            })
+            .await
+            .ok()
+    }
+
+    async fn wait_group(&self, what: &str, cond: impl Fn(&SyncStateData) -> bool) -> SyncStateData {
+        wait_for(what, Duration::from_secs(60), || async {
+            self.group().await.filter(|d| cond(d))
+        })
+        .await
+    }
+
+    /// Index of the broker host of replica `id` (ids follow start order).
+    fn index_of(&self, d: &SyncStateData, id: u64) -> usize {
+        let addr = &d
+            .replicas
+            .iter()
+            .find(|r| r.replica.replica_id == id)
+            .unwrap()
+            .replica
+            .addr;
+        self.broker_hosts
+            .iter()
+            .position(|h| h.addr(BROKER_PORT) == *addr)
+            .unwrap()
+    }
+
+    async fn create_topic(&self, master: usize, name: &str) -> TopicName {
+        let topic = TopicName::new(name).unwrap();
+        let admin = AdminClient::connect(&self.namesrvs).unwrap();
+        admin
+            .create_topic_on_broker(
+                &self.broker_hosts[master].addr(BROKER_PORT),
+                &topic,
+                QUEUES,
+                QUEUES,
+                PERM_READ_WRITE,
+            )
+            .await
+            .unwrap();
+        ferromq_tests::wait_for_route(&admin, &topic, QUEUES).await;
+        topic
+    }
+}
+
+/// One send acknowledged with `SendStatus::Ok`.
+#[derive(Clone, Debug)]
+struct Ack {
+    offset: u64,
+    queue_id: QueueId,
+    queue_offset: QueueOffset,
+    body: Bytes,
+}
+
+#[derive(Default)]
+struct Tally {
+    /// When each acknowledged send was sent, when it was acknowledged.
+    acks: Mutex<Vec<(Instant, Instant, Ack)>>,
+    ok: AtomicUsize,
+    errors: AtomicUsize,
+    stop: AtomicBool,
+}
+
+async fn produce(p: Arc<Producer>, topic: TopicName, task: usize, tally: Arc<Tally>) {
+    let mut i = 0u64;
+    while !tally.stop.load(Ordering::Relaxed) {
+        let body = Bytes::from(format!("t{task}-{i:07}-{}", "f".repeat(100)));
+        i += 1;
+        let sent = Instant::now();
+        match p.send(Message::new(topic.clone(), body.clone())).await {
+            Ok(r) if r.status == SendStatus::Ok => {
+                tally.acks.lock().push((
+                    sent,
+                    Instant::now(),
+                    Ack {
+                        offset: r.msg_id.offset().get(),
+                        queue_id: r.queue_id,
+                        queue_offset: r.queue_offset,
+                        body,
+                    },
+                ));
+                tally.ok.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(_) | Err(_) => {
+                tally.errors.fetch_add(1, Ordering::Relaxed);
+                // A failed send is retried after a pause, as an
+                // application would; not a synchronisation.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// Every acknowledged send is in the stopped broker's store at `dir`,
+/// intact, at its offset and queue offset.
+async fn check_acks_on(dir: &Path, acks: &[Ack], topic: &TopicName) -> usize {
+    let store = open_store(dir).await;
+    let mut found = 0;
+    for a in acks {
+        let rec = store
+            .read_at(ferromq_client::CommitLogOffset::new(a.offset))
+            .unwrap()
+            .unwrap_or_else(|| {
+                panic!(
+                    "acknowledged message at {} missing from {}",
+                    a.offset,
+                    dir.display()
+                )
+            });
+        let m =
+            record::decode(&rec).unwrap_or_else(|e| panic!("record at {} corrupt: {e}", a.offset));
+        assert_eq!(m.message.topic, *topic, "at {}", a.offset);
+        assert_eq!(m.queue_id, a.queue_id, "at {}", a.offset);
+        assert_eq!(m.queue_offset, a.queue_offset, "at {}", a.offset);
+        assert_eq!(m.message.body, a.body, "at {}", a.offset);
+        found += 1;
+    }
+    close_store(store).await;
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_master_elects_an_in_sync_slave_and_loses_nothing() {
+    const PRODUCERS: usize = 4;
+    ferromq_tests::init_tracing();
+    let Some(net) = Net::new() else { return };
+    let mut c = Cluster::start(net, &["--replication", "sync", "--flush", "sync"]).await;
+    let d = c
+        .wait_group("all three replicas in the in-sync set", |d| {
+            d.group.sync_state_set.len() == 3
+        })
+        .await;
+    let master_id = d.group.master.as_ref().unwrap().replica_id;
+    let master = c.index_of(&d, master_id);
+    let topic = c.create_topic(master, "Failover").await;
+
+    let tally = Arc::new(Tally::default());
+    let p = Arc::new(
+        Producer::builder()
+            .namesrv_addr(&c.namesrvs)
+            .group("failover-producer")
+            .send_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap(),
+    );
+    let tasks: Vec<_> = (0..PRODUCERS)
+        .map(|t| tokio::spawn(produce(p.clone(), topic.clone(), t, tally.clone())))
+        .collect();
+    wait_for("sends before the kill", Duration::from_secs(60), || async {
+        (tally.ok.load(Ordering::Relaxed) >= 500).then_some(())
+    })
+    .await;
+    let killed_at = Instant::now();
+    c.kill9(master);
+
+    let d = c
+        .wait_group("a new master", |d| {
+            d.group.epoch == 2 && d.group.master.is_some()
+        })
+        .await;
+    let new_master = d.group.master.as_ref().unwrap().replica_id;
+    assert_ne!(new_master, master_id);
+    assert!(
+        !d.group.sync_state_set.contains(&master_id),
+        "the dead master left the set: {:?}",
+        d.group.sync_state_set
+    );
+    let ok_at_kill = tally.ok.load(Ordering::Relaxed);
+    wait_for(
+        "sends acknowledged by the new master",
+        Duration::from_secs(60),
+        || async { (tally.ok.load(Ordering::Relaxed) >= ok_at_kill + 500).then_some(()) },
+    )
+    .await;
+    // The first send begun after the kill that was acknowledged: only the
+    // new master can have done that.
+    let first_after = tally
+        .acks
+        .lock()
+        .iter()
+        .find(|(sent, _, _)| *sent > killed_at)
+        .map(|(_, done, _)| done.duration_since(killed_at));
+    println!("kill -9 to the first acknowledged send on the new master: {first_after:?}");
+
+    // The old master comes back as a slave and catches up.
+    c.start_broker(master);
+    c.wait_group("the old master back in the in-sync set", |d| {
+        d.group.sync_state_set.len() == 3 && d.group.epoch == 2
+    })
+    .await;
+    tally.stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // Every replica holds every acknowledged message, the old master too.
+    let acks: Vec<Ack> = tally
+        .acks
+        .lock()
+        .iter()
+        .map(|(_, _, a)| a.clone())
+        .collect();
+    for i in 0..3 {
+        let b = c.brokers[i].as_mut().unwrap();
+        assert!(b.terminate(), "broker {i} exits cleanly");
+    }
+    for i in 0..3 {
+        let found = check_acks_on(c.broker_dirs[i].path(), &acks, &topic).await;
+        assert_eq!(found, acks.len(), "replica on host {i}");
+    }
+    println!(
+        "acknowledged {}, failed or refused sends {}",
+        acks.len(),
+        tally.errors.load(Ordering::Relaxed)
+    );
+}
