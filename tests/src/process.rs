@@ -60,9 +60,23 @@ impl Logged {
             .unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, lines) = mpsc::channel();
+        // FERROMQ_TEST_LOG_DIR=DIR keeps each child's log in
+        // DIR/<program>-<pid>.log, for looking into a failed test.
+        let mut keep = std::env::var_os("FERROMQ_TEST_LOG_DIR").and_then(|dir| {
+            let program = Path::new(cmd.get_program())
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            std::fs::File::create(Path::new(&dir).join(format!("{program}-{}.log", child.id())))
+                .ok()
+        });
         std::thread::spawn(move || {
+            use std::io::Write;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                if let Some(f) = keep.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                }
                 if tx.send(line).is_err() {
                     break;
                 }

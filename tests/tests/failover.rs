@@ -352,3 +352,159 @@ async fn kill_9_of_the_master_elects_an_in_sync_slave_and_loses_nothing() {
         tally.errors.load(Ordering::Relaxed)
     );
 }
+
+/// The master's role as it reports it: (role, fenced, epoch).
+async fn role_of(addr: &str) -> Option<(String, bool, u32)> {
+    let conn = ferromq_remoting::Connection::connect(addr, Duration::from_secs(1))
+        .await
+        .ok()?;
+    let info = conn
+        .call(
+            &ferromq_protocol::header::GetBrokerRuntimeInfoRequest {},
+            Bytes::new(),
+            Duration::from_secs(1),
+        )
+        .await
+        .ok()?
+        .header;
+    Some((info.role, info.fenced, info.epoch))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_cut_off_from_the_controllers_and_slaves_stops_and_rejoins_after_the_heal() {
+    const PRODUCERS: usize = 4;
+    ferromq_tests::init_tracing();
+    let Some(net) = Net::new() else { return };
+    let mut c = Cluster::start(net, &["--replication", "sync", "--flush", "sync"]).await;
+    let d = c
+        .wait_group("all three replicas in the in-sync set", |d| {
+            d.group.sync_state_set.len() == 3
+        })
+        .await;
+    let master_id = d.group.master.as_ref().unwrap().replica_id;
+    let master = c.index_of(&d, master_id);
+    let master_addr = c.broker_hosts[master].addr(BROKER_PORT);
+    let topic = c.create_topic(master, "Partition").await;
+
+    let tally = Arc::new(Tally::default());
+    let p = Arc::new(
+        Producer::builder()
+            .namesrv_addr(&c.namesrvs)
+            .group("partition-producer")
+            .send_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap(),
+    );
+    let tasks: Vec<_> = (0..PRODUCERS)
+        .map(|t| tokio::spawn(produce(p.clone(), topic.clone(), t, tally.clone())))
+        .collect();
+    wait_for("sends before the cut", Duration::from_secs(60), || async {
+        (tally.ok.load(Ordering::Relaxed) >= 500).then_some(())
+    })
+    .await;
+
+    // The master keeps its link to the producers (this namespace) but
+    // loses every controller and both slaves.
+    let others: Vec<&Host> = c
+        ._controller_hosts
+        .iter()
+        .chain(
+            c.broker_hosts
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != master)
+                .map(|(_, h)| h),
+        )
+        .collect();
+    for h in &others {
+        c.broker_hosts[master].cut_from(h);
+    }
+    let cut_at = Instant::now();
+    // Within its lease it stops taking sends, while the producers still
+    // reach it.
+    let fenced_after = wait_for(
+        "the cut-off master fenced",
+        Duration::from_secs(10),
+        || async {
+            role_of(&master_addr)
+                .await
+                .filter(|(_, fenced, _)| *fenced)
+                .map(|_| cut_at.elapsed())
+        },
+    )
+    .await;
+    let d = c
+        .wait_group("a new master", |d| {
+            d.group.epoch == 2 && d.group.master.is_some()
+        })
+        .await;
+    let elected_after = cut_at.elapsed();
+    let new_master = d.group.master.as_ref().unwrap().replica_id;
+    assert_ne!(new_master, master_id);
+    println!(
+        "cut: old master fenced after {fenced_after:?}, new master elected by {elected_after:?}"
+    );
+    let ok_now = tally.ok.load(Ordering::Relaxed);
+    wait_for(
+        "sends acknowledged by the new master",
+        Duration::from_secs(60),
+        || async { (tally.ok.load(Ordering::Relaxed) >= ok_now + 500).then_some(()) },
+    )
+    .await;
+    assert!(
+        role_of(&master_addr)
+            .await
+            .is_some_and(|(_, fenced, epoch)| fenced && epoch == 1),
+        "the old master is still fenced in its epoch while cut off"
+    );
+
+    // Heal: the old master learns the new epoch, truncates and follows.
+    for h in &others {
+        c.broker_hosts[master].heal_from(h);
+    }
+    c.wait_group("the old master back in the in-sync set", |d| {
+        d.group.sync_state_set.len() == 3 && d.group.epoch == 2
+    })
+    .await;
+    let (role, _, epoch) = role_of(&master_addr).await.unwrap();
+    assert_eq!((role.as_str(), epoch), ("slave", 2));
+    tally.stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acks: Vec<Ack> = tally
+        .acks
+        .lock()
+        .iter()
+        .map(|(_, _, a)| a.clone())
+        .collect();
+    for b in c.brokers.iter_mut().flatten() {
+        assert!(b.terminate());
+    }
+    // Every acknowledged send is on every replica: nothing the old master
+    // acknowledged after the cut is missing from the new master's log, and
+    // the old master holds exactly what the others hold.
+    for i in 0..3 {
+        let found = check_acks_on(c.broker_dirs[i].path(), &acks, &topic).await;
+        assert_eq!(found, acks.len(), "replica on host {i}");
+    }
+    let mut logs = Vec::new();
+    for dir in &c.broker_dirs {
+        let store = open_store(dir.path()).await;
+        logs.push(ferromq_tests::stores::log_bytes(
+            &store,
+            store.log_end().get(),
+        ));
+        close_store(store).await;
+    }
+    assert!(
+        logs.windows(2).all(|w| w[0] == w[1]),
+        "the three logs are byte for byte the same (lengths {:?})",
+        logs.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    println!(
+        "acknowledged {}, failed or refused {}",
+        acks.len(),
+        tally.errors.load(Ordering::Relaxed)
+    );
+}

@@ -65,9 +65,10 @@ pub enum Command {
     ConsumerProgress(consumer_progress::Args),
     /// queryMsgById, queryMsgByKey, queryMsgByOffset, queryMsgByUniqueKey,
     /// brokerStatus, wipeWritePerm, addWritePerm, topicClusterList,
-    /// updateSubGroup, deleteSubGroup, consumerConnection,
-    /// resetOffsetByTime: the commands that dispatch themselves
-    /// ([`crate::admin::AdminCommand`]).
+    /// haStatus, promoteSlave, updateSubGroup, deleteSubGroup,
+    /// consumerConnection, resetOffsetByTime, getControllerMetaData,
+    /// getSyncStateSet, getBrokerEpoch, electMaster, cleanBrokerData: the
+    /// commands that dispatch themselves ([`crate::admin::AdminCommand`]).
     #[command(flatten)]
     Other(crate::admin::AdminCommand),
 }

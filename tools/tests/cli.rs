@@ -30,6 +30,11 @@ fn mqadmin_lists_rocketmq_command_names() {
         "wipeWritePerm",
         "updateSubGroup",
         "resetOffsetByTime",
+        "getControllerMetaData",
+        "getSyncStateSet",
+        "getBrokerEpoch",
+        "electMaster",
+        "cleanBrokerData",
     ] {
         assert!(h.contains(cmd), "mqadmin --help does not list {cmd}");
     }

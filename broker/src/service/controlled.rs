@@ -58,6 +58,14 @@ fn new_store_id() -> std::io::Result<String> {
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
+/// Sleeps until `at`, or forever when there is no `at`.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// What the agent remembers between heartbeats.
 struct Agent {
     client: ControllerClient,
@@ -127,15 +135,21 @@ impl Broker {
             .controller_heartbeat_interval
             .max(MIN_INTERVAL);
         let lease = self.config.ha.controller_lease;
-        let far = || tokio::time::Instant::now() + Duration::from_secs(3600);
-        loop {
-            let lease_end = agent
+        // The lease's end while it still runs; once it has run out there
+        // is nothing to race, and a heartbeat may take its time.
+        let running_lease = |agent: &Agent| {
+            agent
                 .last_ok
-                .map_or_else(far, |t| tokio::time::Instant::from_std(t + lease));
+                .map(|t| t + lease)
+                .filter(|end| *end > Instant::now())
+                .map(tokio::time::Instant::from_std)
+        };
+        loop {
             let sent = Instant::now();
+            let lease_end = running_lease(&agent);
             let answer = tokio::select! {
                 r = self.ask(&mut agent) => Some(r),
-                () = tokio::time::sleep_until(lease_end) => None,
+                () = sleep_until_some(lease_end) => None,
                 () = self.shutdown.cancelled() => return,
             };
             match answer {
@@ -156,18 +170,16 @@ impl Broker {
                         agent.last_error = Some(msg);
                     }
                 }
+                // The lease ran out while waiting; the call starts again.
                 None => {}
             }
             if agent.last_ok.is_none_or(|t| t.elapsed() >= lease) {
                 self.lease_lost().await;
             }
             let next = tokio::time::Instant::from_std(sent + interval);
-            let lease_end = agent
-                .last_ok
-                .map_or_else(far, |t| tokio::time::Instant::from_std(t + lease));
             tokio::select! {
                 () = tokio::time::sleep_until(next) => {}
-                () = tokio::time::sleep_until(lease_end) => self.lease_lost().await,
+                () = sleep_until_some(running_lease(&agent)) => self.lease_lost().await,
                 () = self.shutdown.cancelled() => return,
             }
         }

@@ -2,12 +2,18 @@
 //! calls the client and formats the answer.
 
 pub mod broker_status;
+pub mod clean_broker_data;
 pub mod cluster_list;
 pub mod consume_message;
 pub mod consumer_connection;
 pub mod consumer_progress;
+pub mod controller_args;
 pub mod delete_sub_group;
 pub mod delete_topic;
+pub mod elect_master;
+pub mod get_broker_epoch;
+pub mod get_controller_metadata;
+pub mod get_sync_state_set;
 pub mod ha_status;
 mod human;
 pub mod message_view;
@@ -40,6 +46,10 @@ pub enum AdminCommand {
     /// updateSubGroup, deleteSubGroup, consumerConnection, resetOffsetByTime.
     #[command(flatten)]
     Group(GroupCommand),
+    /// getControllerMetaData, getSyncStateSet, getBrokerEpoch, electMaster,
+    /// cleanBrokerData.
+    #[command(flatten)]
+    Controller(ControllerCommand),
 }
 
 impl AdminCommand {
@@ -56,6 +66,46 @@ impl AdminCommand {
             Self::Query(q) => q.run(client, out).await,
             Self::Broker(b) => b.run(client, out).await,
             Self::Group(g) => g.run(client, out).await,
+            Self::Controller(c) => c.run(out).await,
+        }
+    }
+}
+
+/// Commands to the controller group (`-a`, or `FERROMQ_CONTROLLER_ADDR`),
+/// which keeps each broker group's master, epoch and in-sync set.
+#[derive(Debug, clap::Subcommand)]
+pub enum ControllerCommand {
+    /// Each controller node's view: its id, the leader, term, last applied
+    /// index.
+    #[command(name = "getControllerMetaData")]
+    GetControllerMetaData(get_controller_metadata::Args),
+    /// A broker group's master, epoch, in-sync set and replicas, from the
+    /// controller.
+    #[command(name = "getSyncStateSet")]
+    GetSyncStateSet(get_sync_state_set::Args),
+    /// A broker group's epochs: master, when and why elected.
+    #[command(name = "getBrokerEpoch")]
+    GetBrokerEpoch(get_broker_epoch::Args),
+    /// Make a live in-sync replica its group's master (new epoch).
+    #[command(name = "electMaster")]
+    ElectMaster(elect_master::Args),
+    /// Make the controller forget retired replicas, or a whole group.
+    #[command(name = "cleanBrokerData")]
+    CleanBrokerData(clean_broker_data::Args),
+}
+
+impl ControllerCommand {
+    /// Runs the command.
+    ///
+    /// # Errors
+    /// Whatever the command ran into.
+    pub async fn run(self, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+        match self {
+            Self::GetControllerMetaData(a) => get_controller_metadata::run(a, out).await,
+            Self::GetSyncStateSet(a) => get_sync_state_set::run(a, out).await,
+            Self::GetBrokerEpoch(a) => get_broker_epoch::run(a, out).await,
+            Self::ElectMaster(a) => elect_master::run(a, out).await,
+            Self::CleanBrokerData(a) => clean_broker_data::run(a, out).await,
         }
     }
 }
@@ -209,6 +259,78 @@ mod tests {
             AdminCommand::Broker(b) => Ok(b),
             other => panic!("not a broker command: {other:?}"),
         }
+    }
+
+    fn parse_controller(args: &[&str]) -> Result<ControllerCommand, clap::Error> {
+        match parse_admin(args)? {
+            AdminCommand::Controller(c) => Ok(c),
+            other => panic!("not a controller command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn controller_commands_parse_with_rocketmq_flags() {
+        let ControllerCommand::GetControllerMetaData(a) =
+            parse_controller(&["getControllerMetaData", "-a", "a:9878;b:9878"]).unwrap()
+        else {
+            panic!("wrong command")
+        };
+        assert_eq!(a.controller.addrs.0, ["a:9878", "b:9878"]);
+        assert_eq!((a.controller.timeout_ms, a.controller.json), (3000, false));
+        assert!(parse_admin(&["getControllerMetaData", "-a", "nonsense"]).is_err());
+        if std::env::var_os("FERROMQ_CONTROLLER_ADDR").is_none() {
+            assert!(
+                parse_admin(&["getSyncStateSet", "-b", "broker-a"]).is_err(),
+                "address required"
+            );
+        }
+
+        let ControllerCommand::GetSyncStateSet(a) = parse_controller(&[
+            "getSyncStateSet",
+            "-a",
+            "a:1",
+            "-b",
+            "broker-a",
+            "--json",
+            "--timeout-ms",
+            "500",
+        ])
+        .unwrap() else {
+            panic!("wrong command")
+        };
+        assert_eq!(a.broker.as_str(), "broker-a");
+        assert_eq!((a.controller.timeout_ms, a.controller.json), (500, true));
+        assert!(parse_admin(&["getSyncStateSet", "-a", "a:1", "-b", "../x"]).is_err());
+
+        let ControllerCommand::GetBrokerEpoch(a) =
+            parse_controller(&["getBrokerEpoch", "-a", "a:1", "--brokerName", "b"]).unwrap()
+        else {
+            panic!("wrong command")
+        };
+        assert_eq!(a.broker.as_str(), "b");
+
+        let ControllerCommand::ElectMaster(a) =
+            parse_controller(&["electMaster", "-a", "a:1", "-b", "b", "-i", "2"]).unwrap()
+        else {
+            panic!("wrong command")
+        };
+        assert_eq!(a.replica_id, 2);
+        assert!(parse_admin(&["electMaster", "-a", "a:1", "-b", "b"]).is_err());
+        assert!(parse_admin(&["electMaster", "-a", "a:1", "-b", "b", "-i", "0"]).is_err());
+
+        let ControllerCommand::CleanBrokerData(a) =
+            parse_controller(&["cleanBrokerData", "-a", "a:1", "-b", "b", "-i", "2;3"]).unwrap()
+        else {
+            panic!("wrong command")
+        };
+        assert_eq!(a.replica_ids, [2, 3]);
+        let ControllerCommand::CleanBrokerData(a) =
+            parse_controller(&["cleanBrokerData", "-a", "a:1", "-b", "b"]).unwrap()
+        else {
+            panic!("wrong command")
+        };
+        assert!(a.replica_ids.is_empty(), "no -i: the whole group");
+        assert!(parse_admin(&["cleanBrokerData", "-a", "a:1", "-b", "b", "-i", "2;x"]).is_err());
     }
 
     #[test]
