@@ -682,3 +682,162 @@ async fn twenty_master_kills_in_a_row_lose_nothing() {
     );
     assert!(acks.len() >= KILLS * 100);
 }
+
+/// Runs the real `mqadmin` with `args`; (exit 0, stdout, stderr).
+async fn mqadmin(args: &[&str]) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(ferromq_tests::binary_path("mqadmin"));
+    cmd.args(args).env("RUST_LOG", "warn");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elect_master_switches_to_an_in_sync_slave_and_refuses_one_that_is_behind() {
+    const PRODUCERS: usize = 2;
+    ferromq_tests::init_tracing();
+    let Some(net) = Net::new() else { return };
+    let mut c = Cluster::start(
+        net,
+        &[
+            "--replication",
+            "sync",
+            "--flush",
+            "sync",
+            "--ha-in-sync-timeout-ms",
+            "1000",
+        ],
+    )
+    .await;
+    let d = c
+        .wait_group("all three replicas in the in-sync set", |d| {
+            d.group.sync_state_set.len() == 3
+        })
+        .await;
+    let old_id = d.group.master.as_ref().unwrap().replica_id;
+    let master = c.index_of(&d, old_id);
+    let topic = c.create_topic(master, "Elect").await;
+    let tally = Arc::new(Tally::default());
+    let p = Arc::new(
+        Producer::builder()
+            .namesrv_addr(&c.namesrvs)
+            .group("elect-producer")
+            .send_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap(),
+    );
+    let tasks: Vec<_> = (0..PRODUCERS)
+        .map(|t| tokio::spawn(produce(p.clone(), topic.clone(), t, tally.clone())))
+        .collect();
+    wait_for(
+        "sends before the switch",
+        Duration::from_secs(60),
+        || async { (tally.ok.load(Ordering::Relaxed) >= 300).then_some(()) },
+    )
+    .await;
+
+    // A switch to an in-sync slave, while sends go on.
+    let target = *d
+        .group
+        .sync_state_set
+        .iter()
+        .find(|id| **id != old_id)
+        .unwrap();
+    let target_s = target.to_string();
+    let (ok, out, err) = mqadmin(&[
+        "electMaster",
+        "-a",
+        &c.controllers,
+        "-b",
+        GROUP,
+        "-i",
+        &target_s,
+    ])
+    .await;
+    assert!(ok, "electMaster failed: {err}");
+    assert!(out.contains(&format!("replica {target}")), "{out}");
+    let after = c
+        .wait_group("the switch done", |d| {
+            d.group.epoch == 2
+                && d.group
+                    .master
+                    .as_ref()
+                    .is_some_and(|m| m.replica_id == target)
+        })
+        .await;
+    let ok_now = tally.ok.load(Ordering::Relaxed);
+    wait_for(
+        "sends acknowledged by the new master",
+        Duration::from_secs(60),
+        || async { (tally.ok.load(Ordering::Relaxed) >= ok_now + 300).then_some(()) },
+    )
+    .await;
+    // The old master follows the new one and rejoins the set.
+    c.wait_group("the old master back in the in-sync set", |d| {
+        d.group.sync_state_set.len() == 3 && d.group.epoch == 2
+    })
+    .await;
+
+    // A slave cut off from its master leaves the set; it cannot be
+    // elected, and nothing changes.
+    let new_master = c.index_of(&after, target);
+    let behind = (0..3).find(|i| *i != new_master).unwrap();
+    let behind_id = after
+        .replicas
+        .iter()
+        .find(|r| r.replica.addr == c.broker_hosts[behind].addr(BROKER_PORT))
+        .unwrap()
+        .replica
+        .replica_id;
+    c.broker_hosts[behind].cut_from(&c.broker_hosts[new_master]);
+    let shrunk = c
+        .wait_group("the cut slave out of the in-sync set", |d| {
+            !d.group.sync_state_set.contains(&behind_id)
+        })
+        .await;
+    let behind_s = behind_id.to_string();
+    let (ok, _, err) = mqadmin(&[
+        "electMaster",
+        "-a",
+        &c.controllers,
+        "-b",
+        GROUP,
+        "-i",
+        &behind_s,
+    ])
+    .await;
+    assert!(!ok, "electing a slave outside the in-sync set must fail");
+    assert!(err.contains("not in the in-sync set"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    let unchanged = c.group().await.unwrap();
+    assert_eq!(unchanged.group.epoch, shrunk.group.epoch);
+    assert_eq!(unchanged.group.master, shrunk.group.master);
+    c.broker_hosts[behind].heal_from(&c.broker_hosts[new_master]);
+
+    tally.stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acks: Vec<Ack> = tally
+        .acks
+        .lock()
+        .iter()
+        .map(|(_, _, a)| a.clone())
+        .collect();
+    for b in c.brokers.iter_mut().flatten() {
+        assert!(b.terminate());
+    }
+    // The switch lost nothing: the new master has every acknowledged send.
+    let found = check_acks_on(c.broker_dirs[new_master].path(), &acks, &topic).await;
+    assert_eq!(found, acks.len());
+    println!(
+        "electMaster: acknowledged {}, failed or refused {}",
+        acks.len(),
+        tally.errors.load(Ordering::Relaxed)
+    );
+}
