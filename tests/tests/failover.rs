@@ -285,8 +285,29 @@ async fn kill_9_of_the_master_elects_an_in_sync_slave_and_loses_nothing() {
     let tasks: Vec<_> = (0..PRODUCERS)
         .map(|t| tokio::spawn(produce(p.clone(), topic.clone(), t, tally.clone())))
         .collect();
+    // A push consumer group reads along.
+    let delivered: Arc<Mutex<std::collections::HashSet<Bytes>>> = Arc::default();
+    let seen = delivered.clone();
+    let consumer = ferromq_client::PushConsumer::builder()
+        .namesrv_addr(&c.namesrvs)
+        .group("failover-readers")
+        .subscribe(topic.as_str(), "*")
+        .consume_from(ferromq_client::ConsumeFromWhere::FirstOffset)
+        .rebalance_interval(Duration::from_millis(500))
+        .heartbeat_interval(Duration::from_secs(1))
+        .long_poll_hold(Duration::from_secs(2))
+        .listener_concurrently(move |msgs| {
+            let mut s = seen.lock();
+            for m in msgs {
+                s.insert(m.message.body.clone());
+            }
+            ferromq_client::ConsumeResult::Success
+        })
+        .build()
+        .unwrap();
+    consumer.start().await.unwrap();
     wait_for("sends before the kill", Duration::from_secs(60), || async {
-        (tally.ok.load(Ordering::Relaxed) >= 500).then_some(())
+        (tally.ok.load(Ordering::Relaxed) >= 500 && delivered.lock().len() >= 100).then_some(())
     })
     .await;
     let killed_at = Instant::now();
@@ -331,13 +352,24 @@ async fn kill_9_of_the_master_elects_an_in_sync_slave_and_loses_nothing() {
     for t in tasks {
         t.await.unwrap();
     }
-    // Every replica holds every acknowledged message, the old master too.
+    // Every replica holds every acknowledged message, the old master too,
+    // and the consumers carried on to the last of them.
     let acks: Vec<Ack> = tally
         .acks
         .lock()
         .iter()
         .map(|(_, _, a)| a.clone())
         .collect();
+    wait_for(
+        "every acknowledged send consumed",
+        Duration::from_secs(60),
+        || async {
+            let d = delivered.lock();
+            acks.iter().all(|a| d.contains(&a.body)).then_some(())
+        },
+    )
+    .await;
+    consumer.shutdown().await;
     for i in 0..3 {
         let b = c.brokers[i].as_mut().unwrap();
         assert!(b.terminate(), "broker {i} exits cleanly");
