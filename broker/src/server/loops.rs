@@ -17,8 +17,10 @@ pub(super) async fn register(b: Arc<Broker>, registration: Arc<Registration>) {
         if !first {
             super::roles::step_down_if_superseded(&b, false).await;
         }
-        register::register_all(&registration, b.broker_id(), b.registered_topics(), first).await;
-        first = false;
+        if let Some(id) = b.registered_id() {
+            register::register_all(&registration, id, b.registered_topics(), first).await;
+            first = false;
+        }
         tokio::select! {
             _ = b.shutdown_token().cancelled() => return,
             _ = tokio::time::sleep(b.config().register_interval) => {}

@@ -262,7 +262,9 @@ async fn serve_until_shutdown(
     if let Err(e) = broker.persist_delay_offsets() {
         error!(error = %e, "persisting delay offsets failed");
     }
-    register::unregister_all(&registration, broker.broker_id()).await;
+    if let Some(id) = broker.registered_id() {
+        register::unregister_all(&registration, id).await;
+    }
     info!("broker stopped");
     store_result.map_err(BrokerError::from)
 }

@@ -86,6 +86,28 @@ impl Broker {
         self.config.ha.controller_addr.is_some()
     }
 
+    /// The id to register with the NameServers: the role's, except in
+    /// controller mode, where a fenced master registers as the replica it
+    /// is (a slave's id), so routes never send producers to a master that
+    /// takes no sends or keep it as id 0 after the group elected another;
+    /// and a broker the controller has not given an id yet does not
+    /// register at all (`None`), so a new replica never takes id 0 from
+    /// the group's master.
+    pub(crate) fn registered_id(&self) -> Option<u64> {
+        let id = self.broker_id();
+        if !self.controller_mode() {
+            return Some(id);
+        }
+        let me = self.state.controller_identity().map_or(0, |i| i.replica_id);
+        if me == 0 {
+            None
+        } else if id == 0 && self.state.is_fenced() {
+            Some(me)
+        } else {
+            Some(id)
+        }
+    }
+
     /// Controller mode: no sends until the controller has answered.
     pub(crate) fn fence_until_controller(&self) {
         if self.controller_mode() {
@@ -213,6 +235,8 @@ impl Broker {
                 }
             }
             agent.registered = true;
+            // The NameServers may hear of it now.
+            self.register_soon();
             info!(
                 replica_id = r.replica_id,
                 master = ?r.group.master.as_ref().map(|m| m.replica_id),

@@ -98,6 +98,7 @@ impl Broker {
                 self.state.set_fenced(true);
                 self.store.set_role(StoreRole::Slave);
                 warn!("fenced: this master takes no sends until it is demoted or unfenced");
+                self.register_soon();
             }
             RoleAction::Unfence => {
                 if !role.is_master() {
@@ -106,6 +107,7 @@ impl Broker {
                 self.state.set_fenced(false);
                 self.store.set_role(StoreRole::Master);
                 info!("unfenced: taking sends again");
+                self.register_soon();
             }
             RoleAction::Promote => {
                 // A fenced master may begin a newer epoch (controller
