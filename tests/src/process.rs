@@ -325,7 +325,31 @@ impl ControllerProcess {
         }
     }
 
-    /// The NameServer's address.
+    /// [`Self::start_in`] as a controller of its own (`mqcontroller`), no
+    /// NameServer beside it.
+    pub fn start_standalone_in(
+        host: &Host,
+        id: u64,
+        peers: &str,
+        dir: &Path,
+        args: &[&str],
+    ) -> Self {
+        let mut cmd = host.command(binary_path("mqcontroller"));
+        let id = id.to_string();
+        cmd.args(["--controller-id", &id, "--controller-peers", peers])
+            .arg("--controller-dir")
+            .arg(dir)
+            .args(args);
+        let p = Logged::spawn(cmd);
+        let controller_addr = p.wait_field("controller serving", "controller_addr=");
+        Self {
+            child: p.drain(),
+            namesrv_addr: String::new(),
+            controller_addr,
+        }
+    }
+
+    /// The NameServer's address (empty for a standalone controller).
     pub fn namesrv_addr(&self) -> &str {
         &self.namesrv_addr
     }

@@ -1,5 +1,5 @@
-//! The controller group on its own: three `mqnamesrv --controller`
-//! processes on hosts of their own, brokers played by the test (it
+//! The controller group on its own: three nodes on hosts of their own
+//! (two `mqnamesrv --controller`, one `mqcontroller`), brokers played by the test (it
 //! registers and heartbeats as brokers do). Raft leader kills during an
 //! election, a restart of every node, and bad input.
 
@@ -54,9 +54,16 @@ impl Controllers {
         c
     }
 
+    /// Nodes 1 and 2 run in NameServers (`mqnamesrv --controller`), node 3
+    /// on its own (`mqcontroller`): both ways of running one.
     fn restart(&mut self, i: usize) {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        self.nodes[i] = Some(ControllerProcess::start_in(
+        let start = if i == 2 {
+            ControllerProcess::start_standalone_in
+        } else {
+            ControllerProcess::start_in
+        };
+        self.nodes[i] = Some(start(
             &self.hosts[i],
             i as u64 + 1,
             &self.peers,
