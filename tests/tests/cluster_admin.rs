@@ -53,18 +53,25 @@ async fn a_silent_broker_expires_and_comes_back_when_restarted() {
     assert!(run.stdout.starts_with("#Cluster Name"), "{}", run.stdout);
     for i in 0..2 {
         let row = cluster_list_row(&run.stdout, c.broker_addr(i)).unwrap();
-        // cluster, name, id, addr, version, in TPS, out TPS, uptime (2
-        // words or 1), heartbeat age.
+        // cluster, name, id, addr, role, epoch, version, in TPS, out TPS,
+        // uptime (2 words or 1), heartbeat age.
         assert_eq!(
-            &row[..4],
-            ["DefaultCluster", c.broker_name(i), "0", c.broker_addr(i)]
+            &row[..6],
+            [
+                "DefaultCluster",
+                c.broker_name(i),
+                "0",
+                c.broker_addr(i),
+                "master",
+                "0"
+            ]
         );
-        assert_eq!(row[4], env!("CARGO_PKG_VERSION"));
+        assert_eq!(row[6], env!("CARGO_PKG_VERSION"));
         assert!(
-            row[5].parse::<f64>().is_ok() && row[6].parse::<f64>().is_ok(),
+            row[7].parse::<f64>().is_ok() && row[8].parse::<f64>().is_ok(),
             "{row:?}"
         );
-        assert!(row[7].ends_with('s') || row[7].ends_with('m'), "{row:?}");
+        assert!(row[9].ends_with('s') || row[9].ends_with('m'), "{row:?}");
     }
 
     // SIGKILL: no unregister, so only the expiry (3 s) removes it.
@@ -103,7 +110,7 @@ async fn a_silent_broker_expires_and_comes_back_when_restarted() {
     let run = mqadmin(&c.namesrv_list(), &["clusterList"]).await;
     let row = cluster_list_row(&run.stdout, c.broker_addr(1)).unwrap();
     assert_eq!(row[1], "broker-b");
-    assert_ne!(row[5], "-", "the restarted broker answers: {row:?}");
+    assert_ne!(row[7], "-", "the restarted broker answers: {row:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
-//! `clusterList`: every broker of every cluster with its version, produce
-//! and consume TPS and uptime, asked of each broker (`GetBrokerRuntimeInfo`).
+//! `clusterList`: every broker of every cluster with its role (master or
+//! slave, fenced), epoch, version, produce and consume TPS and uptime, asked of each broker (`GetBrokerRuntimeInfo`).
 //! A broker that does not answer is still listed, with `-` for what only it
 //! can tell.
 
@@ -37,6 +37,8 @@ pub async fn run(client: &MqClient, out: &mut impl Write) -> anyhow::Result<()> 
         "#Broker Name",
         "#BID",
         "#Addr",
+        "#Role",
+        "#Epoch",
         "#Version",
         "#InTPS",
         "#OutTPS",
@@ -91,6 +93,14 @@ fn row(r: Row, rt: Option<&BrokerRuntimeInfo>) -> Vec<String> {
         r.broker,
         r.id.to_string(),
         r.addr,
+        rt.map_or_else(dash, |i| {
+            if i.fenced {
+                format!("{} (fenced)", i.role)
+            } else {
+                i.role.clone()
+            }
+        }),
+        rt.map_or_else(dash, |i| i.epoch.to_string()),
         rt.map(|i| i.version.clone())
             .or(r.version)
             .unwrap_or_else(dash),
@@ -186,6 +196,8 @@ mod tests {
                 "broker-a",
                 "0",
                 "127.0.0.1:10911",
+                "master",
+                "1",
                 "0.1.0",
                 "1234.50",
                 "0.25",
@@ -193,6 +205,13 @@ mod tests {
                 "-"
             ]
         );
+        let fenced = BrokerRuntimeInfo {
+            fenced: true,
+            epoch: 7,
+            ..runtime()
+        };
+        let a2 = row(rows(&info).remove(0), Some(&fenced));
+        assert_eq!((a2[4].as_str(), a2[5].as_str()), ("master (fenced)", "7"));
         let b = row(it.next().unwrap(), None);
         assert_eq!(
             b,
@@ -201,6 +220,8 @@ mod tests {
                 "broker-b",
                 "0",
                 "127.0.0.1:10921",
+                "-",
+                "-",
                 "0.0.9",
                 "-",
                 "-",
