@@ -63,7 +63,7 @@ async fn a_silent_broker_expires_and_comes_back_when_restarted() {
                 "0",
                 c.broker_addr(i),
                 "master",
-                "0"
+                "1"
             ]
         );
         assert_eq!(row[6], env!("CARGO_PKG_VERSION"));

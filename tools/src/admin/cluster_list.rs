@@ -210,7 +210,7 @@ mod tests {
             epoch: 7,
             ..runtime()
         };
-        let a2 = row(rows(&info).remove(0), Some(&fenced));
+        let a2 = row(super::rows(&info).remove(0), Some(&fenced));
         assert_eq!((a2[4].as_str(), a2[5].as_str()), ("master (fenced)", "7"));
         let b = row(it.next().unwrap(), None);
         assert_eq!(
