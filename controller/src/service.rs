@@ -71,6 +71,8 @@ struct Liveness {
     /// Groups the leader already warned about (no replica to elect), by
     /// the epoch it warned at.
     warned: HashMap<BrokerName, u32>,
+    /// Replicas that claimed an epoch their group never had (warned once).
+    distrusted: std::collections::HashSet<(BrokerName, u64)>,
 }
 
 /// One controller node.
@@ -260,6 +262,7 @@ impl Controller {
                 store_id: r.store_id.clone(),
                 addr: r.addr.clone(),
                 ha_addr: r.ha_addr.clone(),
+                epoch: r.epoch,
                 now_ms: now_ms(),
             })
             .await?;
@@ -290,7 +293,27 @@ impl Controller {
             Some(r) if r.store_id == h.store_id => {}
             _ => return Err(need_register(&h)),
         }
-        self.beat(&h.broker_name, h.replica_id, h.epoch, h.log_end);
+        if h.epoch > group.epoch {
+            // An epoch the controller never gave: its log end cannot be
+            // compared with the others', so it is never preferred.
+            let first = self
+                .live
+                .lock()
+                .distrusted
+                .insert((h.broker_name.clone(), h.replica_id));
+            if first {
+                warn!(
+                group = %h.broker_name,
+                replica = h.replica_id,
+                claimed = h.epoch,
+                epoch = group.epoch,
+                "a broker claims an epoch beyond its group's; not trusted for elections"
+                );
+            }
+            self.beat(&h.broker_name, h.replica_id, 0, 0);
+        } else {
+            self.beat(&h.broker_name, h.replica_id, h.epoch, h.log_end);
+        }
         Ok(group.view())
     }
 

@@ -146,6 +146,9 @@ pub enum Command {
         addr: String,
         /// HA address.
         ha_addr: String,
+        /// The last epoch in the broker's store: a first master begins
+        /// above it (a group that ran without a controller before).
+        epoch: u32,
         /// The leader's clock, for the epoch record of a first master.
         now_ms: u64,
     },
@@ -238,6 +241,7 @@ impl ControllerState {
                 store_id,
                 addr,
                 ha_addr,
+                epoch,
                 now_ms,
             } => self.register(
                 cluster,
@@ -248,6 +252,7 @@ impl ControllerState {
                     ha_addr: ha_addr.clone(),
                     store_id: store_id.clone(),
                 },
+                *epoch,
                 *now_ms,
             ),
             Command::Elect {
@@ -283,6 +288,7 @@ impl ControllerState {
         name: &BrokerName,
         claimed: u64,
         replica: Replica,
+        store_epoch: u32,
         now_ms: u64,
     ) -> Outcome {
         let group = self
@@ -323,6 +329,9 @@ impl ControllerState {
         };
         group.replicas.insert(id, replica);
         if group.master.is_none() && group.epoch == 0 {
+            // Its store may hold epochs of manual promotions: the first
+            // controller epoch comes after them.
+            group.epoch = store_epoch;
             group.begin_epoch(id, now_ms, ElectReason::FirstMaster);
             group.set_sync_state_set(BTreeSet::from([id]));
         }
@@ -511,6 +520,7 @@ mod tests {
             store_id: store.into(),
             addr: format!("{store}:10911"),
             ha_addr: format!("{store}:10912"),
+            epoch: 0,
             now_ms: 1,
         })
     }
@@ -565,6 +575,25 @@ mod tests {
             ResponseCode::ControllerBrokerIdInvalid
         );
         assert_eq!(s.groups[&name()].replicas.len(), 2);
+    }
+
+    #[test]
+    fn a_first_master_begins_above_the_epochs_of_its_store() {
+        let mut s = ControllerState::default();
+        let cmd = |store: &str| Command::Register {
+            cluster: cluster(),
+            broker_name: name(),
+            replica_id: 0,
+            store_id: store.into(),
+            addr: "a:1".into(),
+            ha_addr: "a:2".into(),
+            epoch: 3,
+            now_ms: 1,
+        };
+        let (_, g) = done(s.apply(&cmd("a")));
+        assert_eq!(g.epoch, 4);
+        let (_, g) = done(s.apply(&cmd("b")));
+        assert_eq!(g.epoch, 4, "only the first master's store counts");
     }
 
     #[test]
