@@ -223,6 +223,13 @@ impl Outcome {
     }
 }
 
+fn no_group(name: &BrokerName) -> Outcome {
+    Outcome::refused(
+        ResponseCode::ControllerBrokerMetadataNotExist,
+        format!("no broker group {name}"),
+    )
+}
+
 /// Every group, by broker name.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ControllerState {
@@ -350,10 +357,7 @@ impl ControllerState {
         now_ms: u64,
     ) -> Outcome {
         let Some(group) = self.groups.get_mut(name) else {
-            return Outcome::refused(
-                ResponseCode::ControllerBrokerMetadataNotExist,
-                format!("no broker group {name}"),
-            );
+            return no_group(name);
         };
         if group.epoch != expected_epoch {
             return Outcome::refused(
@@ -408,10 +412,7 @@ impl ControllerState {
         set: &BTreeSet<u64>,
     ) -> Outcome {
         let Some(group) = self.groups.get_mut(name) else {
-            return Outcome::refused(
-                ResponseCode::ControllerBrokerMetadataNotExist,
-                format!("no broker group {name}"),
-            );
+            return no_group(name);
         };
         if group.master != Some(master_id) {
             return Outcome::refused(
@@ -457,10 +458,7 @@ impl ControllerState {
 
     fn clean(&mut self, name: &BrokerName, ids: &[u64]) -> Outcome {
         let Some(group) = self.groups.get_mut(name) else {
-            return Outcome::refused(
-                ResponseCode::ControllerBrokerMetadataNotExist,
-                format!("no broker group {name}"),
-            );
+            return no_group(name);
         };
         if ids.is_empty() {
             self.groups.remove(name);

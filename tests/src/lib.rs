@@ -8,6 +8,7 @@
 //! * [`wait_for`]: poll a condition with a deadline instead of sleeping.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+pub mod acks;
 mod cluster;
 pub mod hosts;
 pub mod multi;

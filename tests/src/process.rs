@@ -310,19 +310,8 @@ impl ControllerProcess {
     /// `dir`, and waits until the controller serves.
     pub fn start_in(host: &Host, id: u64, peers: &str, dir: &Path, args: &[&str]) -> Self {
         let mut cmd = host.command(binary_path("mqnamesrv"));
-        let id = id.to_string();
-        cmd.args(["--listen", &host.addr(9876), "--controller"])
-            .args(["--controller-id", &id, "--controller-peers", peers])
-            .arg("--controller-dir")
-            .arg(dir)
-            .args(args);
-        let p = Logged::spawn(cmd);
-        let controller_addr = p.wait_field("controller serving", "controller_addr=");
-        Self {
-            child: p.drain(),
-            namesrv_addr: host.addr(9876),
-            controller_addr,
-        }
+        cmd.args(["--listen", &host.addr(9876), "--controller"]);
+        Self::spawn(cmd, host.addr(9876), id, peers, dir, args)
     }
 
     /// [`Self::start_in`] as a controller of its own (`mqcontroller`), no
@@ -334,7 +323,18 @@ impl ControllerProcess {
         dir: &Path,
         args: &[&str],
     ) -> Self {
-        let mut cmd = host.command(binary_path("mqcontroller"));
+        let cmd = host.command(binary_path("mqcontroller"));
+        Self::spawn(cmd, String::new(), id, peers, dir, args)
+    }
+
+    fn spawn(
+        mut cmd: Command,
+        namesrv_addr: String,
+        id: u64,
+        peers: &str,
+        dir: &Path,
+        args: &[&str],
+    ) -> Self {
         let id = id.to_string();
         cmd.args(["--controller-id", &id, "--controller-peers", peers])
             .arg("--controller-dir")
@@ -344,7 +344,7 @@ impl ControllerProcess {
         let controller_addr = p.wait_field("controller serving", "controller_addr=");
         Self {
             child: p.drain(),
-            namesrv_addr: String::new(),
+            namesrv_addr,
             controller_addr,
         }
     }

@@ -21,6 +21,7 @@ use ferromq_client::{
 use ferromq_controller::ControllerClient;
 use ferromq_protocol::header::{GetSyncStateDataRequest, SyncStateData};
 use ferromq_protocol::{record, BrokerName};
+use ferromq_tests::acks::{check_acks_on, Ack};
 use ferromq_tests::hosts::{Host, Net};
 use ferromq_tests::multi::FAST_EXPIRY;
 use ferromq_tests::stores::{close_store, open_store};
@@ -38,7 +39,7 @@ const GROUP: &str = "broker-a";
 /// hosts. Fields drop in order: processes, hosts, stores, net.
 struct Cluster {
     brokers: Vec<Option<BrokerProcess>>,
-    _controllers: Vec<ControllerProcess>,
+    controllers_p: Vec<ControllerProcess>,
     broker_hosts: Vec<Host>,
     _controller_hosts: Vec<Host>,
     broker_dirs: Vec<TempDir>,
@@ -81,7 +82,7 @@ impl Cluster {
         let broker_dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
         let mut c = Self {
             brokers: vec![None, None, None],
-            _controllers: controllers,
+            controllers_p: controllers,
             broker_hosts,
             _controller_hosts: controller_hosts,
             broker_dirs,
@@ -120,10 +121,50 @@ impl Cluster {
         ));
     }
 
+    /// Every acknowledged send is in every (stopped) replica's store.
+    async fn check_acks_everywhere(&self, acks: &[Ack], topic: &TopicName) {
+        for (i, dir) in self.broker_dirs.iter().enumerate() {
+            let (found, _) = check_acks_on(dir.path(), acks, topic).await;
+            assert_eq!(found, acks.len(), "replica on host {i}");
+        }
+    }
+
+    /// Stops every broker with SIGTERM; each must exit cleanly.
+    fn stop_brokers(&mut self) {
+        for (i, b) in self.brokers.iter_mut().enumerate() {
+            if let Some(b) = b.as_mut() {
+                assert!(b.terminate(), "broker {i} exits cleanly");
+            }
+        }
+    }
+
+    async fn wait_all_in_sync(&self) -> SyncStateData {
+        self.wait_group("all three replicas in the in-sync set", |d| {
+            d.group.sync_state_set.len() == 3
+        })
+        .await
+    }
+
     fn kill9(&mut self, i: usize) {
         if let Some(mut b) = self.brokers[i].take() {
             b.kill9();
         }
+    }
+
+    /// Kills the controllers' Raft leader; returns its index.
+    async fn kill_controller_leader(&mut self) -> usize {
+        let addrs = ControllerClient::parse_addrs(&self.controllers);
+        let leader = wait_for("a controller leader", Duration::from_secs(30), || async {
+            let one = ControllerClient::new(vec![addrs[0].clone()], Duration::from_secs(1));
+            let m = one
+                .call(&ferromq_protocol::header::GetControllerMetadataRequest {})
+                .await
+                .ok()?;
+            m.leader_id.map(|l| l as usize - 1)
+        })
+        .await;
+        self.controllers_p[leader].kill9();
+        leader
     }
 
     fn controller_client(&self) -> ControllerClient {
@@ -182,15 +223,6 @@ impl Cluster {
     }
 }
 
-/// One send acknowledged with `SendStatus::Ok`.
-#[derive(Clone, Debug)]
-struct Ack {
-    offset: u64,
-    queue_id: QueueId,
-    queue_offset: QueueOffset,
-    body: Bytes,
-}
-
 #[derive(Default)]
 struct Tally {
     /// When each acknowledged send was sent, when it was acknowledged.
@@ -198,6 +230,44 @@ struct Tally {
     ok: AtomicUsize,
     errors: AtomicUsize,
     stop: AtomicBool,
+}
+
+impl Tally {
+    /// Every acknowledged send so far.
+    fn acked(&self) -> Vec<Ack> {
+        self.acks.lock().iter().map(|(_, _, a)| a.clone()).collect()
+    }
+}
+
+/// Producer tasks sending to a topic until stopped.
+struct Load {
+    tally: Arc<Tally>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(c: &Cluster, group: &str, topic: &TopicName, producers: usize) -> Self {
+        let tally = Arc::new(Tally::default());
+        let p = Arc::new(
+            Producer::builder()
+                .namesrv_addr(&c.namesrvs)
+                .group(group)
+                .send_timeout(Duration::from_secs(3))
+                .build()
+                .unwrap(),
+        );
+        let tasks = (0..producers)
+            .map(|t| tokio::spawn(produce(p.clone(), topic.clone(), t, tally.clone())))
+            .collect();
+        Self { tally, tasks }
+    }
+
+    async fn stop(&mut self) {
+        self.tally.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks.drain(..) {
+            t.await.unwrap();
+        }
+    }
 }
 
 async fn produce(p: Arc<Producer>, topic: TopicName, task: usize, tally: Arc<Tally>) {
@@ -230,61 +300,19 @@ async fn produce(p: Arc<Producer>, topic: TopicName, task: usize, tally: Arc<Tal
     }
 }
 
-/// Every acknowledged send is in the stopped broker's store at `dir`,
-/// intact, at its offset and queue offset.
-async fn check_acks_on(dir: &Path, acks: &[Ack], topic: &TopicName) -> usize {
-    let store = open_store(dir).await;
-    let mut found = 0;
-    for a in acks {
-        let rec = store
-            .read_at(ferromq_client::CommitLogOffset::new(a.offset))
-            .unwrap()
-            .unwrap_or_else(|| {
-                panic!(
-                    "acknowledged message at {} missing from {}",
-                    a.offset,
-                    dir.display()
-                )
-            });
-        let m =
-            record::decode(&rec).unwrap_or_else(|e| panic!("record at {} corrupt: {e}", a.offset));
-        assert_eq!(m.message.topic, *topic, "at {}", a.offset);
-        assert_eq!(m.queue_id, a.queue_id, "at {}", a.offset);
-        assert_eq!(m.queue_offset, a.queue_offset, "at {}", a.offset);
-        assert_eq!(m.message.body, a.body, "at {}", a.offset);
-        found += 1;
-    }
-    close_store(store).await;
-    found
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_master_elects_an_in_sync_slave_and_loses_nothing() {
     const PRODUCERS: usize = 4;
     ferromq_tests::init_tracing();
     let Some(net) = Net::new() else { return };
     let mut c = Cluster::start(net, &["--replication", "sync", "--flush", "sync"]).await;
-    let d = c
-        .wait_group("all three replicas in the in-sync set", |d| {
-            d.group.sync_state_set.len() == 3
-        })
-        .await;
+    let d = c.wait_all_in_sync().await;
     let (master_id, e0) = (d.group.master.as_ref().unwrap().replica_id, d.group.epoch);
     let master = c.index_of(&d, master_id);
     let topic = c.create_topic(master, "Failover").await;
 
-    let tally = Arc::new(Tally::default());
-    let p = Arc::new(
-        Producer::builder()
-            .namesrv_addr(&c.namesrvs)
-            .group("failover-producer")
-            .send_timeout(Duration::from_secs(3))
-            .build()
-            .unwrap(),
-    );
-    let tasks: Vec<_> = (0..PRODUCERS)
-        .map(|t| tokio::spawn(produce(p.clone(), topic.clone(), t, tally.clone())))
-        .collect();
+    let mut load = Load::start(&c, "failover-producer", &topic, PRODUCERS);
+    let tally = load.tally.clone();
     // A push consumer group reads along.
     let delivered: Arc<Mutex<std::collections::HashSet<Bytes>>> = Arc::default();
     let seen = delivered.clone();
@@ -312,6 +340,10 @@ async fn kill_9_of_the_master_elects_an_in_sync_slave_and_loses_nothing() {
     .await;
     let killed_at = Instant::now();
     c.kill9(master);
+    // The controllers' Raft leader dies too, before it can have noticed:
+    // another node takes over and still elects a new master.
+    let dead_controller = c.kill_controller_leader().await;
+    println!("killed controller node {}", dead_controller + 1);
 
     let d = c
         .wait_group("a new master", |d| {
@@ -348,18 +380,10 @@ async fn kill_9_of_the_master_elects_an_in_sync_slave_and_loses_nothing() {
         d.group.sync_state_set.len() == 3 && d.group.epoch == e0 + 1
     })
     .await;
-    tally.stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await.unwrap();
-    }
+    load.stop().await;
     // Every replica holds every acknowledged message, the old master too,
     // and the consumers carried on to the last of them.
-    let acks: Vec<Ack> = tally
-        .acks
-        .lock()
-        .iter()
-        .map(|(_, _, a)| a.clone())
-        .collect();
+    let acks = tally.acked();
     wait_for(
         "every acknowledged send consumed",
         Duration::from_secs(60),
@@ -370,14 +394,8 @@ async fn kill_9_of_the_master_elects_an_in_sync_slave_and_loses_nothing() {
     )
     .await;
     consumer.shutdown().await;
-    for i in 0..3 {
-        let b = c.brokers[i].as_mut().unwrap();
-        assert!(b.terminate(), "broker {i} exits cleanly");
-    }
-    for i in 0..3 {
-        let found = check_acks_on(c.broker_dirs[i].path(), &acks, &topic).await;
-        assert_eq!(found, acks.len(), "replica on host {i}");
-    }
+    c.stop_brokers();
+    c.check_acks_everywhere(&acks, &topic).await;
     println!(
         "acknowledged {}, failed or refused sends {}",
         acks.len(),
@@ -408,28 +426,14 @@ async fn a_master_cut_off_from_the_controllers_and_slaves_stops_and_rejoins_afte
     ferromq_tests::init_tracing();
     let Some(net) = Net::new() else { return };
     let mut c = Cluster::start(net, &["--replication", "sync", "--flush", "sync"]).await;
-    let d = c
-        .wait_group("all three replicas in the in-sync set", |d| {
-            d.group.sync_state_set.len() == 3
-        })
-        .await;
+    let d = c.wait_all_in_sync().await;
     let (master_id, e0) = (d.group.master.as_ref().unwrap().replica_id, d.group.epoch);
     let master = c.index_of(&d, master_id);
     let master_addr = c.broker_hosts[master].addr(BROKER_PORT);
     let topic = c.create_topic(master, "Partition").await;
 
-    let tally = Arc::new(Tally::default());
-    let p = Arc::new(
-        Producer::builder()
-            .namesrv_addr(&c.namesrvs)
-            .group("partition-producer")
-            .send_timeout(Duration::from_secs(3))
-            .build()
-            .unwrap(),
-    );
-    let tasks: Vec<_> = (0..PRODUCERS)
-        .map(|t| tokio::spawn(produce(p.clone(), topic.clone(), t, tally.clone())))
-        .collect();
+    let mut load = Load::start(&c, "partition-producer", &topic, PRODUCERS);
+    let tally = load.tally.clone();
     wait_for("sends before the cut", Duration::from_secs(60), || async {
         (tally.ok.load(Ordering::Relaxed) >= 500).then_some(())
     })
@@ -500,26 +504,13 @@ async fn a_master_cut_off_from_the_controllers_and_slaves_stops_and_rejoins_afte
     .await;
     let (role, _, epoch) = role_of(&master_addr).await.unwrap();
     assert_eq!((role.as_str(), epoch), ("slave", e0 + 1));
-    tally.stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let acks: Vec<Ack> = tally
-        .acks
-        .lock()
-        .iter()
-        .map(|(_, _, a)| a.clone())
-        .collect();
-    for b in c.brokers.iter_mut().flatten() {
-        assert!(b.terminate());
-    }
+    load.stop().await;
+    let acks = tally.acked();
+    c.stop_brokers();
     // Every acknowledged send is on every replica: nothing the old master
     // acknowledged after the cut is missing from the new master's log, and
     // the old master holds exactly what the others hold.
-    for i in 0..3 {
-        let found = check_acks_on(c.broker_dirs[i].path(), &acks, &topic).await;
-        assert_eq!(found, acks.len(), "replica on host {i}");
-    }
+    c.check_acks_everywhere(&acks, &topic).await;
     let mut logs = Vec::new();
     for dir in &c.broker_dirs {
         let store = open_store(dir.path()).await;
@@ -576,34 +567,16 @@ async fn twenty_master_kills_in_a_row_lose_nothing() {
     ferromq_tests::init_tracing();
     let Some(net) = Net::new() else { return };
     let mut c = Cluster::start(net, &["--replication", "sync", "--flush", "sync"]).await;
-    let d = c
-        .wait_group("all three replicas in the in-sync set", |d| {
-            d.group.sync_state_set.len() == 3
-        })
-        .await;
+    let d = c.wait_all_in_sync().await;
     let master = c.index_of(&d, d.group.master.as_ref().unwrap().replica_id);
     let e0 = d.group.epoch;
     let topic = c.create_topic(master, "Kills").await;
-    let tally = Arc::new(Tally::default());
-    let p = Arc::new(
-        Producer::builder()
-            .namesrv_addr(&c.namesrvs)
-            .group("kills-producer")
-            .send_timeout(Duration::from_secs(3))
-            .build()
-            .unwrap(),
-    );
-    let tasks: Vec<_> = (0..PRODUCERS)
-        .map(|t| tokio::spawn(produce(p.clone(), topic.clone(), t, tally.clone())))
-        .collect();
+    let mut load = Load::start(&c, "kills-producer", &topic, PRODUCERS);
+    let tally = load.tally.clone();
 
     let mut outages = Vec::new();
     for kill in 0..KILLS {
-        let d = c
-            .wait_group("all three replicas in the in-sync set", |d| {
-                d.group.sync_state_set.len() == 3
-            })
-            .await;
+        let d = c.wait_all_in_sync().await;
         let ok = tally.ok.load(Ordering::Relaxed);
         wait_for("sends before the kill", Duration::from_secs(60), || async {
             (tally.ok.load(Ordering::Relaxed) >= ok + 100).then_some(())
@@ -637,24 +610,10 @@ async fn twenty_master_kills_in_a_row_lose_nothing() {
         outages.push(outage);
         c.start_broker(master);
     }
-    tally.stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let final_group = c
-        .wait_group("all three replicas in the in-sync set", |d| {
-            d.group.sync_state_set.len() == 3
-        })
-        .await;
-    let acks: Vec<Ack> = tally
-        .acks
-        .lock()
-        .iter()
-        .map(|(_, _, a)| a.clone())
-        .collect();
-    for b in c.brokers.iter_mut().flatten() {
-        assert!(b.terminate());
-    }
+    load.stop().await;
+    let final_group = c.wait_all_in_sync().await;
+    let acks = tally.acked();
+    c.stop_brokers();
     let final_master = c.index_of(
         &final_group,
         final_group.group.master.as_ref().unwrap().replica_id,
@@ -747,26 +706,12 @@ async fn elect_master_switches_to_an_in_sync_slave_and_refuses_one_that_is_behin
         ],
     )
     .await;
-    let d = c
-        .wait_group("all three replicas in the in-sync set", |d| {
-            d.group.sync_state_set.len() == 3
-        })
-        .await;
+    let d = c.wait_all_in_sync().await;
     let (old_id, e0) = (d.group.master.as_ref().unwrap().replica_id, d.group.epoch);
     let master = c.index_of(&d, old_id);
     let topic = c.create_topic(master, "Elect").await;
-    let tally = Arc::new(Tally::default());
-    let p = Arc::new(
-        Producer::builder()
-            .namesrv_addr(&c.namesrvs)
-            .group("elect-producer")
-            .send_timeout(Duration::from_secs(3))
-            .build()
-            .unwrap(),
-    );
-    let tasks: Vec<_> = (0..PRODUCERS)
-        .map(|t| tokio::spawn(produce(p.clone(), topic.clone(), t, tally.clone())))
-        .collect();
+    let mut load = Load::start(&c, "elect-producer", &topic, PRODUCERS);
+    let tally = load.tally.clone();
     wait_for(
         "sends before the switch",
         Duration::from_secs(60),
@@ -852,21 +797,11 @@ async fn elect_master_switches_to_an_in_sync_slave_and_refuses_one_that_is_behin
     assert_eq!(unchanged.group.master, shrunk.group.master);
     c.broker_hosts[behind].heal_from(&c.broker_hosts[new_master]);
 
-    tally.stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let acks: Vec<Ack> = tally
-        .acks
-        .lock()
-        .iter()
-        .map(|(_, _, a)| a.clone())
-        .collect();
-    for b in c.brokers.iter_mut().flatten() {
-        assert!(b.terminate());
-    }
+    load.stop().await;
+    let acks = tally.acked();
+    c.stop_brokers();
     // The switch lost nothing: the new master has every acknowledged send.
-    let found = check_acks_on(c.broker_dirs[new_master].path(), &acks, &topic).await;
+    let (found, _) = check_acks_on(c.broker_dirs[new_master].path(), &acks, &topic).await;
     assert_eq!(found, acks.len());
     println!(
         "electMaster: acknowledged {}, failed or refused {}",

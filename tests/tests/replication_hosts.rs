@@ -8,7 +8,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,12 +15,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferromq_client::{
-    AdminClient, ClientError, Message, Producer, QueueId, QueueOffset, SendStatus, TopicName,
-    PERM_READ_WRITE,
+    AdminClient, ClientError, Message, Producer, QueueId, SendStatus, TopicName, PERM_READ_WRITE,
 };
 use ferromq_protocol::header::SlaveStatus;
-use ferromq_protocol::{record, ResponseCode};
+use ferromq_protocol::ResponseCode;
 use ferromq_remoting::Connection;
+use ferromq_tests::acks::{check_acks_on, Ack};
 use ferromq_tests::ha_status;
 use ferromq_tests::hosts::{Host, Net};
 use ferromq_tests::multi::FAST_EXPIRY;
@@ -186,15 +185,6 @@ async fn slave_status(broker: &str) -> Option<SlaveStatus> {
         .find(|s| s.broker_id == SLAVE_ID)
 }
 
-/// One send the master acknowledged with `SendStatus::Ok`.
-#[derive(Clone, Debug)]
-struct Ack {
-    offset: u64,
-    queue_id: QueueId,
-    queue_offset: QueueOffset,
-    body: Bytes,
-}
-
 /// What the producer tasks saw.
 #[derive(Default)]
 struct Tally {
@@ -356,43 +346,6 @@ async fn sync_replication_survives_kill_9_of_the_master() {
         "every acknowledged message on each slave"
     );
     drop((slave2, d));
-}
-
-/// Checks that every acknowledged send is in the stopped slave's store at
-/// `dir`, intact, at its offset and queue offset; returns how many were
-/// found and the slave's log end.
-async fn check_acks_on(dir: &Path, acks: &[Ack], topic: &TopicName) -> (usize, u64) {
-    let store = open_store(dir).await;
-    let mut found = 0;
-    for a in acks {
-        let rec = store
-            .read_at(ferromq_client::CommitLogOffset::new(a.offset))
-            .unwrap()
-            .unwrap_or_else(|| panic!("acknowledged message at {} not on the slave", a.offset));
-        let m = record::decode(&rec)
-            .unwrap_or_else(|e| panic!("record at {} on the slave is corrupt: {e}", a.offset));
-        assert_eq!(m.message.topic, *topic, "at {}", a.offset);
-        assert_eq!(m.queue_id, a.queue_id, "at {}", a.offset);
-        assert_eq!(m.queue_offset, a.queue_offset, "at {}", a.offset);
-        assert_eq!(m.message.body, a.body, "at {}", a.offset);
-        assert_eq!(m.commit_log_offset.get(), a.offset);
-        // The slave's own consume queue finds it at its queue offset too.
-        let read = store
-            .read(topic, a.queue_id, a.queue_offset, 1, u32::MAX)
-            .unwrap();
-        let via_cq = record::decode_all(&read.records.into_bytes()).unwrap();
-        assert_eq!(
-            via_cq.first().map(|m| m.commit_log_offset.get()),
-            Some(a.offset),
-            "consume queue {} offset {} on the slave",
-            a.queue_id,
-            a.queue_offset
-        );
-        found += 1;
-    }
-    let end = store.log_end().get();
-    close_store(store).await;
-    (found, end)
 }
 
 /// Sends one message; the whole result.
