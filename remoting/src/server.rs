@@ -3,10 +3,13 @@
 //! One task per connection reads frames and spawns one task per request, so
 //! a long-held pull never blocks a send on the same connection; responses go
 //! back through a bounded queue to the connection's writer task. Limits: a
-//! connection cap (new connections wait for a slot) and a cap on requests in
-//! flight per connection (reading pauses at the cap). A frame that fails to
-//! decode closes its connection, since its boundaries can no longer be found;
-//! other connections are untouched.
+//! connection cap (new connections wait for a slot), a cap per client IP
+//! address (more are closed at once), caps on requests and on request bytes
+//! in flight per connection (reading pauses at either), and a deadline for
+//! a frame once its first byte arrived, and for a new connection's first
+//! frame (slowloris: the connection is closed). A frame that fails to
+//! decode closes its connection, since its boundaries can no longer be
+//! found; other connections are untouched.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -188,6 +191,16 @@ pub struct ServerOptions {
     pub max_frame_len: usize,
     /// How long in-flight requests may take to finish after shutdown.
     pub shutdown_grace: Duration,
+    /// Connections from one IP address at once; more are closed as soon
+    /// as they are accepted.
+    pub max_connections_per_ip: usize,
+    /// Bytes of requests read and not yet answered per connection before
+    /// reading pauses (a single larger frame is still taken, alone).
+    pub max_inflight_bytes_per_connection: usize,
+    /// A frame whose first byte has arrived must be whole within this, and
+    /// a new connection must send a whole frame within it; else the
+    /// connection is closed. Idle connections between frames may stay.
+    pub frame_timeout: Duration,
 }
 
 impl Default for ServerOptions {
@@ -197,6 +210,9 @@ impl Default for ServerOptions {
             max_inflight_per_connection: 4096,
             max_frame_len: ferromq_protocol::DEFAULT_MAX_FRAME_LEN,
             shutdown_grace: Duration::from_secs(10),
+            max_connections_per_ip: 2048,
+            max_inflight_bytes_per_connection: 64 << 20,
+            frame_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -211,6 +227,7 @@ pub async fn serve<H: Handler>(
     opts: ServerOptions,
 ) {
     let slots = Arc::new(Semaphore::new(opts.max_connections));
+    let per_ip = Arc::new(PerIp::default());
     let mut conns = JoinSet::new();
     loop {
         let permit = tokio::select! {
@@ -223,11 +240,16 @@ pub async fn serve<H: Handler>(
         };
         match accepted {
             Ok((stream, peer)) => {
+                let Some(ip_slot) = per_ip.take(peer.ip(), opts.max_connections_per_ip) else {
+                    drop(stream);
+                    continue;
+                };
                 let handler = handler.clone();
                 let shutdown = shutdown.clone();
                 let opts = opts.clone();
                 conns.spawn(async move {
                     serve_connection(stream, peer, handler, shutdown, opts).await;
+                    drop(ip_slot);
                     drop(permit);
                 });
             }
@@ -251,6 +273,53 @@ pub async fn serve<H: Handler>(
     {
         warn!("connections did not drain in time; aborting them");
         conns.abort_all();
+    }
+}
+
+/// Connections per client IP address, and whether a refusal was logged
+/// since the last one ended.
+#[derive(Default)]
+struct PerIp {
+    counts: parking_lot::Mutex<std::collections::HashMap<std::net::IpAddr, (usize, bool)>>,
+}
+
+/// One connection's place in [`PerIp`], given back on drop.
+struct IpSlot {
+    per_ip: Arc<PerIp>,
+    ip: std::net::IpAddr,
+}
+
+impl PerIp {
+    /// A slot for `ip`, or `None` when it has `max` connections already
+    /// (logged once until one of them ends).
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr, max: usize) -> Option<IpSlot> {
+        let mut counts = self.counts.lock();
+        let (n, warned) = counts.entry(ip).or_insert((0, false));
+        if *n >= max {
+            if !*warned {
+                warn!(%ip, max, "too many connections from one address; closing new ones");
+                *warned = true;
+            }
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            per_ip: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut counts = self.per_ip.counts.lock();
+        if let Some((n, warned)) = counts.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            *warned = false;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -284,6 +353,14 @@ async fn serve_connection<H: Handler>(
         peer_gone: CancellationToken::new(),
     };
     let inflight = Arc::new(Semaphore::new(opts.max_inflight_per_connection));
+    // Request bytes in flight, in KiB.
+    let budget_kib = (opts.max_inflight_bytes_per_connection / 1024).clamp(1, u32::MAX as usize);
+    let inflight_bytes = Arc::new(Semaphore::new(budget_kib));
+    // A frame's first byte (or the connection) has waited since then.
+    let opened = tokio::time::Instant::now();
+    let mut waiting_since: Option<tokio::time::Instant> = Some(opened);
+    let mut check = tokio::time::interval(opts.frame_timeout / 4);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tasks = JoinSet::new();
     loop {
         let permit = match inflight.clone().acquire_owned().await {
@@ -293,7 +370,23 @@ async fn serve_connection<H: Handler>(
         let next = tokio::select! {
             _ = shutdown.cancelled() => break,
             n = reader.next() => n,
+            _ = check.tick() => {
+                let now = tokio::time::Instant::now();
+                if reader.read_buffer().is_empty() && waiting_since != Some(opened) {
+                    waiting_since = None;
+                    continue;
+                }
+                let since = *waiting_since.get_or_insert(now);
+                if now.duration_since(since) >= opts.frame_timeout {
+                    warn!(%peer, timeout_ms = opts.frame_timeout.as_millis() as u64,
+                          "no whole frame within the frame timeout; closing connection");
+                    handle.peer_gone.cancel();
+                    break;
+                }
+                continue;
+            }
         };
+        waiting_since = None;
         let frame = match next {
             None => {
                 handle.peer_gone.cancel();
@@ -311,6 +404,11 @@ async fn serve_connection<H: Handler>(
             handle.peer_gone.cancel();
             break;
         }
+        let kib = (frame.encoded_len() / 1024 + 1).min(budget_kib) as u32;
+        let bytes_permit = match inflight_bytes.clone().acquire_many_owned(kib).await {
+            Ok(p) => p,
+            Err(_) => break,
+        };
         let handler = handler.clone();
         let tx = tx.clone();
         let conn = handle.clone();
@@ -338,6 +436,7 @@ async fn serve_connection<H: Handler>(
                     .await;
             }
             drop(permit);
+            drop(bytes_permit);
         });
         while tasks.try_join_next().is_some() {}
     }
