@@ -232,6 +232,24 @@ struct Tally {
     stop: AtomicBool,
 }
 
+/// A group with sync replication and sync flush (and `extra` flags), all
+/// three replicas in sync, and `topic` on its master: the cluster, the
+/// master's id and index, the group's epoch.
+async fn sync_group(
+    net: Net,
+    extra: &[&str],
+    topic: &str,
+) -> (Cluster, u64, usize, u32, TopicName) {
+    let mut args = vec!["--replication", "sync", "--flush", "sync"];
+    args.extend_from_slice(extra);
+    let c = Cluster::start(net, &args).await;
+    let d = c.wait_all_in_sync().await;
+    let (master_id, e0) = (d.group.master.as_ref().unwrap().replica_id, d.group.epoch);
+    let master = c.index_of(&d, master_id);
+    let topic = c.create_topic(master, topic).await;
+    (c, master_id, master, e0, topic)
+}
+
 impl Tally {
     /// Every acknowledged send so far.
     fn acked(&self) -> Vec<Ack> {
@@ -305,11 +323,7 @@ async fn kill_9_of_the_master_elects_an_in_sync_slave_and_loses_nothing() {
     const PRODUCERS: usize = 4;
     ferromq_tests::init_tracing();
     let Some(net) = Net::new() else { return };
-    let mut c = Cluster::start(net, &["--replication", "sync", "--flush", "sync"]).await;
-    let d = c.wait_all_in_sync().await;
-    let (master_id, e0) = (d.group.master.as_ref().unwrap().replica_id, d.group.epoch);
-    let master = c.index_of(&d, master_id);
-    let topic = c.create_topic(master, "Failover").await;
+    let (mut c, master_id, master, e0, topic) = sync_group(net, &[], "Failover").await;
 
     let mut load = Load::start(&c, "failover-producer", &topic, PRODUCERS);
     let tally = load.tally.clone();
@@ -425,12 +439,8 @@ async fn a_master_cut_off_from_the_controllers_and_slaves_stops_and_rejoins_afte
     const PRODUCERS: usize = 4;
     ferromq_tests::init_tracing();
     let Some(net) = Net::new() else { return };
-    let mut c = Cluster::start(net, &["--replication", "sync", "--flush", "sync"]).await;
-    let d = c.wait_all_in_sync().await;
-    let (master_id, e0) = (d.group.master.as_ref().unwrap().replica_id, d.group.epoch);
-    let master = c.index_of(&d, master_id);
+    let (mut c, master_id, master, e0, topic) = sync_group(net, &[], "Partition").await;
     let master_addr = c.broker_hosts[master].addr(BROKER_PORT);
-    let topic = c.create_topic(master, "Partition").await;
 
     let mut load = Load::start(&c, "partition-producer", &topic, PRODUCERS);
     let tally = load.tally.clone();
@@ -566,11 +576,7 @@ async fn twenty_master_kills_in_a_row_lose_nothing() {
     const KILLS: usize = 20;
     ferromq_tests::init_tracing();
     let Some(net) = Net::new() else { return };
-    let mut c = Cluster::start(net, &["--replication", "sync", "--flush", "sync"]).await;
-    let d = c.wait_all_in_sync().await;
-    let master = c.index_of(&d, d.group.master.as_ref().unwrap().replica_id);
-    let e0 = d.group.epoch;
-    let topic = c.create_topic(master, "Kills").await;
+    let (mut c, _, _, e0, topic) = sync_group(net, &[], "Kills").await;
     let mut load = Load::start(&c, "kills-producer", &topic, PRODUCERS);
     let tally = load.tally.clone();
 
@@ -694,22 +700,8 @@ async fn elect_master_switches_to_an_in_sync_slave_and_refuses_one_that_is_behin
     const PRODUCERS: usize = 2;
     ferromq_tests::init_tracing();
     let Some(net) = Net::new() else { return };
-    let mut c = Cluster::start(
-        net,
-        &[
-            "--replication",
-            "sync",
-            "--flush",
-            "sync",
-            "--ha-in-sync-timeout-ms",
-            "1000",
-        ],
-    )
-    .await;
-    let d = c.wait_all_in_sync().await;
-    let (old_id, e0) = (d.group.master.as_ref().unwrap().replica_id, d.group.epoch);
-    let master = c.index_of(&d, old_id);
-    let topic = c.create_topic(master, "Elect").await;
+    let (mut c, old_id, _, e0, topic) =
+        sync_group(net, &["--ha-in-sync-timeout-ms", "1000"], "Elect").await;
     let mut load = Load::start(&c, "elect-producer", &topic, PRODUCERS);
     let tally = load.tally.clone();
     wait_for(
@@ -720,6 +712,7 @@ async fn elect_master_switches_to_an_in_sync_slave_and_refuses_one_that_is_behin
     .await;
 
     // A switch to an in-sync slave, while sends go on.
+    let d = c.group().await.unwrap();
     let target = *d
         .group
         .sync_state_set

@@ -35,18 +35,19 @@ pub struct Args {
 pub async fn run(a: Args, out: &mut impl Write) -> anyhow::Result<()> {
     let broker = a.broker.to_string();
     let ids = a.replica_ids.clone();
-    let done = a
+    let Some(_) = a
         .controller
-        .client()
-        .call(&CleanBrokerDataRequest {
-            broker_name: a.broker,
-            replica_ids: a.replica_ids,
-        })
-        .await?;
-    if a.controller.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&done)?)?;
+        .call(
+            &CleanBrokerDataRequest {
+                broker_name: a.broker,
+                replica_ids: a.replica_ids,
+            },
+            out,
+        )
+        .await?
+    else {
         return Ok(());
-    }
+    };
     if ids.is_empty() {
         writeln!(out, "cleaned broker {broker}: every replica")?;
     } else {

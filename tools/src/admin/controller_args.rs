@@ -1,9 +1,11 @@
 //! The flags every controller command shares (`-a`, `--timeout-ms`,
 //! `--json`) and the client they make.
 
+use std::io::Write;
 use std::str::FromStr;
 use std::time::Duration;
 
+use ferromq_client::protocol::Rpc;
 use ferromq_controller::ControllerClient;
 
 /// Controller addresses, `host:port` separated by `;`.
@@ -57,6 +59,27 @@ impl ControllerArgs {
     /// A client of every address: calls go to whichever node leads.
     pub fn client(&self) -> ControllerClient {
         ControllerClient::new(self.addrs.0.clone(), self.timeout())
+    }
+
+    /// Asks the leader; with `--json` prints its answer to `out` and
+    /// returns `None` (the command has nothing more to print).
+    ///
+    /// # Errors
+    /// No leader answered, it refused, or `out` failed.
+    pub async fn call<R: Rpc>(
+        &self,
+        req: &R,
+        out: &mut impl Write,
+    ) -> anyhow::Result<Option<R::Response>>
+    where
+        R::Response: serde::Serialize,
+    {
+        let answer = self.client().call(req).await?;
+        if self.json {
+            writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
+            return Ok(None);
+        }
+        Ok(Some(answer))
     }
 }
 

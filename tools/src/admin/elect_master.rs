@@ -28,18 +28,19 @@ pub struct Args {
 /// not alive or not in sync).
 pub async fn run(a: Args, out: &mut impl Write) -> anyhow::Result<()> {
     let broker = a.broker.to_string();
-    let g = a
+    let Some(g) = a
         .controller
-        .client()
-        .call(&ElectMasterRequest {
-            broker_name: a.broker,
-            replica_id: a.replica_id,
-        })
-        .await?;
-    if a.controller.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&g)?)?;
+        .call(
+            &ElectMasterRequest {
+                broker_name: a.broker,
+                replica_id: a.replica_id,
+            },
+            out,
+        )
+        .await?
+    else {
         return Ok(());
-    }
+    };
     match &g.master {
         Some(m) => writeln!(
             out,

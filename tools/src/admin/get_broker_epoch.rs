@@ -24,17 +24,18 @@ pub struct Args {
 /// # Errors
 /// No leader answered, or it does not know the group.
 pub async fn run(a: Args, out: &mut impl Write) -> anyhow::Result<()> {
-    let e = a
+    let Some(e) = a
         .controller
-        .client()
-        .call(&GetBrokerEpochRequest {
-            broker_name: a.broker,
-        })
-        .await?;
-    if a.controller.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
+        .call(
+            &GetBrokerEpochRequest {
+                broker_name: a.broker,
+            },
+            out,
+        )
+        .await?
+    else {
         return Ok(());
-    }
+    };
     let mut t = Table::new(&["#Epoch", "#MasterId", "#ElectedAt(UTC)", "#Reason"]);
     for r in &e.epochs {
         t.row(vec![

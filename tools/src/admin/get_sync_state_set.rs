@@ -25,17 +25,18 @@ pub struct Args {
 /// # Errors
 /// No leader answered, or it does not know the group.
 pub async fn run(a: Args, out: &mut impl Write) -> anyhow::Result<()> {
-    let d = a
+    let Some(d) = a
         .controller
-        .client()
-        .call(&GetSyncStateDataRequest {
-            broker_name: a.broker,
-        })
-        .await?;
-    if a.controller.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&d)?)?;
+        .call(
+            &GetSyncStateDataRequest {
+                broker_name: a.broker,
+            },
+            out,
+        )
+        .await?
+    else {
         return Ok(());
-    }
+    };
     let g = &d.group;
     writeln!(out, "broker {} of cluster {}", d.broker_name, d.cluster)?;
     match &g.master {
