@@ -44,6 +44,14 @@ pub struct BrokerConfig {
     /// Largest frame accepted.
     #[arg(skip = DEFAULT_MAX_FRAME_LEN)]
     pub max_frame_len: usize,
+    /// Connections from one IP address at once (broker and HA ports);
+    /// more are closed when accepted
+    #[arg(long, default_value_t = 2048, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u32).range(1..), |v| v as usize))]
+    pub max_connections_per_ip: usize,
+    /// A started frame, and a new connection's first frame, must be whole
+    /// within this many milliseconds, else the connection is closed
+    #[arg(long = "frame-timeout-ms", value_name = "MS", default_value = "60000", value_parser = millis)]
+    pub frame_timeout: Duration,
     /// Longest a pull may be held (the client asks for 15 s by default).
     #[arg(skip = Duration::from_secs(30))]
     pub max_pull_hold: Duration,
@@ -219,6 +227,8 @@ mod tests {
         assert_eq!(c.broker_name.as_str(), "broker-a");
         assert_eq!(c.cluster.as_str(), "DefaultCluster");
         assert_eq!(c.broker_id, 0);
+        assert_eq!(c.max_connections_per_ip, 2048);
+        assert_eq!(c.frame_timeout, Duration::from_secs(60));
         assert_eq!(c.namesrv_addrs, vec!["127.0.0.1:9876"]);
         assert_eq!(c.register_interval, Duration::from_secs(30));
         assert_eq!(c.client_channel_expiry, Duration::from_secs(120));

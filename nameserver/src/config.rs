@@ -33,6 +33,18 @@ pub struct NameServerConfig {
         value_parser = TypedValueParser::map(clap::value_parser!(u64).range(1..=3_600_000), Duration::from_millis),
     )]
     pub scan_interval: Duration,
+    /// Connections from one IP address at once; more are closed when
+    /// accepted
+    #[arg(long, default_value_t = 2048, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u32).range(1..), |v| v as usize))]
+    pub max_connections_per_ip: usize,
+    /// A started frame, and a new connection's first frame, must be whole
+    /// within this many milliseconds, else the connection is closed
+    #[arg(
+        long = "frame-timeout-ms", value_name = "MS",
+        default_value = "60000",
+        value_parser = TypedValueParser::map(clap::value_parser!(u64).range(100..=3_600_000), Duration::from_millis),
+    )]
+    pub frame_timeout: Duration,
 }
 
 /// The declaration's defaults, without reading flags.
@@ -85,6 +97,8 @@ mod tests {
         let c = NameServerConfig::default();
         assert_eq!(c.broker_expiry, Duration::from_secs(120));
         assert_eq!(c.scan_interval, Duration::from_secs(5));
+        assert_eq!(c.max_connections_per_ip, 2048);
+        assert_eq!(c.frame_timeout, Duration::from_secs(60));
         assert!(c.validate().is_ok());
     }
 
@@ -111,6 +125,7 @@ mod tests {
         let c = NameServerConfig {
             scan_interval: MAX_SCAN_INTERVAL,
             broker_expiry: Duration::from_secs(u64::MAX),
+            ..Default::default()
         };
         assert!(
             c.validate().is_ok(),

@@ -67,7 +67,12 @@ impl NameServer {
         // The scan stops when serving stops, whatever the reason.
         let scan_stop = shutdown.child_token();
         let serving = async {
-            serve(listener, self.clone(), shutdown, ServerOptions::default()).await;
+            let opts = ServerOptions {
+                max_connections_per_ip: self.config.max_connections_per_ip,
+                frame_timeout: self.config.frame_timeout,
+                ..ServerOptions::default()
+            };
+            serve(listener, self.clone(), shutdown, opts).await;
             scan_stop.cancel();
         };
         tokio::join!(serving, expiry::scan_loop(self.clone(), scan_stop.clone()));

@@ -20,6 +20,7 @@ async fn silent_broker_expires_with_the_default_timeout() {
     let server = TestServer::start(NameServerConfig {
         broker_expiry: EXPIRY,
         scan_interval: Duration::from_millis(20),
+        ..Default::default()
     })
     .await;
     let conn = server.connect().await;

@@ -20,7 +20,7 @@ use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use ferromq_remoting::{self as remoting, Handler, Request, Response, ServerOptions};
+use ferromq_remoting::{self as remoting, Handler, Request, Response};
 use ferromq_store::MessageStore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -220,17 +220,11 @@ async fn serve_until_shutdown(
         ha_listener,
         Arc::new(HaDispatch(broker.clone())),
         broker.shutdown_token().clone(),
-        ServerOptions {
-            max_frame_len: broker.config().max_frame_len,
-            ..ServerOptions::default()
-        },
+        broker.server_options(),
     ));
     let roles = tokio::spawn(roles::supervise(broker.clone()));
     let controller = tokio::spawn(broker.clone().run_controller_agent());
-    let opts = ServerOptions {
-        max_frame_len: broker.config().max_frame_len,
-        ..ServerOptions::default()
-    };
+    let opts = broker.server_options();
     let shutdown = broker.shutdown_token().clone();
     remoting::serve(
         listener,

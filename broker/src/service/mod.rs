@@ -243,6 +243,19 @@ impl Broker {
 
     /// Routes changed: registers with the NameServers soon rather than
     /// at the next interval.
+    /// The server loop's limits from the settings.
+    pub(crate) fn server_options(&self) -> ferromq_remoting::ServerOptions {
+        ferromq_remoting::ServerOptions {
+            max_frame_len: self.config.max_frame_len,
+            max_connections_per_ip: self.config.max_connections_per_ip,
+            frame_timeout: self
+                .config
+                .frame_timeout
+                .max(std::time::Duration::from_millis(100)),
+            ..ferromq_remoting::ServerOptions::default()
+        }
+    }
+
     fn register_soon(&self) {
         self.register_now.notify_one();
     }
