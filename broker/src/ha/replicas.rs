@@ -329,9 +329,10 @@ impl Replicas {
     /// Replicas in sync whose flush covers `end`, replicas in sync, and
     /// how many must cover it; the master counted in each.
     fn confirmed(&self, end: u64) -> (u32, u32, u32) {
-        let required = self.required.lock().clone();
+        // Locked in the same order as everywhere: required, then slaves.
+        let required = self.required.lock();
         let slaves = self.slaves.lock();
-        if let Some(set) = required {
+        if let Some(set) = required.as_ref() {
             let covered = set
                 .iter()
                 .filter(|id| slaves.get(id).is_some_and(|s| s.flushed >= end))

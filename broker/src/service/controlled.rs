@@ -316,10 +316,9 @@ impl Broker {
                     return;
                 }
                 if !role.is_master() || epoch < view.epoch {
-                    if !role.is_master() {
-                        // A slave is promoted; a fenced master begins the
-                        // epoch too.
-                    } else if !self.state.is_fenced() {
+                    // A slave is promoted; a master begins the new epoch
+                    // fenced, as a promotion of a master needs.
+                    if role.is_master() && !self.state.is_fenced() {
                         self.role_change(RoleAction::Fence, 0, None, 0).await;
                     }
                     if self
